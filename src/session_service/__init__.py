@@ -1,0 +1,3 @@
+"""session-service: persistent anonymous sessions and session-bound uploads."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""HTTP layer: routers, shared dependencies and OpenAPI helpers."""
+
+API_PREFIX = "/api/v1"

@@ -1,0 +1,72 @@
+"""Application factory: lifespan resources, error handlers and the middleware stack."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from session_service import __version__
+from session_service.api.router import root_router
+from session_service.bodylimit import BodyLimitMiddleware
+from session_service.clock import Clock, utc_now
+from session_service.db import make_engine, make_sessionmaker
+from session_service.errors import install_error_handlers
+from session_service.logging import RequestContextMiddleware, configure_logging
+from session_service.sessions.ids import new_session_id
+from session_service.settings import Settings, get_settings
+
+DESCRIPTION = """
+Persistent anonymous sessions for a chatbot web app.
+
+The browser holds its session id as a bearer secret and sends it in the `X-Session-ID`
+header, never in a URL. Every error is `application/problem+json` with a stable `code`
+and the `request_id` that is also returned in `X-Request-ID`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = utc_now,
+    new_id: Callable[[], uuid.UUID] = new_session_id,
+) -> FastAPI:
+    """Build the ASGI app; resources (engine, pools) are opened by its lifespan."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="session-service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.new_session_id = new_id
+    install_error_handlers(app)
+    app.include_router(root_router)
+    # Added last runs first: the request context wraps everything, including the body cap.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory`: settings from the environment, logging configured."""
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(settings)

@@ -1,0 +1,15 @@
+"""The names of audited events: stable strings that admins filter on."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    """Every audit event type the service writes."""
+
+    SESSION_CREATED = "session.created"
+    SESSION_VALIDATED = "session.validated"
+    SESSION_VALIDATION_FAILED = "session.validation_failed"
+    SESSION_RESET = "session.reset"
+    SESSION_SUPERSEDED = "session.superseded"

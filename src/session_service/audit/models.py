@@ -1,0 +1,45 @@
+"""The audit events table: append-only, one row per event."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Column, Index, String, Uuid
+from sqlmodel import Field, SQLModel
+
+from session_service.sqltypes import BigIntIdentity, JSONDocument, UTCDateTime
+
+
+class Outcome(StrEnum):
+    """How the audited attempt ended."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+class AuditEvent(SQLModel, table=True):
+    """One audited fact; never updated, deleted only by the retention purge."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('success', 'failure')", name="ck_audit_events_outcome"),
+        # A session's trail, in order (export, admin queries by session).
+        Index("ix_audit_events_session_id_id", "session_id", "id"),
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigIntIdentity, primary_key=True, autoincrement=True)
+    )
+    occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    type: str = Field(sa_column=Column(String(64), nullable=False))
+    session_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid()))
+    request_id: str | None = Field(default=None, sa_column=Column(String(128)))
+    client_ip: str | None = Field(default=None, sa_column=Column(String(45)))
+    user_agent: str | None = Field(default=None, sa_column=Column(String(512)))
+    outcome: Outcome = Field(sa_column=Column(String(16), nullable=False))
+    details: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONDocument, nullable=False)
+    )

@@ -1,0 +1,88 @@
+"""Recording audit events: in the caller's transaction, or alone for rejected attempts."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from session_service.audit.events import EventType
+from session_service.audit.models import AuditEvent, Outcome
+from session_service.audit.repository import AuditRepository
+from session_service.clock import Clock
+from session_service.context import RequestContext
+from session_service.db import after_commit, session_scope
+
+log = structlog.get_logger(__name__)
+
+
+class AuditService:
+    """Writes audit events and mirrors them to the log once they are durable."""
+
+    def __init__(
+        self, db: AsyncSession, *, maker: async_sessionmaker[AsyncSession], clock: Clock
+    ) -> None:
+        self.db = db
+        self.maker = maker
+        self.clock = clock
+
+    async def record(
+        self,
+        event_type: EventType,
+        *,
+        ctx: RequestContext,
+        session_id: uuid.UUID | None = None,
+        outcome: Outcome = Outcome.SUCCESS,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Record an event in the current transaction: it commits or rolls back with the change."""
+        return await self._write(self.db, event_type, ctx, session_id, outcome, details)
+
+    async def record_alone(
+        self,
+        event_type: EventType,
+        *,
+        ctx: RequestContext,
+        session_id: uuid.UUID | None = None,
+        outcome: Outcome = Outcome.FAILURE,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Record an event in a transaction of its own, for attempts that change nothing."""
+        async with session_scope(self.maker) as db:
+            return await self._write(db, event_type, ctx, session_id, outcome, details)
+
+    async def _write(
+        self,
+        db: AsyncSession,
+        event_type: EventType,
+        ctx: RequestContext,
+        session_id: uuid.UUID | None,
+        outcome: Outcome,
+        details: dict[str, Any] | None,
+    ) -> AuditEvent:
+        event = AuditEvent(
+            occurred_at=self.clock(),
+            type=event_type,
+            session_id=session_id,
+            request_id=ctx.request_id,
+            client_ip=ctx.client_ip,
+            user_agent=ctx.user_agent,
+            outcome=outcome,
+            details=details or {},
+        )
+        await AuditRepository(db).add(event)
+        after_commit(db, lambda: _log_event(event))
+        return event
+
+
+def _log_event(event: AuditEvent) -> None:
+    log.info(
+        "audit_event",
+        event_id=event.id,
+        event_type=event.type,
+        session_id=str(event.session_id) if event.session_id else None,
+        outcome=event.outcome,
+        details=event.details,
+    )

@@ -1,0 +1,45 @@
+"""Session errors, each with its stable code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from session_service.errors import Conflict, ServiceError
+
+
+class InvalidReason(StrEnum):
+    """Why a session id is not usable; every one tells the frontend to reset."""
+
+    MALFORMED = "malformed"
+    NOT_FOUND = "not_found"
+    EXPIRED = "expired"
+    RESET = "reset"
+
+
+class SessionInvalid(ServiceError):
+    """The caller's session id is missing, unknown, expired or superseded."""
+
+    status_code = 401
+    code = "session_invalid"
+    title = "Session invalid"
+
+    def __init__(self, reason: InvalidReason) -> None:
+        super().__init__(
+            f"The session is not valid ({reason}); start a new one with a reset.",
+            extra={"reason": reason.value, "action": "reset"},
+        )
+        self.reason = reason
+
+
+class SessionExists(Conflict):
+    """A client proposed an id that is already taken."""
+
+    code = "session_exists"
+    title = "Session already exists"
+
+
+class SessionIdExhausted(ServiceError):
+    """Every freshly generated id collided; practically impossible with 122 random bits."""
+
+    code = "session_id_exhausted"
+    title = "Could not allocate a session id"

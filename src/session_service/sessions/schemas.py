@@ -1,0 +1,104 @@
+"""Request and response bodies of the session API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from session_service.sessions.errors import InvalidReason
+from session_service.sessions.ids import parse_session_id
+from session_service.sessions.models import SessionStatus
+
+RESET_NOTICE = "Your session has been reset due to a technical issue. Please start again."
+
+
+def _uuid4(value: object) -> uuid.UUID:
+    if isinstance(value, uuid.UUID) and value.version == 4:
+        return value
+    parsed = parse_session_id(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise ValueError(
+            "must be a UUID version 4 in the form xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"
+        )
+    return parsed
+
+
+SessionId = Annotated[uuid.UUID, BeforeValidator(_uuid4)]
+
+
+class SessionCreate(BaseModel):
+    """Optional body of a create: older frontends propose their own id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: SessionId | None = Field(default=None, description="A UUIDv4 proposed by the client.")
+
+
+class ResetReason(StrEnum):
+    """Why the frontend asks for a new session."""
+
+    MISSING = "missing"
+    MALFORMED = "malformed"
+    NOT_FOUND = "not_found"
+    EXPIRED = "expired"
+    RESET = "reset"
+    TAMPERED = "tampered"
+    USER_REQUESTED = "user_requested"
+
+
+class ResetRequest(BaseModel):
+    """Body of a reset; the old id, if any, travels in `X-Session-ID`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: ResetReason
+
+
+class SessionRead(BaseModel):
+    """A session as its holder sees it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: SessionStatus
+    created_at: datetime
+    updated_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime | None
+    completed_at: datetime | None
+    consent_user_data: bool
+    consent_given_at: datetime | None
+    previous_session_id: uuid.UUID | None
+
+
+class SessionDetailsRead(SessionRead):
+    """The holder's own session including the personal details they gave."""
+
+    name: str | None
+    email: str | None
+
+
+class ValidationOk(BaseModel):
+    """The id is valid; its idle expiry has been extended."""
+
+    valid: Literal[True] = True
+    session: SessionRead
+
+
+class ValidationFailed(BaseModel):
+    """The id is not usable: the frontend must reset."""
+
+    valid: Literal[False] = False
+    reason: InvalidReason
+    action: Literal["reset"] = "reset"
+
+
+class ResetRead(BaseModel):
+    """The new session and the notice to show the visitor."""
+
+    session: SessionRead
+    notice: str = RESET_NOTICE

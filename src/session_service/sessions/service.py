@@ -1,0 +1,208 @@
+"""Session rules: open, validate, require, reset. No SQL and no HTTP types here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+
+from session_service.audit.events import EventType
+from session_service.audit.models import Outcome
+from session_service.audit.service import AuditService
+from session_service.clock import Clock
+from session_service.context import RequestContext
+from session_service.sessions.errors import (
+    InvalidReason,
+    SessionExists,
+    SessionIdExhausted,
+    SessionInvalid,
+)
+from session_service.sessions.ids import new_session_id, parse_session_id
+from session_service.sessions.models import Session, SessionStatus
+from session_service.sessions.repository import SessionRepository
+from session_service.sessions.schemas import ResetReason
+from session_service.settings import AuditValidations, Settings
+
+log = structlog.get_logger(__name__)
+
+# The first try plus at most three retries on a unique violation (SPEC §3.1).
+MAX_ID_ATTEMPTS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """The outcome of checking a session id: a session, or the reason it is unusable."""
+
+    session: Session | None
+    reason: InvalidReason | None
+
+
+def invalid_reason(session: Session | None, now: datetime) -> InvalidReason | None:
+    """Why `session` cannot be used at `now`, or None when it can."""
+    if session is None:
+        return InvalidReason.NOT_FOUND
+    if session.status == SessionStatus.RESET:
+        return InvalidReason.RESET
+    if session.status == SessionStatus.EXPIRED:
+        return InvalidReason.EXPIRED
+    if session.expires_at is not None and session.expires_at <= now:
+        return InvalidReason.EXPIRED
+    return None
+
+
+class SessionService:
+    """The session lifecycle; every state change is audited in the same transaction."""
+
+    def __init__(
+        self,
+        *,
+        repository: SessionRepository,
+        audit: AuditService,
+        settings: Settings,
+        clock: Clock,
+        new_id: Callable[[], uuid.UUID] = new_session_id,
+    ) -> None:
+        self.repository = repository
+        self.audit = audit
+        self.settings = settings
+        self.clock = clock
+        self.new_id = new_id
+
+    async def open(self, *, proposed_id: uuid.UUID | None, ctx: RequestContext) -> Session:
+        """Create an active session, with the client's proposed id if it is free."""
+        now = self.clock()
+        if proposed_id is None:
+            session = await self._insert_fresh(now=now, ctx=ctx, previous_session_id=None)
+        else:
+            session = self._new(proposed_id, now=now, ctx=ctx, previous_session_id=None)
+            if not await self.repository.insert(session):
+                raise SessionExists("A session with this id already exists.")
+        await self.audit.record(
+            EventType.SESSION_CREATED,
+            ctx=ctx,
+            session_id=session.id,
+            details={"id_source": "server" if proposed_id is None else "client"},
+        )
+        log.info("session_opened", session_id=str(session.id))
+        return session
+
+    async def validate(self, raw_id: str | None, *, ctx: RequestContext) -> Validation:
+        """Check an id before a user action; a valid check slides the idle expiry."""
+        now = self.clock()
+        session_id = parse_session_id(raw_id)
+        session = None if session_id is None else await self._touch(session_id, now)
+        reason = InvalidReason.MALFORMED if session_id is None else invalid_reason(session, now)
+        if reason is not None:
+            await self.audit.record_alone(
+                EventType.SESSION_VALIDATION_FAILED,
+                ctx=ctx,
+                session_id=session.id if session is not None else None,
+                details={"reason": reason.value, "id_given": raw_id is not None},
+            )
+            log.info("session_invalid", reason=reason.value)
+            return Validation(session=None, reason=reason)
+        assert session is not None
+        if self.settings.audit_validations == AuditValidations.ALL:
+            await self.audit.record_alone(
+                EventType.SESSION_VALIDATED, ctx=ctx, session_id=session.id, outcome=Outcome.SUCCESS
+            )
+        return Validation(session=session, reason=None)
+
+    async def require(self, raw_id: str | None, *, ctx: RequestContext) -> Session:
+        """The caller's valid session, or `SessionInvalid` telling the frontend to reset."""
+        result = await self.validate(raw_id, ctx=ctx)
+        if result.reason is not None:
+            raise SessionInvalid(result.reason)
+        assert result.session is not None
+        return result.session
+
+    async def reset(
+        self, raw_old_id: str | None, *, reason: ResetReason, ctx: RequestContext
+    ) -> Session:
+        """Replace the caller's session: the old one (if any) becomes `reset`, a new one starts.
+
+        Racing resets of the same old session each get their own new session; the old one
+        is superseded exactly once, so exactly one `session.superseded` event exists.
+        """
+        now = self.clock()
+        old_id = parse_session_id(raw_old_id)
+        superseded = False
+        old_exists = False
+        if old_id is not None:
+            superseded = await self.repository.mark_reset(old_id, now=now)
+            old_exists = superseded or await self.repository.exists(old_id)
+        previous = old_id if old_exists else None
+        session = await self._insert_fresh(now=now, ctx=ctx, previous_session_id=previous)
+        if superseded:
+            await self.audit.record(
+                EventType.SESSION_SUPERSEDED,
+                ctx=ctx,
+                session_id=old_id,
+                details={"new_session_id": str(session.id), "reason": reason.value},
+            )
+        await self.audit.record(
+            EventType.SESSION_RESET,
+            ctx=ctx,
+            session_id=session.id,
+            details={
+                "reason": reason.value,
+                "previous_session_id": str(previous) if previous else None,
+                "old_id": _old_id_state(raw_old_id, old_id, old_exists),
+                "superseded": superseded,
+            },
+        )
+        log.info("session_reset", session_id=str(session.id), reason=reason.value)
+        return session
+
+    async def _touch(self, session_id: uuid.UUID, now: datetime) -> Session | None:
+        return await self.repository.touch(
+            session_id,
+            now=now,
+            seen_before=now - self.settings.last_seen_throttle,
+            idle_ttl=self.settings.session_idle_ttl,
+            pending_ttl=self.settings.pending_ttl,
+        )
+
+    async def _insert_fresh(
+        self, *, now: datetime, ctx: RequestContext, previous_session_id: uuid.UUID | None
+    ) -> Session:
+        for _ in range(MAX_ID_ATTEMPTS):
+            session = self._new(
+                self.new_id(), now=now, ctx=ctx, previous_session_id=previous_session_id
+            )
+            if await self.repository.insert(session):
+                return session
+            log.warning("session_id_collision")
+        raise SessionIdExhausted("Could not allocate a unique session id; try again.")
+
+    def _new(
+        self,
+        session_id: uuid.UUID,
+        *,
+        now: datetime,
+        ctx: RequestContext,
+        previous_session_id: uuid.UUID | None,
+    ) -> Session:
+        return Session(
+            id=session_id,
+            status=SessionStatus.ACTIVE,
+            created_at=now,
+            updated_at=now,
+            last_seen_at=now,
+            expires_at=now + self.settings.session_idle_ttl,
+            consent_user_data=False,
+            client_ip=ctx.client_ip,
+            user_agent=ctx.user_agent,
+            previous_session_id=previous_session_id,
+        )
+
+
+def _old_id_state(raw: str | None, parsed: uuid.UUID | None, exists: bool) -> str:
+    if raw is None:
+        return "absent"
+    if parsed is None:
+        return "malformed"
+    return "found" if exists else "unknown"

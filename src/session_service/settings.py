@@ -1,0 +1,83 @@
+"""Typed configuration: every setting is an environment variable with a zero-config default."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuditValidations(StrEnum):
+    """Which validation attempts leave an audit event."""
+
+    FAILURES = "failures"
+    ALL = "all"
+
+
+class Settings(BaseSettings):
+    """The service's whole configuration; the README table mirrors these fields."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./var/session-service.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///... or postgresql+asyncpg://...",
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_pool_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a pooled connection."
+    )
+    database_connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a new database connection."
+    )
+    auto_migrate: bool = Field(
+        default=True, description="Apply pending migrations when `serve` starts."
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+
+    session_idle_ttl: timedelta = Field(
+        default=timedelta(hours=24), description="Idle time after which an active session expires."
+    )
+    pending_ttl: timedelta = Field(
+        default=timedelta(days=7),
+        description="Idle time after which a pending_verification session expires.",
+    )
+    last_seen_throttle: timedelta = Field(
+        default=timedelta(minutes=1),
+        description="Validations refresh last_seen_at at most this often per session.",
+    )
+    audit_validations: AuditValidations = AuditValidations.FAILURES
+
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Largest accepted request body on JSON routes."
+    )
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = Field(default=True, description="Log one line per request.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the embedded database is in use."""
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

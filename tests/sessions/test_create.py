@@ -1,0 +1,201 @@
+"""POST /api/v1/sessions: server ids, proposed ids, bad input, id collisions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+from fastapi import FastAPI
+
+from session_service.app import create_app
+from session_service.settings import Settings
+from tests.conftest import T0, FakeClock
+from tests.helpers import assert_problem, audit_events, count_sessions, create_session, session_row
+
+URL = "/api/v1/sessions"
+
+
+class TestCreateSession:
+    async def test_server_generates_a_uuid4_and_answers_201_with_location(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        response = await client.post(URL)
+        assert response.status_code == 201
+        assert response.headers["location"] == "/api/v1/session"
+        body = response.json()
+        assert uuid.UUID(body["id"]).version == 4
+        assert body["status"] == "active"
+        assert body["previous_session_id"] is None
+        assert body["expires_at"] == "2026-01-16T09:30:00Z"  # T0 + 24 h idle TTL
+        row = await session_row(app, body["id"])
+        assert row is not None
+        assert row["client_ip"] == "127.0.0.1"
+        assert row["created_at"] == T0
+
+    async def test_creation_is_audited_with_request_facts(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        response = await client.post(
+            URL, headers={"User-Agent": "pytest-browser", "X-Request-ID": "req-create-1"}
+        )
+        [event] = await audit_events(app)
+        assert event["type"] == "session.created"
+        assert event["session_id"] == response.json()["id"]
+        assert event["request_id"] == "req-create-1"
+        assert event["user_agent"] == "pytest-browser"
+        assert event["client_ip"] == "127.0.0.1"
+        assert event["outcome"] == "success"
+        assert event["details"] == {"id_source": "server"}
+
+    async def test_each_session_gets_a_distinct_id(self, client: httpx.AsyncClient) -> None:
+        ids = {(await create_session(client))["id"] for _ in range(5)}
+        assert len(ids) == 5
+
+    async def test_empty_json_object_is_a_plain_create(self, client: httpx.AsyncClient) -> None:
+        response = await client.post(URL, json={})
+        assert response.status_code == 201
+
+
+class TestProposedId:
+    async def test_a_free_uuid4_is_taken(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+        proposed = str(uuid.uuid4())
+        response = await client.post(URL, json={"id": proposed})
+        assert response.status_code == 201
+        assert response.json()["id"] == proposed
+        [event] = await audit_events(app)
+        assert event["details"] == {"id_source": "client"}
+
+    async def test_an_existing_id_is_409_and_changes_nothing(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        existing = await create_session(client)
+        response = await client.post(URL, json={"id": existing["id"]})
+        assert_problem(response, 409, "session_exists")
+        assert await count_sessions(app) == 1
+        assert len(await audit_events(app)) == 1
+
+    async def test_upper_case_is_accepted_and_normalised(self, client: httpx.AsyncClient) -> None:
+        proposed = str(uuid.uuid4())
+        response = await client.post(URL, json={"id": proposed.upper()})
+        assert response.status_code == 201
+        assert response.json()["id"] == proposed
+        # The same id in another case is the same session.
+        again = await client.post(URL, json={"id": proposed})
+        assert_problem(again, 409, "session_exists")
+
+    async def test_rejected_ids_are_422_and_write_nothing(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        v4 = str(uuid.uuid4())
+        bad_ids = [
+            str(uuid.uuid1()),  # version 1
+            str(uuid.UUID(int=0)),  # nil
+            "not-a-uuid",
+            "",
+            f" {v4}",
+            f"{v4} ",
+            f"{{{v4}}}",
+            v4.replace("-", ""),
+            f"urn:uuid:{v4}",
+            v4[:-1] + "g",
+            "x" * 10_000,
+            12345,
+            None,
+        ]
+        for bad in bad_ids:
+            response = await client.post(URL, json={"id": bad})
+            if bad is None:  # an explicit null means "no proposal"
+                assert response.status_code == 201
+                continue
+            body = assert_problem(response, 422, "validation_error")
+            assert body["errors"][0]["loc"] == ["body", "id"]
+            assert "input" not in body["errors"][0]
+        assert await count_sessions(app) == 1
+
+
+class TestBadBodies:
+    async def test_unknown_fields_are_rejected(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        response = await client.post(URL, json={"id": str(uuid.uuid4()), "admin": True})
+        body = assert_problem(response, 422, "validation_error")
+        assert ["body", "admin"] in [err["loc"] for err in body["errors"]]
+        assert await count_sessions(app) == 0
+
+    async def test_non_json_body_is_422(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+        response = await client.post(
+            URL, content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert_problem(response, 422, "validation_error")
+        response = await client.post(URL, content=b"hello", headers={"content-type": "text/plain"})
+        assert_problem(response, 422, "validation_error")
+        assert await count_sessions(app) == 0
+
+    async def test_json_that_is_not_an_object_is_422(self, client: httpx.AsyncClient) -> None:
+        for payload in (b"[]", b'"abc"', b"42"):
+            response = await client.post(
+                URL, content=payload, headers={"content-type": "application/json"}
+            )
+            assert_problem(response, 422, "validation_error")
+
+    async def test_huge_body_is_413_without_writing(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        huge = b'{"id": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+        response = await client.post(
+            URL, content=huge, headers={"content-type": "application/json"}
+        )
+        body = assert_problem(response, 413, "payload_too_large")
+        assert "65536" in body["detail"]
+        assert await count_sessions(app) == 0
+
+    async def test_huge_streamed_body_without_length_is_413(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        async def chunks() -> object:
+            for _ in range(100):
+                yield b"a" * 4096
+
+        response = await client.post(
+            URL, content=chunks(), headers={"content-type": "application/json"}
+        )
+        assert_problem(response, 413, "payload_too_large")
+        assert await count_sessions(app) == 0
+
+
+def _colliding(existing: uuid.UUID, collisions: int) -> Iterator[uuid.UUID]:
+    for _ in range(collisions):
+        yield existing
+    while True:
+        yield uuid.uuid4()
+
+
+async def _post_with_ids(
+    settings: Settings, clock: FakeClock, ids: Iterator[uuid.UUID]
+) -> httpx.Response:
+    """POST /sessions on an app whose id generator yields `ids`."""
+    app = create_app(settings, clock=clock, new_id=lambda: next(ids))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            return await http.post(URL)
+
+
+class TestIdCollisions:
+    async def test_three_collisions_are_retried(
+        self, client: httpx.AsyncClient, settings: Settings, clock: FakeClock
+    ) -> None:
+        existing = uuid.UUID((await create_session(client))["id"])
+        response = await _post_with_ids(settings, clock, _colliding(existing, 3))
+        assert response.status_code == 201
+        assert response.json()["id"] != str(existing)
+
+    async def test_four_collisions_give_up_with_500_and_write_nothing(
+        self, client: httpx.AsyncClient, app: FastAPI, settings: Settings, clock: FakeClock
+    ) -> None:
+        existing = uuid.UUID((await create_session(client))["id"])
+        response = await _post_with_ids(settings, clock, _colliding(existing, 4))
+        assert_problem(response, 500, "session_id_exhausted")
+        assert await count_sessions(app) == 1
+        assert len(await audit_events(app)) == 1

@@ -1,0 +1,163 @@
+"""POST /api/v1/session/validate: every answer, sliding expiry, audit of attempts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.conftest import T0, FakeClock
+from tests.helpers import audit_events, create_session, session_row
+
+URL = "/api/v1/session/validate"
+
+
+async def validate(client: httpx.AsyncClient, session_id: str | None) -> dict[str, object]:
+    headers = {} if session_id is None else {"X-Session-ID": session_id}
+    response = await client.post(URL, headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+class TestValidateAnswers:
+    async def test_a_live_session_is_valid(self, client: httpx.AsyncClient) -> None:
+        session = await create_session(client)
+        body = await validate(client, session["id"])
+        assert body["valid"] is True
+        assert body["session"]["id"] == session["id"]  # type: ignore[index]
+        assert "reason" not in body
+
+    async def test_upper_case_id_validates_the_same_session(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        session = await create_session(client)
+        body = await validate(client, session["id"].upper())
+        assert body["valid"] is True
+
+    @pytest.mark.parametrize(
+        "header",
+        [None, "", "garbage", str(uuid.uuid1()), "0" * 36, "{" + "a" * 34 + "}", "é" * 36],
+    )
+    async def test_malformed_ids(self, client: httpx.AsyncClient, header: str | None) -> None:
+        if header is not None and not header.isascii():
+            # httpx refuses non-latin-1 header values; send raw bytes instead.
+            response = await client.post(URL, headers={"X-Session-ID": header.encode("utf-8")})  # type: ignore[dict-item]
+            body = response.json()
+        else:
+            body = await validate(client, header)
+        assert body == {"valid": False, "reason": "malformed", "action": "reset"}
+
+    async def test_unknown_id_is_not_found(self, client: httpx.AsyncClient) -> None:
+        body = await validate(client, str(uuid.uuid4()))
+        assert body == {"valid": False, "reason": "not_found", "action": "reset"}
+
+    async def test_idle_session_expires(self, client: httpx.AsyncClient, clock: FakeClock) -> None:
+        session = await create_session(client)
+        clock.advance(timedelta(hours=24))
+        assert await validate(client, session["id"]) == {
+            "valid": False,
+            "reason": "expired",
+            "action": "reset",
+        }
+
+    async def test_reset_session_says_reset(self, client: httpx.AsyncClient) -> None:
+        session = await create_session(client)
+        reset = await client.post(
+            "/api/v1/session/reset",
+            headers={"X-Session-ID": session["id"]},
+            json={"reason": "user_requested"},
+        )
+        assert reset.status_code == 201
+        body = await validate(client, session["id"])
+        assert body == {"valid": False, "reason": "reset", "action": "reset"}
+
+
+class TestSlidingExpiry:
+    async def test_last_seen_write_is_throttled_to_once_a_minute(
+        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+    ) -> None:
+        session = await create_session(client)
+        clock.advance(timedelta(seconds=59))
+        await validate(client, session["id"])
+        row = await session_row(app, session["id"])
+        assert row is not None
+        assert row["last_seen_at"] == T0  # within the throttle: no write
+
+        clock.advance(timedelta(seconds=1))
+        body = await validate(client, session["id"])
+        assert body["session"]["last_seen_at"] == "2026-01-15T09:31:00Z"  # type: ignore[index]
+        row = await session_row(app, session["id"])
+        assert row is not None
+        assert row["last_seen_at"] == T0 + timedelta(minutes=1)
+        assert row["expires_at"] == T0 + timedelta(minutes=1, hours=24)
+        assert row["updated_at"] == T0  # activity is not a modification
+
+    async def test_regular_use_keeps_a_session_alive_past_the_idle_ttl(
+        self, client: httpx.AsyncClient, clock: FakeClock
+    ) -> None:
+        session = await create_session(client)
+        for _ in range(3):
+            clock.advance(timedelta(hours=20))
+            assert (await validate(client, session["id"]))["valid"] is True
+
+    async def test_an_expired_session_is_not_revived(
+        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+    ) -> None:
+        session = await create_session(client)
+        clock.advance(timedelta(hours=25))
+        await validate(client, session["id"])
+        row = await session_row(app, session["id"])
+        assert row is not None
+        assert row["last_seen_at"] == T0
+
+
+class TestValidationAudit:
+    async def test_failures_are_audited_by_default_and_successes_not(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        session = await create_session(client)
+        await validate(client, session["id"])
+        await validate(client, "garbage")
+        unknown = str(uuid.uuid4())
+        await validate(client, unknown)
+        events = await audit_events(app)
+        assert [e["type"] for e in events] == [
+            "session.created",
+            "session.validation_failed",
+            "session.validation_failed",
+        ]
+        assert events[1]["details"] == {"reason": "malformed", "id_given": True}
+        assert events[1]["outcome"] == "failure"
+        assert events[2]["details"]["reason"] == "not_found"
+
+    async def test_expired_failure_names_the_session(
+        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+    ) -> None:
+        session = await create_session(client)
+        clock.advance(timedelta(days=2))
+        await validate(client, session["id"])
+        event = (await audit_events(app))[-1]
+        assert event["session_id"] == session["id"]
+        assert event["details"]["reason"] == "expired"
+
+
+class TestValidationAuditAll:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"audit_validations": "all"}
+
+    async def test_every_attempt_is_audited(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+        session = await create_session(client)
+        await validate(client, session["id"])
+        await validate(client, None)
+        events = await audit_events(app)
+        assert [(e["type"], e["outcome"]) for e in events] == [
+            ("session.created", "success"),
+            ("session.validated", "success"),
+            ("session.validation_failed", "failure"),
+        ]
+        assert events[2]["details"] == {"reason": "malformed", "id_given": False}

@@ -1,0 +1,88 @@
+"""The real `session-service serve` process, over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = _free_port()
+    log_path = tmp_path / "serve.log"
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+        "LOG_FORMAT": "json",
+    }
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "session_service", "serve"],
+            env=env,
+            cwd=tmp_path,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"server did not start:\n{log_path.read_text()}")
+                time.sleep(0.1)
+            yield base, log_path
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
+    # uvicorn re-raises SIGTERM after its graceful shutdown, so -SIGTERM is a clean exit.
+    assert process.returncode in (0, -signal.SIGTERM), log_path.read_text()
+    assert "Application shutdown complete." in log_path.read_text()
+
+
+def test_session_flow_over_http(server: tuple[str, Path]) -> None:
+    base, log_path = server
+    with httpx.Client(base_url=base, timeout=5) as http:
+        created = http.post("/api/v1/sessions")
+        assert created.status_code == 201
+        session_id = created.json()["id"]
+        valid = http.post("/api/v1/session/validate", headers={"X-Session-ID": session_id})
+        assert valid.json()["valid"] is True
+        reset = http.post(
+            "/api/v1/session/reset",
+            headers={"X-Session-ID": session_id, "X-Request-ID": "serve-reset-1"},
+            json={"reason": "tampered"},
+        )
+        assert reset.status_code == 201
+        assert reset.headers["x-request-id"] == "serve-reset-1"
+        again = http.get("/api/v1/session", headers={"X-Session-ID": session_id})
+        assert again.status_code == 401
+        assert again.headers["content-type"] == "application/problem+json"
+        assert "server" not in again.headers  # no version banner
+    time.sleep(0.2)
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    reset_lines = [line for line in lines if line.get("request_id") == "serve-reset-1"]
+    assert {"session_reset", "audit_event", "request"} <= {line["event"] for line in reset_lines}
+    assert session_id not in json.dumps([ln for ln in lines if ln.get("event") == "request"])
