@@ -27,7 +27,15 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///./var/session-service.db",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///... or postgresql+asyncpg://...",
     )
-    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_pool_size: int = Field(
+        default=10, ge=1, le=200, description="Pooled PostgreSQL connections per process."
+    )
+    database_max_overflow: int = Field(
+        default=0,
+        ge=0,
+        le=200,
+        description="Extra connections beyond the pool; each is closed again on return.",
+    )
     database_pool_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for a pooled connection."
     )
@@ -57,6 +65,11 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest accepted request body on JSON routes."
+    )
+    gc_gen0_threshold: int = Field(
+        default=10_000,
+        ge=0,
+        description="Allocations between young-generation GC passes (0 keeps Python's 700).",
     )
     log_format: Literal["console", "json"] = "console"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

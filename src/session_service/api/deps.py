@@ -1,4 +1,8 @@
-"""Dependencies shared by every domain: the unit of work and the request context."""
+"""Dependencies shared by every domain: the unit of work and the request context.
+
+All `async def`: FastAPI runs plain `def` dependencies in a worker thread, a thread hop
+per dependency per request.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from session_service.clock import Clock
 from session_service.context import RequestContext
 from session_service.db import get_db
-from session_service.settings import Settings
 
 # scope="function": the commit runs as the endpoint returns, before the response is sent.
 DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]
 
 
-def get_request_context(request: Request) -> RequestContext:
+def request_context(request: Request) -> RequestContext:
     """Request id (set by the middleware), client address and user agent."""
     client = request.client
     user_agent = request.headers.get("user-agent")
@@ -27,18 +29,9 @@ def get_request_context(request: Request) -> RequestContext:
     )
 
 
-def get_app_settings(request: Request) -> Settings:
-    """The settings the app was created with."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_clock(request: Request) -> Clock:
-    """The app's clock (replaceable in tests)."""
-    clock: Clock = request.app.state.clock
-    return clock
+async def get_request_context(request: Request) -> RequestContext:
+    """`request_context` as a dependency."""
+    return request_context(request)
 
 
 RequestContextDep = Annotated[RequestContext, Depends(get_request_context)]
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-ClockDep = Annotated[Clock, Depends(get_clock)]

@@ -1,15 +1,18 @@
-"""Every route of the service, versioned under /api/v1."""
+"""Every route of the service; the API is versioned under /api/v1.
+
+Routers are included flat (not nested): each nesting level adds matching work per request.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import FastAPI
 
 from session_service.api import API_PREFIX, health
 from session_service.sessions import routes as session_routes
 
-api_router = APIRouter(prefix=API_PREFIX)
-api_router.include_router(session_routes.router)
 
-root_router = APIRouter()
-root_router.include_router(health.router)
-root_router.include_router(api_router)
+def include_routes(app: FastAPI) -> None:
+    """Mount every domain's router on the app."""
+    app.include_router(health.router)
+    app.include_router(session_routes.router, prefix=API_PREFIX)
+    app.include_router(session_routes.direct_router, prefix=API_PREFIX)

@@ -19,17 +19,18 @@ log = structlog.get_logger(__name__)
 
 
 class AuditService:
-    """Writes audit events and mirrors them to the log once they are durable."""
+    """Writes audit events and mirrors them to the log once they are durable.
 
-    def __init__(
-        self, db: AsyncSession, *, maker: async_sessionmaker[AsyncSession], clock: Clock
-    ) -> None:
-        self.db = db
+    One per process: it holds no request state, the unit of work is passed in.
+    """
+
+    def __init__(self, *, maker: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self.maker = maker
         self.clock = clock
 
     async def record(
         self,
+        db: AsyncSession,
         event_type: EventType,
         *,
         ctx: RequestContext,
@@ -37,31 +38,7 @@ class AuditService:
         outcome: Outcome = Outcome.SUCCESS,
         details: dict[str, Any] | None = None,
     ) -> AuditEvent:
-        """Record an event in the current transaction: it commits or rolls back with the change."""
-        return await self._write(self.db, event_type, ctx, session_id, outcome, details)
-
-    async def record_alone(
-        self,
-        event_type: EventType,
-        *,
-        ctx: RequestContext,
-        session_id: uuid.UUID | None = None,
-        outcome: Outcome = Outcome.FAILURE,
-        details: dict[str, Any] | None = None,
-    ) -> AuditEvent:
-        """Record an event in a transaction of its own, for attempts that change nothing."""
-        async with session_scope(self.maker) as db:
-            return await self._write(db, event_type, ctx, session_id, outcome, details)
-
-    async def _write(
-        self,
-        db: AsyncSession,
-        event_type: EventType,
-        ctx: RequestContext,
-        session_id: uuid.UUID | None,
-        outcome: Outcome,
-        details: dict[str, Any] | None,
-    ) -> AuditEvent:
+        """Record an event in `db`'s transaction: it commits or rolls back with the change."""
         event = AuditEvent(
             occurred_at=self.clock(),
             type=event_type,
@@ -75,6 +52,21 @@ class AuditService:
         await AuditRepository(db).add(event)
         after_commit(db, lambda: _log_event(event))
         return event
+
+    async def record_alone(
+        self,
+        event_type: EventType,
+        *,
+        ctx: RequestContext,
+        session_id: uuid.UUID | None = None,
+        outcome: Outcome = Outcome.FAILURE,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Record an event in a transaction of its own, for attempts that change nothing."""
+        async with session_scope(self.maker) as db:
+            return await self.record(
+                db, event_type, ctx=ctx, session_id=session_id, outcome=outcome, details=details
+            )
 
 
 def _log_event(event: AuditEvent) -> None:

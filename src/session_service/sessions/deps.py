@@ -6,42 +6,51 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from session_service.api.deps import ClockDep, DbSession, RequestContextDep, SettingsDep
-from session_service.audit.service import AuditService
-from session_service.sessions.models import Session
-from session_service.sessions.repository import SessionRepository
-from session_service.sessions.service import SessionService
+from session_service.api.deps import DbSession, RequestContextDep
+from session_service.sessions.service import SessionService, SessionValidator
+from session_service.sessions.snapshot import SessionSnapshot
 
 
-def get_session_service(
-    request: Request, db: DbSession, settings: SettingsDep, clock: ClockDep
-) -> SessionService:
+async def get_session_service(request: Request, db: DbSession) -> SessionService:
     """A session service bound to this request's unit of work."""
     state = request.app.state
     return SessionService(
-        repository=SessionRepository(db, engine=state.engine),
-        audit=AuditService(db, maker=state.sessionmaker, clock=clock),
-        settings=settings,
-        clock=clock,
+        db,
+        audit=state.audit,
+        settings=state.settings,
+        clock=state.clock,
         new_id=state.new_session_id,
     )
 
 
+def session_validator(request: Request) -> SessionValidator:
+    """The process's validator (no unit of work: validation is the hot path)."""
+    validator: SessionValidator = request.app.state.session_validator
+    return validator
+
+
+async def get_session_validator(request: Request) -> SessionValidator:
+    """`session_validator` as a dependency."""
+    return session_validator(request)
+
+
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
+SessionValidatorDep = Annotated[SessionValidator, Depends(get_session_validator)]
+SESSION_ID_HEADER = "X-Session-ID"
 SessionIdHeader = Annotated[
     str | None,
     Header(
-        alias="X-Session-ID",
+        alias=SESSION_ID_HEADER,
         description="The session id (a bearer secret): sent in this header, never in a URL.",
     ),
 ]
 
 
 async def get_current_session(
-    service: SessionServiceDep, ctx: RequestContextDep, x_session_id: SessionIdHeader = None
-) -> Session:
+    validator: SessionValidatorDep, ctx: RequestContextDep, x_session_id: SessionIdHeader = None
+) -> SessionSnapshot:
     """The caller's valid session; otherwise 401 `session_invalid` with the reason."""
-    return await service.require(x_session_id, ctx=ctx)
+    return await validator.require(x_session_id, ctx=ctx)
 
 
-CurrentSession = Annotated[Session, Depends(get_current_session)]
+CurrentSession = Annotated[SessionSnapshot, Depends(get_current_session)]

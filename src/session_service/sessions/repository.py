@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,11 +11,13 @@ import asyncpg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.util import greenlet_spawn
 
 from session_service.sessions.models import Session, SessionStatus
+from session_service.sessions.snapshot import SessionSnapshot
 
 _table = Session.__table__  # type: ignore[attr-defined]
-_COLUMNS = ", ".join(column.name for column in _table.columns)
+_COLUMNS = ", ".join(field.name for field in fields(SessionSnapshot))
 _SLIDING = (SessionStatus.ACTIVE, SessionStatus.PENDING_VERIFICATION)
 
 # The validate hot path on PostgreSQL, one statement and one round trip: slide the expiry
@@ -45,11 +48,10 @@ def _is_unique_violation(error: sa_exc.IntegrityError) -> bool:
 
 
 class SessionRepository:
-    """Session rows, in the request's transaction; `touch` alone runs outside it."""
+    """Session rows, in the caller's unit of work."""
 
-    def __init__(self, db: AsyncSession, *, engine: AsyncEngine) -> None:
+    def __init__(self, db: AsyncSession) -> None:
         self.db = db
-        self.engine = engine
 
     async def insert(self, session: Session) -> bool:
         """Insert a new session; False (and nothing written) if the id is taken."""
@@ -86,6 +88,19 @@ class SessionRepository:
         )
         return (await self.db.execute(stmt)).first() is not None
 
+
+class SessionLookup:
+    """The validate hot path: one statement on a pooled connection, outside any ORM session.
+
+    One per process. On PostgreSQL it talks to the pooled asyncpg connection directly
+    (checkout and return are the only SQLAlchemy work), in autocommit: no transaction
+    wrapper around what is usually a pure read.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.is_postgres = engine.dialect.name == "postgresql"
+
     async def touch(
         self,
         session_id: uuid.UUID,
@@ -94,40 +109,56 @@ class SessionRepository:
         seen_before: datetime,
         idle_ttl: timedelta,
         pending_ttl: timedelta,
-    ) -> Session | None:
-        """Read a session for validation, sliding its expiry when `last_seen_at <= seen_before`.
+    ) -> SessionSnapshot | None:
+        """Read a session, sliding its expiry when `last_seen_at <= seen_before`."""
+        if self.is_postgres:
+            return await self._touch_postgres(session_id, now, seen_before, idle_ttl, pending_ttl)
+        return await self._touch_portable(session_id, now, seen_before, idle_ttl, pending_ttl)
 
-        Runs on its own pooled connection in autocommit (no ORM session, no transaction
-        wrapper around the read): it is the hot path every user action goes through.
-        """
-        async with self.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                raw = await conn.get_raw_connection()
-                driver: asyncpg.Connection = raw.driver_connection
-                try:
-                    row: Any = await driver.fetchrow(
-                        _PG_TOUCH, session_id, now, seen_before, idle_ttl, pending_ttl
-                    )
-                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
-                    await conn.invalidate()
-                    raise
-                return None if row is None else Session(**dict(row.items()))
-            async with conn.begin():
-                found = (
-                    await conn.execute(select(_table).where(_table.c.id == session_id))
-                ).first()
-                if found is None:
-                    return None
-                current = dict(found._mapping)
-                if current["status"] in _SLIDING and _due(current, now, seen_before):
-                    ttl = idle_ttl if current["status"] == SessionStatus.ACTIVE else pending_ttl
-                    current.update(last_seen_at=now, expires_at=now + ttl)
-                    await conn.execute(
-                        update(_table)
-                        .where(_table.c.id == session_id)
-                        .values(last_seen_at=now, expires_at=now + ttl)
-                    )
-                return Session(**current)
+    async def _touch_postgres(
+        self,
+        session_id: uuid.UUID,
+        now: datetime,
+        seen_before: datetime,
+        idle_ttl: timedelta,
+        pending_ttl: timedelta,
+    ) -> SessionSnapshot | None:
+        pooled = await self.engine.raw_connection()
+        try:
+            driver: asyncpg.Connection = pooled.driver_connection
+            row = await driver.fetchrow(
+                _PG_TOUCH, session_id, now, seen_before, idle_ttl, pending_ttl
+            )
+        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
+            # A broken connection must not go back to the pool.
+            await greenlet_spawn(pooled.invalidate)
+            raise
+        finally:
+            await greenlet_spawn(pooled.close)
+        return None if row is None else SessionSnapshot(*row.values())
+
+    async def _touch_portable(
+        self,
+        session_id: uuid.UUID,
+        now: datetime,
+        seen_before: datetime,
+        idle_ttl: timedelta,
+        pending_ttl: timedelta,
+    ) -> SessionSnapshot | None:
+        async with self.engine.begin() as conn:
+            found = (await conn.execute(select(_table).where(_table.c.id == session_id))).first()
+            if found is None:
+                return None
+            current = dict(found._mapping)
+            if current["status"] in _SLIDING and _due(current, now, seen_before):
+                ttl = idle_ttl if current["status"] == SessionStatus.ACTIVE else pending_ttl
+                current.update(last_seen_at=now, expires_at=now + ttl)
+                await conn.execute(
+                    update(_table)
+                    .where(_table.c.id == session_id)
+                    .values(last_seen_at=now, expires_at=now + ttl)
+                )
+            return SessionSnapshot(**current)
 
 
 def _due(row: dict[str, Any], now: datetime, seen_before: datetime) -> bool:

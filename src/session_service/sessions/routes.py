@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Request, Response
 
 from session_service.api import API_PREFIX
-from session_service.api.deps import RequestContextDep
+from session_service.api.deps import RequestContextDep, request_context
+from session_service.api.direct import DirectRoute
 from session_service.api.problems import problem_responses
-from session_service.sessions.deps import CurrentSession, SessionIdHeader, SessionServiceDep
+from session_service.sessions.deps import (
+    SESSION_ID_HEADER,
+    CurrentSession,
+    SessionIdHeader,
+    SessionServiceDep,
+    session_validator,
+)
 from session_service.sessions.models import Session
 from session_service.sessions.schemas import (
     ResetRead,
@@ -20,8 +27,19 @@ from session_service.sessions.schemas import (
     ValidationFailed,
     ValidationOk,
 )
+from session_service.sessions.snapshot import SessionSnapshot
 
 router = APIRouter(tags=["sessions"])
+# Validate sits in front of every user action: its endpoint is called directly.
+direct_router = APIRouter(tags=["sessions"], route_class=DirectRoute)
+
+SESSION_ID_HEADER_PARAMETER = {
+    "name": SESSION_ID_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "The session id (a bearer secret); missing or malformed answers `malformed`.",
+    "schema": {"type": "string"},
+}
 
 HOLDER_SESSION_PATH = f"{API_PREFIX}/session"
 
@@ -44,19 +62,27 @@ async def create_session(
     return session
 
 
-@router.post(
+@direct_router.post(
     "/session/validate",
     response_model=ValidationOk | ValidationFailed,
     responses=problem_responses(),
+    openapi_extra={"parameters": [SESSION_ID_HEADER_PARAMETER]},
 )
-async def validate_session(
-    service: SessionServiceDep, ctx: RequestContextDep, x_session_id: SessionIdHeader = None
-) -> Any:
-    """Check the `X-Session-ID` before a user action; invalid answers say to reset."""
-    result = await service.validate(x_session_id, ctx=ctx)
+async def validate_session(request: Request) -> Response:
+    """Check the `X-Session-ID` before a user action; invalid answers say to reset.
+
+    A `DirectRoute`: no dependency resolution or response re-validation per request;
+    it reads its one header itself and serialises its schema once.
+    """
+    result = await session_validator(request).validate(
+        request.headers.get(SESSION_ID_HEADER), ctx=request_context(request)
+    )
+    body: ValidationOk | ValidationFailed
     if result.reason is not None:
-        return ValidationFailed(reason=result.reason)
-    return ValidationOk(session=SessionRead.model_validate(result.session))
+        body = ValidationFailed(reason=result.reason)
+    else:
+        body = ValidationOk(session=SessionRead.model_validate(result.session))
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 @router.post(
@@ -83,6 +109,6 @@ async def reset_session(
     response_model=SessionDetailsRead,
     responses=problem_responses(401),
 )
-async def read_session(session: CurrentSession) -> Session:
+async def read_session(session: CurrentSession) -> SessionSnapshot:
     """The caller's own session."""
     return session

@@ -1,4 +1,7 @@
-"""Session rules: open, validate, require, reset. No SQL and no HTTP types here."""
+"""Session rules: validate and require (per process), open and reset (per request).
+
+No SQL and no HTTP types here.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
@@ -22,8 +26,9 @@ from session_service.sessions.errors import (
 )
 from session_service.sessions.ids import new_session_id, parse_session_id
 from session_service.sessions.models import Session, SessionStatus
-from session_service.sessions.repository import SessionRepository
+from session_service.sessions.repository import SessionLookup, SessionRepository
 from session_service.sessions.schemas import ResetReason
+from session_service.sessions.snapshot import SessionSnapshot
 from session_service.settings import AuditValidations, Settings
 
 log = structlog.get_logger(__name__)
@@ -36,11 +41,11 @@ MAX_ID_ATTEMPTS = 4
 class Validation:
     """The outcome of checking a session id: a session, or the reason it is unusable."""
 
-    session: Session | None
+    session: SessionSnapshot | None
     reason: InvalidReason | None
 
 
-def invalid_reason(session: Session | None, now: datetime) -> InvalidReason | None:
+def invalid_reason(session: SessionSnapshot | None, now: datetime) -> InvalidReason | None:
     """Why `session` cannot be used at `now`, or None when it can."""
     if session is None:
         return InvalidReason.NOT_FOUND
@@ -53,41 +58,16 @@ def invalid_reason(session: Session | None, now: datetime) -> InvalidReason | No
     return None
 
 
-class SessionService:
-    """The session lifecycle; every state change is audited in the same transaction."""
+class SessionValidator:
+    """Checks session ids before user actions; one per process, no request state."""
 
     def __init__(
-        self,
-        *,
-        repository: SessionRepository,
-        audit: AuditService,
-        settings: Settings,
-        clock: Clock,
-        new_id: Callable[[], uuid.UUID] = new_session_id,
+        self, *, lookup: SessionLookup, audit: AuditService, settings: Settings, clock: Clock
     ) -> None:
-        self.repository = repository
+        self.lookup = lookup
         self.audit = audit
         self.settings = settings
         self.clock = clock
-        self.new_id = new_id
-
-    async def open(self, *, proposed_id: uuid.UUID | None, ctx: RequestContext) -> Session:
-        """Create an active session, with the client's proposed id if it is free."""
-        now = self.clock()
-        if proposed_id is None:
-            session = await self._insert_fresh(now=now, ctx=ctx, previous_session_id=None)
-        else:
-            session = self._new(proposed_id, now=now, ctx=ctx, previous_session_id=None)
-            if not await self.repository.insert(session):
-                raise SessionExists("A session with this id already exists.")
-        await self.audit.record(
-            EventType.SESSION_CREATED,
-            ctx=ctx,
-            session_id=session.id,
-            details={"id_source": "server" if proposed_id is None else "client"},
-        )
-        log.info("session_opened", session_id=str(session.id))
-        return session
 
     async def validate(self, raw_id: str | None, *, ctx: RequestContext) -> Validation:
         """Check an id before a user action; a valid check slides the idle expiry."""
@@ -111,13 +91,61 @@ class SessionService:
             )
         return Validation(session=session, reason=None)
 
-    async def require(self, raw_id: str | None, *, ctx: RequestContext) -> Session:
+    async def require(self, raw_id: str | None, *, ctx: RequestContext) -> SessionSnapshot:
         """The caller's valid session, or `SessionInvalid` telling the frontend to reset."""
         result = await self.validate(raw_id, ctx=ctx)
         if result.reason is not None:
             raise SessionInvalid(result.reason)
         assert result.session is not None
         return result.session
+
+    async def _touch(self, session_id: uuid.UUID, now: datetime) -> SessionSnapshot | None:
+        return await self.lookup.touch(
+            session_id,
+            now=now,
+            seen_before=now - self.settings.last_seen_throttle,
+            idle_ttl=self.settings.session_idle_ttl,
+            pending_ttl=self.settings.pending_ttl,
+        )
+
+
+class SessionService:
+    """Creates and resets sessions in the request's unit of work, each change audited in it."""
+
+    def __init__(
+        self,
+        db: AsyncSession,
+        *,
+        audit: AuditService,
+        settings: Settings,
+        clock: Clock,
+        new_id: Callable[[], uuid.UUID] = new_session_id,
+    ) -> None:
+        self.db = db
+        self.repository = SessionRepository(db)
+        self.audit = audit
+        self.settings = settings
+        self.clock = clock
+        self.new_id = new_id
+
+    async def open(self, *, proposed_id: uuid.UUID | None, ctx: RequestContext) -> Session:
+        """Create an active session, with the client's proposed id if it is free."""
+        now = self.clock()
+        if proposed_id is None:
+            session = await self._insert_fresh(now=now, ctx=ctx, previous_session_id=None)
+        else:
+            session = self._new(proposed_id, now=now, ctx=ctx, previous_session_id=None)
+            if not await self.repository.insert(session):
+                raise SessionExists("A session with this id already exists.")
+        await self.audit.record(
+            self.db,
+            EventType.SESSION_CREATED,
+            ctx=ctx,
+            session_id=session.id,
+            details={"id_source": "server" if proposed_id is None else "client"},
+        )
+        log.info("session_opened", session_id=str(session.id))
+        return session
 
     async def reset(
         self, raw_old_id: str | None, *, reason: ResetReason, ctx: RequestContext
@@ -138,12 +166,14 @@ class SessionService:
         session = await self._insert_fresh(now=now, ctx=ctx, previous_session_id=previous)
         if superseded:
             await self.audit.record(
+                self.db,
                 EventType.SESSION_SUPERSEDED,
                 ctx=ctx,
                 session_id=old_id,
                 details={"new_session_id": str(session.id), "reason": reason.value},
             )
         await self.audit.record(
+            self.db,
             EventType.SESSION_RESET,
             ctx=ctx,
             session_id=session.id,
@@ -156,15 +186,6 @@ class SessionService:
         )
         log.info("session_reset", session_id=str(session.id), reason=reason.value)
         return session
-
-    async def _touch(self, session_id: uuid.UUID, now: datetime) -> Session | None:
-        return await self.repository.touch(
-            session_id,
-            now=now,
-            seen_before=now - self.settings.last_seen_throttle,
-            idle_ttl=self.settings.session_idle_ttl,
-            pending_ttl=self.settings.pending_ttl,
-        )
 
     async def _insert_fresh(
         self, *, now: datetime, ctx: RequestContext, previous_session_id: uuid.UUID | None

@@ -1,0 +1,301 @@
+"""Run the benchmark: 100,000 sessions in PostgreSQL, one worker, wrk -t1 -c32.
+
+Prints requests/s, p50 and p99 latency and the worker's RSS per run, and validate's
+throughput as a ratio to a minimal Starlette + asyncpg endpoint on the same data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from session_service import migrations
+
+ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+DATABASE = "session_service_bench"
+SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))
+DURATION = int(os.environ.get("BENCH_DURATION", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+
+
+@dataclass
+class Run:
+    """One wrk run's figures."""
+
+    name: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    rss_mib: float
+    non_2xx: int
+
+
+def _dsn(database: str) -> str:
+    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{database}"
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk not found: installing it from Debian's packages", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    return shutil.which("wrk") or sys.exit("wrk could not be installed")
+
+
+async def prepare_database() -> tuple[list[str], list[str]]:
+    """A fresh database at head with SESSIONS active sessions, half seen long ago."""
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await admin.close()
+    url = _dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1)
+    await asyncio.to_thread(migrations.upgrade, url)
+    conn = await asyncpg.connect(_dsn(DATABASE))
+    try:
+        await conn.execute(
+            """
+            INSERT INTO sessions (id, status, created_at, updated_at, last_seen_at, expires_at,
+                                  consent_user_data, client_ip, user_agent, name)
+            SELECT gen_random_uuid(), 'active', now(), now(), now(), now() + interval '1 day',
+                   false, '127.0.0.1', 'bench', CASE WHEN n % 2 = 0 THEN 'fresh' ELSE 'stale' END
+              FROM generate_series(1, $1) AS n
+            """,
+            SESSIONS,
+        )
+        await conn.execute("ANALYZE sessions")
+        fresh = await conn.fetch("SELECT id FROM sessions WHERE name = 'fresh'")
+        stale = await conn.fetch("SELECT id FROM sessions WHERE name = 'stale'")
+    finally:
+        await conn.close()
+    return [str(row["id"]) for row in fresh], [str(row["id"]) for row in stale]
+
+
+async def _mark(half: str, last_seen: str) -> None:
+    conn = await asyncpg.connect(_dsn(DATABASE))
+    try:
+        await conn.execute(
+            f"UPDATE sessions SET last_seen_at = {last_seen} WHERE name = $1",
+            half,
+        )
+    finally:
+        await conn.close()
+
+
+def seen_just_now(half: str) -> None:
+    """Within the throttle: every validate of this half is a pure read."""
+    asyncio.run(_mark(half, "now()"))
+
+
+def seen_long_ago(half: str) -> None:
+    """Past the throttle: the first validate of each session slides its expiry (a write)."""
+    asyncio.run(_mark(half, "now() - interval '1 hour'"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def start(
+    command: list[str], env: dict[str, str], log: Path, ready_url: str
+) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{command[0]} exited early; see {log}")
+        try:
+            httpx.post(
+                ready_url,
+                timeout=1,
+                headers={"X-Session-ID": "00000000-0000-4000-8000-000000000000"},
+            )
+            return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    sys.exit(f"{command[0]} did not start; see {log}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _to_ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(binary: str, name: str, url: str, script: str, pid: int, env: dict[str, str]) -> Run:
+    result = subprocess.run(
+        [
+            binary,
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{DURATION}s",
+            "--latency",
+            "-s",
+            str(ROOT / script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=True,
+    )
+    out = result.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _to_ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _to_ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    non_2xx_match = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    run = Run(
+        name, rps, p50, p99, rss_mib(pid), int(non_2xx_match.group(1)) if non_2xx_match else 0
+    )
+    print(
+        f"{name:<28} {run.requests_per_second:>9.0f} req/s   p50 {run.p50_ms:>7.2f} ms   "
+        f"p99 {run.p99_ms:>7.2f} ms   RSS {run.rss_mib:>6.1f} MiB   non-2xx {run.non_2xx}",
+        flush=True,
+    )
+    return run
+
+
+def main() -> None:
+    binary = ensure_wrk()
+    work = Path(tempfile.mkdtemp(prefix="session-service-bench-"))
+    fresh_ids, stale_ids = work / "fresh-ids.txt", work / "stale-ids.txt"
+    print(f"preparing {SESSIONS:,} sessions in {DATABASE}", flush=True)
+    fresh, stale = asyncio.run(prepare_database())
+    fresh_ids.write_text("\n".join(fresh) + "\n")
+    stale_ids.write_text("\n".join(stale) + "\n")
+    dsn = _dsn(DATABASE)
+    runs: list[Run] = []
+
+    port = free_port()
+    baseline = start(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.baseline:app",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        {"BASELINE_DSN": dsn},
+        work / "baseline.log",
+        f"http://127.0.0.1:{port}/validate",
+    )
+    try:
+        seen_just_now("fresh")
+        runs.append(
+            wrk(
+                binary,
+                "baseline select",
+                f"http://127.0.0.1:{port}/validate",
+                "validate.lua",
+                baseline.pid,
+                {"SESSION_IDS": str(fresh_ids)},
+            )
+        )
+    finally:
+        stop(baseline)
+
+    port = free_port()
+    service_env = {
+        "DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+        "PORT": str(port),
+        "WORKERS": "1",
+        "LOG_FORMAT": "json",
+        "ACCESS_LOG": "true",
+        "AUTO_MIGRATE": "false",
+    }
+    base = f"http://127.0.0.1:{port}/api/v1"
+    service = start(
+        [sys.executable, "-m", "session_service", "serve"],
+        service_env,
+        work / "service.log",
+        f"{base}/session/validate",
+    )
+    try:
+        seen_just_now("fresh")
+        runs.append(
+            wrk(
+                binary,
+                "validate (read)",
+                f"{base}/session/validate",
+                "validate.lua",
+                service.pid,
+                {"SESSION_IDS": str(fresh_ids)},
+            )
+        )
+        seen_long_ago("stale")
+        runs.append(
+            wrk(
+                binary,
+                "validate (expiry slide due)",
+                f"{base}/session/validate",
+                "validate.lua",
+                service.pid,
+                {"SESSION_IDS": str(stale_ids)},
+            )
+        )
+        runs.append(wrk(binary, "create", f"{base}/sessions", "create.lua", service.pid, {}))
+    finally:
+        stop(service)
+
+    ratio = runs[1].requests_per_second / runs[0].requests_per_second
+    print(f"validate / baseline ratio: {ratio:.2f}", flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    report = {
+        "sessions": SESSIONS,
+        "duration_s": DURATION,
+        "connections": CONNECTIONS,
+        "runs": [asdict(run) for run in runs],
+        "validate_to_baseline": round(ratio, 3),
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"logs in {work}; figures in {RESULTS / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    main()
