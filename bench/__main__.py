@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ DATABASE = "session_service_bench"
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 
@@ -84,7 +86,9 @@ async def prepare_database() -> tuple[list[str], list[str]]:
             """,
             SESSIONS,
         )
-        await conn.execute("ANALYZE sessions")
+        # Settle the bulk load so autovacuum and checkpoints do not run during the runs.
+        await conn.execute("VACUUM ANALYZE sessions")
+        await conn.execute("CHECKPOINT")
         fresh = await conn.fetch("SELECT id FROM sessions WHERE name = 'fresh'")
         stale = await conn.fetch("SELECT id FROM sessions WHERE name = 'stale'")
     finally:
@@ -164,13 +168,21 @@ def _to_ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(binary: str, name: str, url: str, script: str, pid: int, env: dict[str, str]) -> Run:
+def wrk(
+    binary: str,
+    name: str,
+    url: str,
+    script: str,
+    pid: int,
+    env: dict[str, str],
+    seconds: int = DURATION,
+) -> Run:
     result = subprocess.run(
         [
             binary,
             "-t1",
             f"-c{CONNECTIONS}",
-            f"-d{DURATION}s",
+            f"-d{seconds}s",
             "--latency",
             "-s",
             str(ROOT / script),
@@ -189,12 +201,41 @@ def wrk(binary: str, name: str, url: str, script: str, pid: int, env: dict[str, 
     run = Run(
         name, rps, p50, p99, rss_mib(pid), int(non_2xx_match.group(1)) if non_2xx_match else 0
     )
+    if env.get("BENCH_QUIET"):
+        return run
     print(
         f"{name:<28} {run.requests_per_second:>9.0f} req/s   p50 {run.p50_ms:>7.2f} ms   "
         f"p99 {run.p99_ms:>7.2f} ms   RSS {run.rss_mib:>6.1f} MiB   non-2xx {run.non_2xx}",
         flush=True,
     )
     return run
+
+
+def start_baseline(dsn: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "bench.baseline:app", "--port", str(port)]
+    command += ["--no-access-log", "--log-level", "warning"]
+    url = f"http://127.0.0.1:{port}/validate"
+    return start(command, {"BASELINE_DSN": dsn}, work / "baseline.log", url), url
+
+
+def start_service(dsn: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        "DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+        "PORT": str(port),
+        "WORKERS": "1",
+        "LOG_FORMAT": "json",
+        "ACCESS_LOG": "true",
+        "AUTO_MIGRATE": "false",
+    }
+    base = f"http://127.0.0.1:{port}/api/v1"
+    command = [sys.executable, "-m", "session_service", "serve"]
+    return start(command, env, work / "service.log", f"{base}/session/validate"), base
+
+
+def median(runs: list[Run]) -> float:
+    return statistics.median(run.requests_per_second for run in runs)
 
 
 def main() -> None:
@@ -206,91 +247,69 @@ def main() -> None:
     fresh_ids.write_text("\n".join(fresh) + "\n")
     stale_ids.write_text("\n".join(stale) + "\n")
     dsn = _dsn(DATABASE)
-    runs: list[Run] = []
+    fresh_env = {"SESSION_IDS": str(fresh_ids)}
 
-    port = free_port()
-    baseline = start(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.baseline:app",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        {"BASELINE_DSN": dsn},
-        work / "baseline.log",
-        f"http://127.0.0.1:{port}/validate",
-    )
+    baseline, baseline_url = start_baseline(dsn, work)
+    service, base = start_service(dsn, work)
+    validate_url = f"{base}/session/validate"
+    baselines: list[Run] = []
+    validates: list[Run] = []
     try:
+        # Warm both up, then alternate so that machine noise hits both alike.
         seen_just_now("fresh")
-        runs.append(
-            wrk(
-                binary,
-                "baseline select",
-                f"http://127.0.0.1:{port}/validate",
-                "validate.lua",
-                baseline.pid,
-                {"SESSION_IDS": str(fresh_ids)},
+        quiet = {**fresh_env, "BENCH_QUIET": "1"}
+        wrk(binary, "warm-up", baseline_url, "validate.lua", baseline.pid, quiet, seconds=2)
+        wrk(binary, "warm-up", validate_url, "validate.lua", service.pid, quiet, seconds=2)
+        for round_ in range(1, ROUNDS + 1):
+            seen_just_now("fresh")
+            baselines.append(
+                wrk(
+                    binary,
+                    f"baseline select #{round_}",
+                    baseline_url,
+                    "validate.lua",
+                    baseline.pid,
+                    fresh_env,
+                )
             )
+            seen_just_now("fresh")
+            validates.append(
+                wrk(
+                    binary,
+                    f"validate (read) #{round_}",
+                    validate_url,
+                    "validate.lua",
+                    service.pid,
+                    fresh_env,
+                )
+            )
+        stop(baseline)
+        seen_long_ago("stale")
+        slide = wrk(
+            binary,
+            "validate (expiry slide due)",
+            validate_url,
+            "validate.lua",
+            service.pid,
+            {"SESSION_IDS": str(stale_ids)},
         )
+        create = wrk(binary, "create", f"{base}/sessions", "create.lua", service.pid, {})
     finally:
         stop(baseline)
-
-    port = free_port()
-    service_env = {
-        "DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
-        "PORT": str(port),
-        "WORKERS": "1",
-        "LOG_FORMAT": "json",
-        "ACCESS_LOG": "true",
-        "AUTO_MIGRATE": "false",
-    }
-    base = f"http://127.0.0.1:{port}/api/v1"
-    service = start(
-        [sys.executable, "-m", "session_service", "serve"],
-        service_env,
-        work / "service.log",
-        f"{base}/session/validate",
-    )
-    try:
-        seen_just_now("fresh")
-        runs.append(
-            wrk(
-                binary,
-                "validate (read)",
-                f"{base}/session/validate",
-                "validate.lua",
-                service.pid,
-                {"SESSION_IDS": str(fresh_ids)},
-            )
-        )
-        seen_long_ago("stale")
-        runs.append(
-            wrk(
-                binary,
-                "validate (expiry slide due)",
-                f"{base}/session/validate",
-                "validate.lua",
-                service.pid,
-                {"SESSION_IDS": str(stale_ids)},
-            )
-        )
-        runs.append(wrk(binary, "create", f"{base}/sessions", "create.lua", service.pid, {}))
-    finally:
         stop(service)
 
-    ratio = runs[1].requests_per_second / runs[0].requests_per_second
-    print(f"validate / baseline ratio: {ratio:.2f}", flush=True)
+    ratio = median(validates) / median(baselines)
+    print(
+        f"median baseline {median(baselines):.0f} req/s, median validate {median(validates):.0f}"
+        f" req/s: validate / baseline ratio {ratio:.2f}",
+        flush=True,
+    )
     RESULTS.mkdir(exist_ok=True)
     report = {
         "sessions": SESSIONS,
         "duration_s": DURATION,
         "connections": CONNECTIONS,
-        "runs": [asdict(run) for run in runs],
+        "runs": [asdict(run) for run in [*baselines, *validates, slide, create]],
         "validate_to_baseline": round(ratio, 3),
     }
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.audit.models import AuditEvent
+
+_table = AuditEvent.__table__  # type: ignore[attr-defined]
+# Built once; executed with a parameter dict per event.
+_INSERT = insert(_table).returning(_table.c.id)
 
 
 class AuditRepository:
@@ -17,17 +20,7 @@ class AuditRepository:
     def __init__(self, db: AsyncSession) -> None:
         self.db = db
 
-    async def add(self, event: AuditEvent) -> AuditEvent:
-        """Insert the event and learn its monotonic id."""
-        self.db.add(event)
-        await self.db.flush()
-        return event
-
-    async def for_session(self, session_id: uuid.UUID) -> Sequence[AuditEvent]:
-        """A session's events, oldest first."""
-        stmt = (
-            select(AuditEvent)
-            .where(AuditEvent.session_id == session_id)  # type: ignore[arg-type]
-            .order_by(AuditEvent.id)  # type: ignore[arg-type]
-        )
-        return (await self.db.execute(stmt)).scalars().all()
+    async def add(self, values: dict[str, Any]) -> int:
+        """Insert one event and return its monotonic id (one statement, no ORM flush)."""
+        event_id: int = (await self.db.execute(_INSERT, values)).scalar_one()
+        return event_id

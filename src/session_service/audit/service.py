@@ -9,7 +9,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from session_service.audit.events import EventType
-from session_service.audit.models import AuditEvent, Outcome
+from session_service.audit.models import Outcome
 from session_service.audit.repository import AuditRepository
 from session_service.clock import Clock
 from session_service.context import RequestContext
@@ -37,21 +37,24 @@ class AuditService:
         session_id: uuid.UUID | None = None,
         outcome: Outcome = Outcome.SUCCESS,
         details: dict[str, Any] | None = None,
-    ) -> AuditEvent:
-        """Record an event in `db`'s transaction: it commits or rolls back with the change."""
-        event = AuditEvent(
-            occurred_at=self.clock(),
-            type=event_type,
-            session_id=session_id,
-            request_id=ctx.request_id,
-            client_ip=ctx.client_ip,
-            user_agent=ctx.user_agent,
-            outcome=outcome,
-            details=details or {},
-        )
-        await AuditRepository(db).add(event)
-        after_commit(db, lambda: _log_event(event))
-        return event
+    ) -> int:
+        """Record an event in `db`'s transaction: it commits or rolls back with the change.
+
+        Returns the event's id.
+        """
+        values: dict[str, Any] = {
+            "occurred_at": self.clock(),
+            "type": event_type.value,
+            "session_id": session_id,
+            "request_id": ctx.request_id,
+            "client_ip": ctx.client_ip,
+            "user_agent": ctx.user_agent,
+            "outcome": outcome.value,
+            "details": details or {},
+        }
+        event_id = await AuditRepository(db).add(values)
+        after_commit(db, lambda: _log_event(event_id, values))
+        return event_id
 
     async def record_alone(
         self,
@@ -61,7 +64,7 @@ class AuditService:
         session_id: uuid.UUID | None = None,
         outcome: Outcome = Outcome.FAILURE,
         details: dict[str, Any] | None = None,
-    ) -> AuditEvent:
+    ) -> int:
         """Record an event in a transaction of its own, for attempts that change nothing."""
         async with session_scope(self.maker) as db:
             return await self.record(
@@ -69,12 +72,13 @@ class AuditService:
             )
 
 
-def _log_event(event: AuditEvent) -> None:
+def _log_event(event_id: int, values: dict[str, Any]) -> None:
+    session_id = values["session_id"]
     log.info(
         "audit_event",
-        event_id=event.id,
-        event_type=event.type,
-        session_id=str(event.session_id) if event.session_id else None,
-        outcome=event.outcome,
-        details=event.details,
+        event_id=event_id,
+        event_type=values["type"],
+        session_id=str(session_id) if session_id else None,
+        outcome=values["outcome"],
+        details=values["details"],
     )

@@ -8,16 +8,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.util import greenlet_spawn
 
 from session_service.sessions.models import Session, SessionStatus
 from session_service.sessions.snapshot import SessionSnapshot
 
 _table = Session.__table__  # type: ignore[attr-defined]
-_COLUMNS = ", ".join(field.name for field in fields(SessionSnapshot))
+_FIELDS = tuple(field.name for field in fields(SessionSnapshot))
+_COLUMNS = ", ".join(_FIELDS)
 _SLIDING = (SessionStatus.ACTIVE, SessionStatus.PENDING_VERIFICATION)
 
 # The validate hot path on PostgreSQL, one statement and one round trip: slide the expiry
@@ -41,10 +43,16 @@ SELECT {_COLUMNS} FROM sessions WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM touc
 """  # noqa: S608
 
 
-def _is_unique_violation(error: sa_exc.IntegrityError) -> bool:
-    if getattr(error.orig, "sqlstate", None) == "23505":
-        return True
-    return "UNIQUE constraint failed" in str(error.orig)
+# `INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id`, built once per dialect and executed
+# with a parameter dict (building `.values(...)` per call coerces every value anew).
+_INSERT_UNLESS_TAKEN: dict[str, ReturningInsert[tuple[uuid.UUID]]] = {
+    "postgresql": postgresql.insert(_table)
+    .on_conflict_do_nothing(index_elements=[_table.c.id])
+    .returning(_table.c.id),
+    "sqlite": sqlite.insert(_table)
+    .on_conflict_do_nothing(index_elements=[_table.c.id])
+    .returning(_table.c.id),
+}
 
 
 class SessionRepository:
@@ -53,21 +61,15 @@ class SessionRepository:
     def __init__(self, db: AsyncSession) -> None:
         self.db = db
 
-    async def insert(self, session: Session) -> bool:
-        """Insert a new session; False (and nothing written) if the id is taken."""
-        try:
-            async with self.db.begin_nested():
-                self.db.add(session)
-                await self.db.flush()
-        except sa_exc.IntegrityError as error:
-            if _is_unique_violation(error):
-                return False
-            raise
-        return True
+    async def insert(self, session: SessionSnapshot) -> bool:
+        """Insert a new session; False (and nothing written) if the id is taken.
 
-    async def get(self, session_id: uuid.UUID) -> Session | None:
-        """The session with this id, if any."""
-        return await self.db.get(Session, session_id)
+        `ON CONFLICT DO NOTHING` reports a taken id without an error, so the transaction
+        stays usable for a retry with no savepoint round trips.
+        """
+        stmt = _INSERT_UNLESS_TAKEN[self.db.get_bind().dialect.name]
+        values = {name: getattr(session, name) for name in _FIELDS}
+        return (await self.db.execute(stmt, values)).first() is not None
 
     async def exists(self, session_id: uuid.UUID) -> bool:
         """Whether a session with this id exists, whatever its status."""

@@ -17,7 +17,6 @@ from session_service.sessions.deps import (
     SessionServiceDep,
     session_validator,
 )
-from session_service.sessions.models import Session
 from session_service.sessions.schemas import (
     ResetRead,
     ResetRequest,
@@ -55,7 +54,7 @@ async def create_session(
     ctx: RequestContextDep,
     response: Response,
     body: Annotated[SessionCreate | None, Body()] = None,
-) -> Session:
+) -> SessionSnapshot:
     """Open a new anonymous session (optionally with a client-proposed UUIDv4)."""
     session = await service.open(proposed_id=body.id if body else None, ctx=ctx)
     response.headers["Location"] = HOLDER_SESSION_PATH

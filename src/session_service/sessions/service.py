@@ -25,7 +25,7 @@ from session_service.sessions.errors import (
     SessionInvalid,
 )
 from session_service.sessions.ids import new_session_id, parse_session_id
-from session_service.sessions.models import Session, SessionStatus
+from session_service.sessions.models import SessionStatus
 from session_service.sessions.repository import SessionLookup, SessionRepository
 from session_service.sessions.schemas import ResetReason
 from session_service.sessions.snapshot import SessionSnapshot
@@ -128,7 +128,7 @@ class SessionService:
         self.clock = clock
         self.new_id = new_id
 
-    async def open(self, *, proposed_id: uuid.UUID | None, ctx: RequestContext) -> Session:
+    async def open(self, *, proposed_id: uuid.UUID | None, ctx: RequestContext) -> SessionSnapshot:
         """Create an active session, with the client's proposed id if it is free."""
         now = self.clock()
         if proposed_id is None:
@@ -149,7 +149,7 @@ class SessionService:
 
     async def reset(
         self, raw_old_id: str | None, *, reason: ResetReason, ctx: RequestContext
-    ) -> Session:
+    ) -> SessionSnapshot:
         """Replace the caller's session: the old one (if any) becomes `reset`, a new one starts.
 
         Racing resets of the same old session each get their own new session; the old one
@@ -189,7 +189,7 @@ class SessionService:
 
     async def _insert_fresh(
         self, *, now: datetime, ctx: RequestContext, previous_session_id: uuid.UUID | None
-    ) -> Session:
+    ) -> SessionSnapshot:
         for _ in range(MAX_ID_ATTEMPTS):
             session = self._new(
                 self.new_id(), now=now, ctx=ctx, previous_session_id=previous_session_id
@@ -206,15 +206,19 @@ class SessionService:
         now: datetime,
         ctx: RequestContext,
         previous_session_id: uuid.UUID | None,
-    ) -> Session:
-        return Session(
+    ) -> SessionSnapshot:
+        return SessionSnapshot(
             id=session_id,
             status=SessionStatus.ACTIVE,
             created_at=now,
             updated_at=now,
             last_seen_at=now,
             expires_at=now + self.settings.session_idle_ttl,
+            completed_at=None,
+            name=None,
+            email=None,
             consent_user_data=False,
+            consent_given_at=None,
             client_ip=ctx.client_ip,
             user_agent=ctx.user_agent,
             previous_session_id=previous_session_id,
