@@ -14,6 +14,6 @@ from session_service.sessions import routes as session_routes
 def include_routes(app: FastAPI) -> None:
     """Mount every domain's router on the app."""
     # Routes match in order: the hottest route first.
-    app.include_router(session_routes.direct_router, prefix=API_PREFIX)
+    session_routes.add_direct_routes(app)
     app.include_router(health.router)
     app.include_router(session_routes.router, prefix=API_PREFIX)

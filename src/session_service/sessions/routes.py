@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request, Response
+from fastapi import APIRouter, Body, FastAPI, Request, Response
 
 from session_service.api import API_PREFIX
 from session_service.api.deps import RequestContextDep, request_context
-from session_service.api.direct import DirectRoute
+from session_service.api.direct import add_direct_route
 from session_service.api.problems import problem_responses
 from session_service.sessions.deps import (
     SESSION_ID_HEADER,
@@ -29,8 +29,6 @@ from session_service.sessions.schemas import (
 from session_service.sessions.snapshot import SessionSnapshot
 
 router = APIRouter(tags=["sessions"])
-# Validate sits in front of every user action: its endpoint is called directly.
-direct_router = APIRouter(tags=["sessions"], route_class=DirectRoute)
 
 SESSION_ID_HEADER_PARAMETER = {
     "name": SESSION_ID_HEADER,
@@ -61,18 +59,10 @@ async def create_session(
     return session
 
 
-@direct_router.post(
-    "/session/validate",
-    response_model=ValidationOk | ValidationFailed,
-    responses=problem_responses(),
-    openapi_extra={"parameters": [SESSION_ID_HEADER_PARAMETER]},
-)
+# Mounted as a DirectRoute (see add_direct_routes): no dependency resolution or response
+# re-validation per request; it reads its one header itself and serialises its schema once.
 async def validate_session(request: Request) -> Response:
-    """Check the `X-Session-ID` before a user action; invalid answers say to reset.
-
-    A `DirectRoute`: no dependency resolution or response re-validation per request;
-    it reads its one header itself and serialises its schema once.
-    """
+    """Check the `X-Session-ID` before a user action; invalid answers say to reset."""
     result = await session_validator(request).validate(
         request.headers.get(SESSION_ID_HEADER), ctx=request_context(request)
     )
@@ -111,3 +101,17 @@ async def reset_session(
 async def read_session(session: CurrentSession) -> SessionSnapshot:
     """The caller's own session."""
     return session
+
+
+def add_direct_routes(app: FastAPI) -> None:
+    """Mount the hot routes on the app itself, ahead of every included router."""
+    add_direct_route(
+        app,
+        f"{API_PREFIX}/session/validate",
+        validate_session,
+        methods=["POST"],
+        tags=["sessions"],
+        response_model=ValidationOk | ValidationFailed,
+        responses=problem_responses(),
+        openapi_extra={"parameters": [SESSION_ID_HEADER_PARAMETER]},
+    )
