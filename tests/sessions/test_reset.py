@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from session_service.sessions.schemas import RESET_NOTICE
+from tests.conftest import FakeClock
 from tests.helpers import assert_problem, audit_events, count_sessions, create_session, session_row
 
 URL = "/api/v1/session/reset"
@@ -101,6 +103,18 @@ class TestReset:
         types = [e["type"] for e in await audit_events(app)]
         assert types.count("session.superseded") == 1
         assert types.count("session.reset") == 2
+
+    async def test_an_expired_session_is_superseded_too(
+        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+    ) -> None:
+        old = await create_session(client)
+        clock.advance(timedelta(days=2))
+        response = await reset(client, old["id"], "expired")
+        assert response.json()["session"]["previous_session_id"] == old["id"]
+        row = await session_row(app, old["id"])
+        assert row is not None
+        assert row["status"] == "reset"
+        assert row["updated_at"] == clock.now
 
 
 class TestResetBadInput:

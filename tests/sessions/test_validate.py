@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from tests.conftest import T0, FakeClock
 from tests.helpers import audit_events, create_session, session_row
@@ -161,3 +163,26 @@ class TestValidationAuditAll:
             ("session.validation_failed", "failure"),
         ]
         assert events[2]["details"] == {"reason": "malformed", "id_given": False}
+
+
+class TestDatabaseRestart:
+    async def test_validate_recovers_when_every_pooled_connection_died(
+        self, client: httpx.AsyncClient, app: FastAPI, backend: str
+    ) -> None:
+        if backend != "postgresql":
+            pytest.skip("an embedded SQLite database cannot restart under the app")
+        session = await create_session(client)
+        # Fill the pool with several connections, then kill them all server-side.
+        await asyncio.gather(*(validate(client, session["id"]) for _ in range(8)))
+        database = app.state.engine.url.database
+        async with app.state.engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = :db AND pid <> pg_backend_pid()"
+                ),
+                {"db": database},
+            )
+        # Every request after the server dropped its connections still succeeds.
+        for _ in range(3):
+            assert (await validate(client, session["id"]))["valid"] is True

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -17,8 +18,13 @@ from sqlalchemy.util import greenlet_spawn
 from session_service.sessions.models import Session, SessionStatus
 from session_service.sessions.snapshot import SessionSnapshot
 
+log = structlog.get_logger(__name__)
+
 _table = Session.__table__  # type: ignore[attr-defined]
 _FIELDS = tuple(field.name for field in fields(SessionSnapshot))
+_STATUS_INDEX = _FIELDS.index("status")
+# Errors that mean the connection (or the server) is gone.
+_DISCONNECTS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 _COLUMNS = ", ".join(_FIELDS)
 _SLIDING = (SessionStatus.ACTIVE, SessionStatus.PENDING_VERIFICATION)
 
@@ -125,19 +131,32 @@ class SessionLookup:
         idle_ttl: timedelta,
         pending_ttl: timedelta,
     ) -> SessionSnapshot | None:
+        args = (session_id, now, seen_before, idle_ttl, pending_ttl)
+        try:
+            row = await self._fetch_touch(args)
+        except _DISCONNECTS:
+            # The server went away (restart, failover): every pooled connection is likely
+            # dead. Start a fresh pool, as SQLAlchemy does on its own paths, and retry once;
+            # the statement is safe to repeat.
+            log.warning("database_connection_lost", action="pool_replaced")
+            await self.engine.dispose(close=False)
+            row = await self._fetch_touch(args)
+        if row is None:
+            return None
+        values = list(row.values())
+        values[_STATUS_INDEX] = SessionStatus(values[_STATUS_INDEX])
+        return SessionSnapshot(*values)
+
+    async def _fetch_touch(self, args: tuple[Any, ...]) -> Any:
         pooled = await self.engine.raw_connection()
         try:
             driver: asyncpg.Connection = pooled.driver_connection
-            row = await driver.fetchrow(
-                _PG_TOUCH, session_id, now, seen_before, idle_ttl, pending_ttl
-            )
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError):
-            # A broken connection must not go back to the pool.
-            await greenlet_spawn(pooled.invalidate)
+            return await driver.fetchrow(_PG_TOUCH, *args)
+        except _DISCONNECTS:
+            await greenlet_spawn(pooled.invalidate)  # never back into the pool
             raise
         finally:
             await greenlet_spawn(pooled.close)
-        return None if row is None else SessionSnapshot(*row.values())
 
     async def _touch_portable(
         self,
@@ -160,6 +179,7 @@ class SessionLookup:
                     .where(_table.c.id == session_id)
                     .values(last_seen_at=now, expires_at=now + ttl)
                 )
+            current["status"] = SessionStatus(current["status"])
             return SessionSnapshot(**current)
 
 
