@@ -92,3 +92,15 @@ class TestDatabaseUnreachable:
         body = assert_problem(await down_client.get("/readyz"), 503, "not_ready")
         assert body["checks"]["database"].startswith("unavailable")
         assert (await down_client.get("/healthz")).status_code == 200
+
+
+class TestNoParametersInErrors:
+    async def test_database_errors_do_not_quote_bound_values(self, app: FastAPI) -> None:
+        from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
+
+        secret = "visitor@example.com"
+        with pytest.raises(DBAPIError) as caught:
+            async with app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT * FROM no_such_table WHERE x = :v"), {"v": secret})
+        assert secret not in str(caught.value)

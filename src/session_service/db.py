@@ -70,11 +70,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 def make_engine(settings: Settings) -> AsyncEngine:
-    """Create the process's single engine for the configured database."""
+    """Create the process's single engine for the configured database.
+
+    `hide_parameters`: bound values (later: names, emails) never appear in exception
+    messages, so no traceback or error log can carry them.
+    """
     url = settings.database_url
     if settings.is_sqlite:
         _prepare_sqlite_file(url)
-        engine = create_async_engine(url, pool_size=5, max_overflow=0, pool_timeout=30)
+        engine = create_async_engine(
+            url, pool_size=5, max_overflow=0, pool_timeout=30, hide_parameters=True
+        )
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
@@ -85,6 +91,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout,
         pool_recycle=1800,
+        hide_parameters=True,
         connect_args={
             "timeout": settings.database_connect_timeout,
             "server_settings": {"application_name": "session-service"},

@@ -12,12 +12,15 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from session_service.db import UNAVAILABLE_ERRORS
+
+log = structlog.get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:session-service:problem:"
@@ -176,10 +179,12 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    import structlog
-
-    structlog.get_logger(__name__).warning(
-        "database_unavailable", error=type(exc).__name__, message=str(exc)[:200]
+    # Class names only: driver messages can quote SQL and connection details.
+    cause = getattr(exc, "orig", None)
+    log.warning(
+        "database_unavailable",
+        error=type(exc).__name__,
+        cause=type(cause).__name__ if cause is not None else None,
     )
     err = DatabaseUnavailable("The database is not reachable right now; try again shortly.")
     return await _service_error(request, err)
