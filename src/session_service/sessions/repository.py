@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
@@ -119,70 +119,75 @@ class SessionLookup:
         pending_ttl: timedelta,
     ) -> SessionSnapshot | None:
         """Read a session, sliding its expiry when `last_seen_at <= seen_before`."""
+        touch = _Touch(session_id, now, seen_before, idle_ttl, pending_ttl)
         if self.is_postgres:
-            return await self._touch_postgres(session_id, now, seen_before, idle_ttl, pending_ttl)
-        return await self._touch_portable(session_id, now, seen_before, idle_ttl, pending_ttl)
+            return await self._touch_postgres(touch)
+        return await self._touch_portable(touch)
 
-    async def _touch_postgres(
-        self,
-        session_id: uuid.UUID,
-        now: datetime,
-        seen_before: datetime,
-        idle_ttl: timedelta,
-        pending_ttl: timedelta,
-    ) -> SessionSnapshot | None:
-        args = (session_id, now, seen_before, idle_ttl, pending_ttl)
+    async def _touch_postgres(self, touch: _Touch) -> SessionSnapshot | None:
         try:
-            row = await self._fetch_touch(args)
+            row = await self._fetch_touch(touch)
         except _DISCONNECTS:
             # The server went away (restart, failover): every pooled connection is likely
             # dead. Start a fresh pool, as SQLAlchemy does on its own paths, and retry once;
             # the statement is safe to repeat.
             log.warning("database_connection_lost", action="pool_replaced")
             await self.engine.dispose(close=False)
-            row = await self._fetch_touch(args)
+            row = await self._fetch_touch(touch)
         if row is None:
             return None
         values = list(row.values())
         values[_STATUS_INDEX] = SessionStatus(values[_STATUS_INDEX])
         return SessionSnapshot(*values)
 
-    async def _fetch_touch(self, args: tuple[Any, ...]) -> Any:
+    async def _fetch_touch(self, touch: _Touch) -> Any:
         pooled = await self.engine.raw_connection()
         try:
             driver: asyncpg.Connection = pooled.driver_connection
-            return await driver.fetchrow(_PG_TOUCH, *args)
+            return await driver.fetchrow(_PG_TOUCH, *touch)
         except _DISCONNECTS:
             await greenlet_spawn(pooled.invalidate)  # never back into the pool
             raise
         finally:
             await greenlet_spawn(pooled.close)
 
-    async def _touch_portable(
-        self,
-        session_id: uuid.UUID,
-        now: datetime,
-        seen_before: datetime,
-        idle_ttl: timedelta,
-        pending_ttl: timedelta,
-    ) -> SessionSnapshot | None:
+    async def _touch_portable(self, touch: _Touch) -> SessionSnapshot | None:
         async with self.engine.begin() as conn:
-            found = (await conn.execute(select(_table).where(_table.c.id == session_id))).first()
+            stmt = select(_table).where(_table.c.id == touch.session_id)
+            found = (await conn.execute(stmt)).first()
             if found is None:
                 return None
             current = dict(found._mapping)
-            if current["status"] in _SLIDING and _due(current, now, seen_before):
-                ttl = idle_ttl if current["status"] == SessionStatus.ACTIVE else pending_ttl
-                current.update(last_seen_at=now, expires_at=now + ttl)
+            current["status"] = SessionStatus(current["status"])
+            if current["status"] in _SLIDING and _due(current, touch):
+                ttl = (
+                    touch.idle_ttl
+                    if current["status"] == SessionStatus.ACTIVE
+                    else touch.pending_ttl
+                )
+                current.update(last_seen_at=touch.now, expires_at=touch.now + ttl)
                 await conn.execute(
                     update(_table)
-                    .where(_table.c.id == session_id)
-                    .values(last_seen_at=now, expires_at=now + ttl)
+                    .where(_table.c.id == touch.session_id)
+                    .values(last_seen_at=touch.now, expires_at=touch.now + ttl)
                 )
-            current["status"] = SessionStatus(current["status"])
             return SessionSnapshot(**current)
 
 
-def _due(row: dict[str, Any], now: datetime, seen_before: datetime) -> bool:
+class _Touch(NamedTuple):
+    """The parameters of one touch, in `_PG_TOUCH`'s positional order."""
+
+    session_id: uuid.UUID
+    now: datetime
+    seen_before: datetime
+    idle_ttl: timedelta
+    pending_ttl: timedelta
+
+
+def _due(row: dict[str, Any], touch: _Touch) -> bool:
     expires_at: datetime | None = row["expires_at"]
-    return expires_at is not None and expires_at > now and row["last_seen_at"] <= seen_before
+    return (
+        expires_at is not None
+        and expires_at > touch.now
+        and row["last_seen_at"] <= touch.seen_before
+    )
