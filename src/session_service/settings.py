@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -62,6 +63,57 @@ class Settings(BaseSettings):
         description="Validations refresh last_seen_at at most this often per session.",
     )
     audit_validations: AuditValidations = AuditValidations.FAILURES
+
+    storage_backend: Literal["local", "s3"] = Field(
+        default="local", description="Where uploads go: a local directory or an S3 bucket."
+    )
+    local_storage_dir: Path = Field(
+        default=Path("./var/storage"), description="Root directory of the local backend."
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="Base URL the browser reaches the service at (local upload/download "
+        "URLs); derived from each request when unset.",
+    )
+    signing_keys: list[str] = Field(
+        default_factory=list,
+        description="Secrets that sign local upload/download tokens; the first signs, all "
+        "verify (rotation). Unset: a key generated into SIGNING_KEY_FILE.",
+    )
+    signing_key_file: Path = Field(
+        default=Path("./var/signing.key"), description="Per-install generated signing key."
+    )
+    s3_bucket: str = Field(default="session-service-uploads", description="S3 bucket.")
+    s3_region: str = Field(default="us-east-1", description="S3 region.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, Ceph, ...); unset for AWS."
+    )
+    s3_access_key_id: str | None = Field(
+        default=None, description="Unset: the default AWS credential chain."
+    )
+    s3_secret_access_key: str | None = None
+    s3_server_side_encryption: str = Field(
+        default="AES256", description="x-amz-server-side-encryption required on every upload."
+    )
+    upload_allowed_types: list[str] = Field(
+        default_factory=lambda: ["application/pdf"],
+        description="Content types an upload slot may declare.",
+    )
+    upload_max_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1, description="Largest single upload."
+    )
+    upload_max_files: int = Field(
+        default=20, ge=1, description="Files (pending or uploaded) one session may hold."
+    )
+    upload_session_quota_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Bytes one session may hold in total."
+    )
+    upload_url_ttl: timedelta = Field(
+        default=timedelta(minutes=5), description="How long an upload slot accepts the file."
+    )
+    download_url_ttl: timedelta = Field(
+        default=timedelta(minutes=5), description="How long a download URL works."
+    )
 
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest accepted request body on JSON routes."

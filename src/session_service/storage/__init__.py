@@ -1,0 +1,1 @@
+"""Object storage behind one small interface, with S3 and local-directory backends."""

@@ -1,0 +1,76 @@
+"""The storage interface every backend implements, and the values it trades in.
+
+Keys are opaque strings built by the files domain (`uploads/{session}/{file}/{name}`);
+backends never interpret them beyond their prefix. Third-party errors are translated
+into `StorageUnavailable` at the backend boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from session_service.errors import ServiceError
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSlot:
+    """Where and how the browser posts the file: a multipart form to `url`.
+
+    `fields` go first in the form, in order; the file itself goes last, as `file`.
+    """
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What storage knows about one object."""
+
+    key: str
+    size: int
+    last_modified: datetime
+    content_type: str | None = None
+    first_bytes: bytes = field(default=b"", repr=False)
+
+
+class StorageUnavailable(ServiceError):
+    """The object store could not be reached or refused the call."""
+
+    status_code = 503
+    code = "storage_unavailable"
+    title = "Storage unavailable"
+
+
+class ObjectStore(Protocol):
+    """One bucket (or directory) of objects."""
+
+    async def upload_slot(
+        self, key: str, *, content_type: str, max_size: int, expires_in: timedelta
+    ) -> UploadSlot:
+        """A signed, expiring form that accepts exactly this key, type and 1..max_size bytes."""
+        ...
+
+    async def inspect(self, key: str, *, first_bytes: int) -> ObjectInfo | None:
+        """Size, type and the first `first_bytes` bytes (a ranged read), or None if absent."""
+        ...
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete these objects (absent ones are fine), in as few calls as the store allows."""
+        ...
+
+    def list_prefix(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Every object under `prefix`, a page at a time (no `first_bytes`)."""
+        ...
+
+    async def download_url(self, key: str, *, filename: str, expires_in: timedelta) -> str:
+        """A URL that serves the object as an attachment named `filename`, for a short time."""
+        ...
+
+    async def check(self) -> None:
+        """Raise `StorageUnavailable` unless the store answers."""
+        ...
