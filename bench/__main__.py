@@ -79,9 +79,10 @@ async def prepare_database() -> tuple[list[str], list[str]]:
         await conn.execute(
             """
             INSERT INTO sessions (id, status, created_at, updated_at, last_seen_at, expires_at,
-                                  consent_user_data, client_ip, user_agent, name)
+                                  consent_user_data, client_ip, user_agent, name, storage_id)
             SELECT gen_random_uuid(), 'active', now(), now(), now(), now() + interval '1 day',
-                   false, '127.0.0.1', 'bench', CASE WHEN n % 2 = 0 THEN 'fresh' ELSE 'stale' END
+                   false, '127.0.0.1', 'bench', CASE WHEN n % 2 = 0 THEN 'fresh' ELSE 'stale' END,
+                   gen_random_uuid()
               FROM generate_series(1, $1) AS n
             """,
             SESSIONS,

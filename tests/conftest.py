@@ -29,7 +29,7 @@ ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
-TABLES = ("audit_events", "sessions")
+TABLES = ("audit_events", "files", "sessions")
 T0 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 
 
@@ -130,8 +130,13 @@ def settings_overrides() -> dict[str, object]:
 
 
 @pytest.fixture
-def settings(database_url: str, settings_overrides: dict[str, object]) -> Settings:
-    values: dict[str, object] = {"database_url": database_url, "access_log": False}
+def settings(database_url: str, settings_overrides: dict[str, object], tmp_path: Path) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "access_log": False,
+        "local_storage_dir": tmp_path / "storage",
+        "signing_key_file": tmp_path / "signing.key",
+    }
     return Settings(**{**values, **settings_overrides})  # type: ignore[arg-type]
 
 

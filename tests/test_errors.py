@@ -67,9 +67,11 @@ def _closed_port() -> int:
 
 class TestDatabaseUnreachable:
     @pytest.fixture
-    async def down_client(self) -> AsyncIterator[httpx.AsyncClient]:
+    async def down_client(self, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/nowhere"
-        app = create_app(Settings(database_url=url, database_connect_timeout=2))
+        app = create_app(
+            settings.model_copy(update={"database_url": url, "database_connect_timeout": 2})
+        )
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

@@ -14,7 +14,10 @@ class TestOperations:
     async def test_readyz_checks_the_database(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/readyz")
         assert response.status_code == 200
-        assert response.json() == {"status": "ready", "checks": {"database": "ok"}}
+        assert response.json() == {
+            "status": "ready",
+            "checks": {"database": "ok", "storage": "ok"},
+        }
 
     async def test_docs_redoc_and_openapi_are_served(self, client: httpx.AsyncClient) -> None:
         assert "swagger-ui" in (await client.get("/docs")).text

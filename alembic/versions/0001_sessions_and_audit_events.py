@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("client_ip", sa.String(45), nullable=True),
         sa.Column("user_agent", sa.String(512), nullable=True),
         sa.Column("previous_session_id", sa.Uuid(), nullable=True),
+        sa.Column("storage_id", sa.Uuid(), nullable=False, unique=True),
         sa.CheckConstraint(
             "status IN ('active', 'pending_verification', 'completed', 'reset', 'expired')",
             name="ck_sessions_status",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -21,6 +21,8 @@ from session_service.sessions.ids import new_session_id
 from session_service.sessions.repository import SessionLookup
 from session_service.sessions.service import SessionValidator
 from session_service.settings import Settings, get_settings
+from session_service.storage.factory import open_store
+from session_service.storage.local import UPLOAD_PATH
 
 DESCRIPTION = """
 Persistent anonymous sessions for a chatbot web app.
@@ -56,20 +58,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings)
-        maker = make_sessionmaker(engine)
-        audit = AuditService(maker=maker, clock=clock)
-        app.state.engine = engine
-        app.state.sessionmaker = maker
-        app.state.audit = audit
-        app.state.session_validator = SessionValidator(
-            lookup=SessionLookup(engine), audit=audit, settings=settings, clock=clock
-        )
-        tune_gc(settings.gc_gen0_threshold)
-        try:
+        async with AsyncExitStack() as resources:
+            engine = make_engine(settings)
+            resources.push_async_callback(engine.dispose)
+            maker = make_sessionmaker(engine)
+            audit = AuditService(maker=maker, clock=clock)
+            app.state.engine = engine
+            app.state.sessionmaker = maker
+            app.state.audit = audit
+            app.state.store = await resources.enter_async_context(open_store(settings, clock=clock))
+            app.state.session_validator = SessionValidator(
+                lookup=SessionLookup(engine), audit=audit, settings=settings, clock=clock
+            )
+            tune_gc(settings.gc_gen0_threshold)
             yield
-        finally:
-            await engine.dispose()
 
     app = FastAPI(
         title="session-service",
@@ -87,7 +89,9 @@ def create_app(
     install_error_handlers(app)
     include_routes(app)
     # Added last runs first: the request context wraps everything, including the body cap.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=frozenset({UPLOAD_PATH})
+    )
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
     return app
 

@@ -11,12 +11,14 @@ from session_service.errors import PROBLEM_MEDIA_TYPE, problem_body
 class BodyLimitMiddleware:
     """Refuse a declared `Content-Length` above the cap at once; count streamed bodies."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, exempt: frozenset[str]) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Routes that enforce a limit of their own (the local upload endpoint: its slot's).
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)

@@ -119,8 +119,11 @@ async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterato
         try:
             yield db
             await db.commit()
-        except BaseException:
-            await db.rollback()
+        except BaseException as error:
+            if getattr(error, "keeps_changes", False):
+                await db.commit()
+            else:
+                await db.rollback()
             raise
         for callback in db.info.pop(AFTER_COMMIT_KEY, ()):
             callback()

@@ -32,6 +32,9 @@ class ServiceError(Exception):
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
     title: ClassVar[str] = "Internal error"
+    # True when the answer is an error but the work done so far is itself the outcome to
+    # keep (a rejected upload stays rejected): the unit of work commits, then re-raises.
+    keeps_changes: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from sqlmodel import SQLModel
 
 from session_service.audit import models as _audit_models  # noqa: F401  (registers tables)
 from session_service.db import make_engine
+from session_service.files import models as _file_models  # noqa: F401
 from session_service.sessions import models as _session_models  # noqa: F401
 from session_service.settings import Settings
 

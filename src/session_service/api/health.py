@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from session_service.db import UNAVAILABLE_ERRORS
 from session_service.errors import NotReady
+from session_service.storage.base import ObjectStore, StorageUnavailable
 
 router = APIRouter(tags=["operations"])
 
@@ -25,16 +27,25 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "A dependency is unreachable."}})
 async def readyz(request: Request) -> dict[str, Any]:
-    """Ready: the database answers a trivial query within two seconds."""
+    """Ready: the database and the object store each answer within two seconds."""
     engine: AsyncEngine = request.app.state.engine
+    store: ObjectStore = request.app.state.store
+    database, storage = await asyncio.gather(
+        _check(_ping(engine), UNAVAILABLE_ERRORS), _check(store.check(), (StorageUnavailable,))
+    )
+    checks = {"database": database, "storage": storage}
+    if database != "ok" or storage != "ok":
+        raise NotReady("A dependency is not reachable.", extra={"checks": checks})
+    return {"status": "ready", "checks": checks}
+
+
+async def _check(probe: Awaitable[None], failures: tuple[type[Exception], ...]) -> str:
+    caught: tuple[type[Exception], ...] = (*failures, TimeoutError)
     try:
-        await asyncio.wait_for(_ping(engine), READINESS_TIMEOUT_SECONDS)
-    except UNAVAILABLE_ERRORS as error:  # TimeoutError is an OSError, so included
-        raise NotReady(
-            "The database is not reachable.",
-            extra={"checks": {"database": f"unavailable: {type(error).__name__}"}},
-        ) from error
-    return {"status": "ready", "checks": {"database": "ok"}}
+        await asyncio.wait_for(probe, READINESS_TIMEOUT_SECONDS)
+    except caught as error:
+        return f"unavailable: {type(error).__name__}"
+    return "ok"
 
 
 async def _ping(engine: AsyncEngine) -> None:

@@ -23,6 +23,8 @@ class Problem(BaseModel):
 
 
 _DESCRIPTIONS = {
+    400: "Malformed request.",
+    403: "Refused (signature, expiry or policy).",
     401: "Session invalid: reset (`code` session_invalid, with `reason`).",
     404: "Not found.",
     409: "Conflict with the current state.",

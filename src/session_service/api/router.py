@@ -8,7 +8,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from session_service.api import API_PREFIX, health
+from session_service.files import routes as file_routes
 from session_service.sessions import routes as session_routes
+from session_service.storage import routes as storage_routes
 
 
 def include_routes(app: FastAPI) -> None:
@@ -17,3 +19,5 @@ def include_routes(app: FastAPI) -> None:
     session_routes.add_direct_routes(app)
     app.include_router(health.router)
     app.include_router(session_routes.router, prefix=API_PREFIX)
+    app.include_router(file_routes.router, prefix=API_PREFIX)
+    app.include_router(storage_routes.router, prefix=API_PREFIX)

@@ -13,3 +13,8 @@ class EventType(StrEnum):
     SESSION_VALIDATION_FAILED = "session.validation_failed"
     SESSION_RESET = "session.reset"
     SESSION_SUPERSEDED = "session.superseded"
+    FILE_SLOT_ISSUED = "file.slot_issued"
+    FILE_UPLOADED = "file.uploaded"
+    FILE_REJECTED = "file.rejected"
+    FILE_DELETED = "file.deleted"
+    FILE_DOWNLOAD_ISSUED = "file.download_issued"

@@ -49,3 +49,7 @@ class Session(SQLModel, table=True):
     client_ip: str | None = Field(default=None, sa_column=Column(String(45)))
     user_agent: str | None = Field(default=None, sa_column=Column(String(512)))
     previous_session_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid()))
+    # Names the session's storage prefix (`uploads/{storage_id}/...`). Storage keys end up
+    # in presigned download URLs, which people share; the session id is a bearer secret and
+    # must never be in a URL, so storage gets its own random id that grants nothing.
+    storage_id: uuid.UUID = Field(sa_column=Column(Uuid(), nullable=False, unique=True))

@@ -222,6 +222,7 @@ class SessionService:
             client_ip=ctx.client_ip,
             user_agent=ctx.user_agent,
             previous_session_id=previous_session_id,
+            storage_id=uuid.uuid4(),
         )
 
 

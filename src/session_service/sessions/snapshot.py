@@ -27,3 +27,4 @@ class SessionSnapshot:
     client_ip: str | None
     user_agent: str | None
     previous_session_id: uuid.UUID | None
+    storage_id: uuid.UUID

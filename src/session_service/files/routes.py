@@ -1,0 +1,92 @@
+"""Browser-facing upload routes: parse, one service call, a schema."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, Response
+
+from session_service.api.deps import RequestContextDep
+from session_service.api.problems import problem_responses
+from session_service.api.urls import absolute_url
+from session_service.files.deps import FileServiceDep
+from session_service.files.schemas import (
+    DownloadRead,
+    FileList,
+    FileRead,
+    UploadCreate,
+    UploadCreated,
+    UploadFormRead,
+)
+from session_service.sessions.deps import CurrentSession
+
+router = APIRouter(tags=["files"])
+
+
+@router.post(
+    "/session/uploads",
+    status_code=201,
+    response_model=UploadCreated,
+    responses=problem_responses(401, 409, 422),
+)
+async def create_upload(
+    request: Request,
+    session: CurrentSession,
+    body: UploadCreate,
+    service: FileServiceDep,
+    ctx: RequestContextDep,
+) -> UploadCreated:
+    """Record a pending file and return the form that uploads it straight to storage."""
+    issued = await service.issue_slot(session, body, ctx=ctx)
+    slot = issued.slot
+    return UploadCreated(
+        file=FileRead.model_validate(issued.file),
+        upload=UploadFormRead(
+            url=absolute_url(request, slot.url), fields=slot.fields, expires_at=slot.expires_at
+        ),
+    )
+
+
+@router.post(
+    "/session/files/{file_id}/complete",
+    response_model=FileRead,
+    responses=problem_responses(401, 404, 409, 422),
+)
+async def complete_upload(
+    file_id: uuid.UUID, session: CurrentSession, service: FileServiceDep, ctx: RequestContextDep
+) -> FileRead:
+    """Check the uploaded object (size, type, first bytes); idempotent once uploaded."""
+    return FileRead.model_validate(await service.complete(session, file_id, ctx=ctx))
+
+
+@router.get("/session/files", response_model=FileList, responses=problem_responses(401))
+async def list_files(session: CurrentSession, service: FileServiceDep) -> FileList:
+    """The session's files, oldest first."""
+    files = await service.list(session)
+    return FileList(files=[FileRead.model_validate(file) for file in files])
+
+
+@router.delete("/session/files/{file_id}", status_code=204, responses=problem_responses(401, 404))
+async def delete_file(
+    file_id: uuid.UUID, session: CurrentSession, service: FileServiceDep, ctx: RequestContextDep
+) -> Response:
+    """Delete the file: its object and its row."""
+    await service.delete(session, file_id, ctx=ctx)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/session/files/{file_id}/download",
+    response_model=DownloadRead,
+    responses=problem_responses(401, 404, 409),
+)
+async def download_file(
+    request: Request,
+    file_id: uuid.UUID,
+    session: CurrentSession,
+    service: FileServiceDep,
+    ctx: RequestContextDep,
+) -> DownloadRead:
+    """A short-lived URL that serves the file as an attachment."""
+    issued = await service.download(session, file_id, ctx=ctx)
+    return DownloadRead(url=absolute_url(request, issued.url), expires_at=issued.expires_at)

@@ -1,0 +1,237 @@
+"""Upload rules: slots, completion checks, listing, deletion, downloads.
+
+No SQL and no HTTP types here. Each change is audited in the request's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from session_service.audit.events import EventType
+from session_service.audit.models import Outcome
+from session_service.audit.service import AuditService
+from session_service.clock import Clock
+from session_service.context import RequestContext
+from session_service.files import signatures
+from session_service.files.errors import (
+    FileLimitReached,
+    FileNotFound,
+    FileNotUploaded,
+    FileTooLarge,
+    QuotaExceeded,
+    UnsupportedContentType,
+    UploadMissing,
+    UploadRejected,
+)
+from session_service.files.models import FileStatus, StoredFile
+from session_service.files.names import storage_key
+from session_service.files.repository import FileRepository
+from session_service.files.schemas import UploadCreate
+from session_service.sessions.repository import SessionRepository
+from session_service.sessions.snapshot import SessionSnapshot
+from session_service.settings import Settings
+from session_service.storage.base import ObjectStore, UploadSlot
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSlot:
+    """A pending file and where the browser posts it."""
+
+    file: StoredFile
+    slot: UploadSlot
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedDownload:
+    """A short-lived download URL."""
+
+    url: str
+    expires_at: datetime
+
+
+class FileService:
+    """A session's uploads, in the request's unit of work."""
+
+    def __init__(
+        self,
+        db: AsyncSession,
+        *,
+        store: ObjectStore,
+        audit: AuditService,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.files = FileRepository(db)
+        self.sessions = SessionRepository(db)
+        self.store = store
+        self.audit = audit
+        self.settings = settings
+        self.clock = clock
+
+    async def issue_slot(
+        self, session: SessionSnapshot, request: UploadCreate, *, ctx: RequestContext
+    ) -> IssuedSlot:
+        """Record a pending file and sign a form that accepts exactly it."""
+        settings = self.settings
+        if request.content_type not in settings.upload_allowed_types:
+            raise UnsupportedContentType(
+                f"Only {', '.join(settings.upload_allowed_types)} can be uploaded.",
+                extra={"allowed": settings.upload_allowed_types},
+            )
+        if request.size > settings.upload_max_bytes:
+            raise FileTooLarge(
+                f"Files may be at most {settings.upload_max_bytes} bytes.",
+                extra={"max_bytes": settings.upload_max_bytes},
+            )
+        await self.sessions.lock(session.id)
+        count, used = await self.files.usage(session.id)
+        if count >= settings.upload_max_files:
+            raise FileLimitReached(
+                f"A session may hold at most {settings.upload_max_files} files.",
+                extra={"max_files": settings.upload_max_files},
+            )
+        if used + request.size > settings.upload_session_quota_bytes:
+            raise QuotaExceeded(
+                f"This file would take the session past its {settings.upload_session_quota_bytes}"
+                " byte quota.",
+                extra={"quota_bytes": settings.upload_session_quota_bytes, "used_bytes": used},
+            )
+        now = self.clock()
+        file_id = uuid.uuid4()
+        file = StoredFile(
+            id=file_id,
+            session_id=session.id,
+            storage_key=storage_key(session.storage_id, file_id, request.name),
+            original_name=request.name,
+            content_type=request.content_type,
+            declared_size=request.size,
+            status=FileStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.files.insert(file.model_dump())
+        # Signed last: if storage fails, the transaction rolls back and no row remains.
+        slot = await self.store.upload_slot(
+            file.storage_key,
+            content_type=request.content_type,
+            max_size=request.size,
+            expires_in=settings.upload_url_ttl,
+        )
+        await self.audit.record(
+            self.db,
+            EventType.FILE_SLOT_ISSUED,
+            ctx=ctx,
+            session_id=session.id,
+            details={
+                "file_id": str(file_id),
+                "content_type": request.content_type,
+                "size": request.size,
+            },
+        )
+        return IssuedSlot(file=file, slot=slot)
+
+    async def complete(
+        self, session: SessionSnapshot, file_id: uuid.UUID, *, ctx: RequestContext
+    ) -> StoredFile:
+        """Check the stored object against its declaration; idempotent once uploaded.
+
+        Reads only the first bytes of the object. A mismatch deletes the object, marks the
+        file rejected and answers 422 (the rejection is committed).
+        """
+        file = await self._get(session, file_id, for_update=True)
+        if file.status == FileStatus.UPLOADED:
+            return file
+        if file.status == FileStatus.REJECTED:
+            raise UploadRejected(file.rejection_reason or "rejected", "This upload was rejected.")
+        info = await self.store.inspect(file.storage_key, first_bytes=signatures.LONGEST_SIGNATURE)
+        if info is None:
+            raise UploadMissing("The file has not arrived in storage yet; upload it first.")
+        reason = None
+        if info.size != file.declared_size:
+            reason = "size_mismatch"
+        elif info.content_type != file.content_type:
+            reason = "type_mismatch"
+        elif not signatures.matches(file.content_type, info.first_bytes):
+            reason = "signature_mismatch"
+        now = self.clock()
+        details = {"file_id": str(file.id), "stored_size": info.size}
+        if reason is not None:
+            await self.store.delete_many([file.storage_key])
+            await self.files.mark_rejected(file, reason=reason, now=now)
+            await self.audit.record(
+                self.db,
+                EventType.FILE_REJECTED,
+                ctx=ctx,
+                session_id=session.id,
+                outcome=Outcome.FAILURE,
+                details={**details, "reason": reason},
+            )
+            raise UploadRejected(reason, _REJECTION_DETAILS[reason])
+        await self.files.mark_uploaded(file, stored_size=info.size, now=now)
+        await self.audit.record(
+            self.db, EventType.FILE_UPLOADED, ctx=ctx, session_id=session.id, details=details
+        )
+        return file
+
+    async def list(self, session: SessionSnapshot) -> Sequence[StoredFile]:
+        """The session's files, oldest first."""
+        return await self.files.list(session.id)
+
+    async def delete(
+        self, session: SessionSnapshot, file_id: uuid.UUID, *, ctx: RequestContext
+    ) -> None:
+        """Delete the object and the row; if storage fails, nothing is deleted."""
+        file = await self._get(session, file_id, for_update=True)
+        await self.files.delete(file.id)
+        await self.audit.record(
+            self.db,
+            EventType.FILE_DELETED,
+            ctx=ctx,
+            session_id=session.id,
+            details={"file_id": str(file.id)},
+        )
+        await self.store.delete_many([file.storage_key])
+
+    async def download(
+        self, session: SessionSnapshot, file_id: uuid.UUID, *, ctx: RequestContext
+    ) -> IssuedDownload:
+        """A short-lived URL serving the file as an attachment under its own name."""
+        file = await self._get(session, file_id)
+        if file.status != FileStatus.UPLOADED:
+            raise FileNotUploaded("Only a completed upload can be downloaded.")
+        ttl = self.settings.download_url_ttl
+        url = await self.store.download_url(
+            file.storage_key, filename=file.original_name, expires_in=ttl
+        )
+        await self.audit.record(
+            self.db,
+            EventType.FILE_DOWNLOAD_ISSUED,
+            ctx=ctx,
+            session_id=session.id,
+            details={"file_id": str(file.id)},
+        )
+        return IssuedDownload(url=url, expires_at=self.clock() + ttl)
+
+    async def _get(
+        self, session: SessionSnapshot, file_id: uuid.UUID, *, for_update: bool = False
+    ) -> StoredFile:
+        file = await self.files.get(file_id, session_id=session.id, for_update=for_update)
+        if file is None:
+            raise FileNotFound("No such file in this session.")
+        return file
+
+
+_REJECTION_DETAILS = {
+    "size_mismatch": "The stored file's size differs from the size declared; it was deleted.",
+    "type_mismatch": "The stored content type differs from the declared one; it was deleted.",
+    "signature_mismatch": "The file's content does not match its declared type; it was deleted.",
+}

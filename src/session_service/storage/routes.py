@@ -1,0 +1,55 @@
+"""The local backend's own upload and download endpoints (404 on the S3 backend)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
+from starlette.exceptions import HTTPException
+
+from session_service.api.problems import problem_responses
+from session_service.storage.disposition import content_disposition
+from session_service.storage.local import LocalStore
+
+router = APIRouter(tags=["storage"])
+
+
+def _local_store(request: Request) -> LocalStore:
+    store = request.app.state.store
+    if not isinstance(store, LocalStore):
+        raise HTTPException(404)
+    return store
+
+
+@router.post(
+    "/storage/uploads",
+    status_code=204,
+    responses=problem_responses(400, 403, 409, 413),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": {"type": "object"}}},
+            "description": "The upload slot's `fields`, in order, then the file as `file`.",
+        }
+    },
+)
+async def receive_upload(request: Request) -> Response:
+    """Accept a file posted with an upload slot's form (the local backend's S3 POST)."""
+    await _local_store(request).receive_upload(
+        request.headers.get("content-type"), request.stream()
+    )
+    return Response(status_code=204)
+
+
+@router.get("/storage/downloads/{token}", responses=problem_responses(403, 404))
+async def serve_download(token: str, request: Request) -> FileResponse:
+    """Serve a file for a signed, unexpired download token, as an attachment."""
+    download = _local_store(request).open_download(token)
+    return FileResponse(
+        download.path,
+        media_type=download.content_type,
+        headers={
+            "Content-Disposition": content_disposition(download.filename),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )

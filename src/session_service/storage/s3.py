@@ -1,0 +1,214 @@
+"""The S3 backend: one aiobotocore client per process, presigned forms and URLs for the browser.
+
+Uploads and downloads never pass through the service: the browser posts to a presigned
+form whose policy pins key, type, size and encryption, and downloads from a presigned URL.
+Every botocore or network error leaves this module as `StorageUnavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import aclosing, asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from session_service.clock import Clock
+from session_service.settings import Settings
+from session_service.storage.base import ObjectInfo, StorageUnavailable, UploadSlot
+from session_service.storage.disposition import content_disposition
+
+DELETE_BATCH: Final = 1000
+"""The most keys one DeleteObjects call accepts."""
+
+_NOT_FOUND: Final = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "")) or "unknown"
+
+
+@contextmanager
+def _translated(operation: str) -> Iterator[None]:
+    """Turn third-party failures into `StorageUnavailable`, naming only the operation and cause.
+
+    Messages carry error codes and class names only: botocore's own text can quote
+    endpoints, and presigned material must never reach logs or problem documents.
+    """
+    try:
+        yield
+    except ClientError as exc:
+        raise StorageUnavailable(f"S3 {operation} failed ({_error_code(exc)})") from exc
+    except (BotoCoreError, OSError) as exc:
+        raise StorageUnavailable(f"S3 {operation} failed ({type(exc).__name__})") from exc
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class S3Store:
+    """One S3 bucket, reached through a single shared aiobotocore client."""
+
+    def __init__(
+        self, client: Any, *, bucket: str, server_side_encryption: str, clock: Clock
+    ) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._sse = server_side_encryption
+        self._clock = clock
+
+    @classmethod
+    @asynccontextmanager
+    async def connect(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_attempts: int = 2,
+    ) -> AsyncIterator[S3Store]:
+        """Open the process's one client (its connection pool) and close it on exit."""
+        config = AioConfig(
+            signature_version="s3v4",
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"max_attempts": max_attempts},
+            # S3-compatible servers rarely resolve bucket subdomains; AWS prefers virtual hosts.
+            s3={"addressing_style": "path"} if settings.s3_endpoint_url else None,
+        )
+        client_cm = get_session().create_client(
+            "s3",
+            region_name=settings.s3_region,
+            endpoint_url=settings.s3_endpoint_url,
+            aws_access_key_id=settings.s3_access_key_id,
+            aws_secret_access_key=settings.s3_secret_access_key,
+            config=config,
+        )
+        async with client_cm as client:
+            yield cls(
+                client,
+                bucket=settings.s3_bucket,
+                server_side_encryption=settings.s3_server_side_encryption,
+                clock=clock,
+            )
+
+    @property
+    def bucket(self) -> str:
+        """The bucket every key lives in."""
+        return self._bucket
+
+    async def upload_slot(
+        self, key: str, *, content_type: str, max_size: int, expires_in: timedelta
+    ) -> UploadSlot:
+        """A presigned POST form; botocore adds the exact `{"key": key}` and bucket conditions."""
+        if key.endswith("${filename}"):
+            # botocore would turn this into a starts-with condition, opening the whole prefix.
+            raise ValueError("upload keys must be exact, not ${filename} templates")
+        fields = {"Content-Type": content_type, "x-amz-server-side-encryption": self._sse}
+        conditions: list[Any] = [
+            {"Content-Type": content_type},
+            ["content-length-range", 1, max_size],
+            {"x-amz-server-side-encryption": self._sse},
+        ]
+        with _translated("upload_slot"):
+            post = await self._client.generate_presigned_post(
+                Bucket=self._bucket,
+                Key=key,
+                Fields=fields,
+                Conditions=conditions,
+                ExpiresIn=int(expires_in.total_seconds()),
+            )
+        return UploadSlot(
+            url=str(post["url"]),
+            fields={str(name): str(value) for name, value in post["fields"].items()},
+            expires_at=self._clock() + expires_in,
+        )
+
+    async def inspect(self, key: str, *, first_bytes: int) -> ObjectInfo | None:
+        """HEAD for metadata, then a ranged GET so a large object is never read whole."""
+        try:
+            head = await self._client.head_object(Bucket=self._bucket, Key=key)
+            size = int(head["ContentLength"])
+            head_bytes = b""
+            if first_bytes > 0 and size > 0:
+                # An empty object has no byte 0: S3 answers 416 to any range on it.
+                got = await self._client.get_object(
+                    Bucket=self._bucket, Key=key, Range=f"bytes=0-{first_bytes - 1}"
+                )
+                async with got["Body"] as body:
+                    # Bounded even if a server ignores Range and sends the whole object.
+                    head_bytes = bytes(await body.read(first_bytes))
+        except ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND:
+                return None
+            raise StorageUnavailable(f"S3 inspect failed ({_error_code(exc)})") from exc
+        except (BotoCoreError, OSError) as exc:
+            raise StorageUnavailable(f"S3 inspect failed ({type(exc).__name__})") from exc
+        return ObjectInfo(
+            key=key,
+            size=size,
+            last_modified=_utc(head["LastModified"]),
+            content_type=head.get("ContentType"),
+            first_bytes=head_bytes,
+        )
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """DeleteObjects in batches of 1,000; per-key errors fail the whole call."""
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start : start + DELETE_BATCH]
+            with _translated("delete_many"):
+                response = await self._client.delete_objects(
+                    Bucket=self._bucket,
+                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                )
+            # DeleteObjects answers 200 even when single keys fail; they only show up here.
+            errors = response.get("Errors") or []
+            if errors:
+                codes = sorted({str(error.get("Code", "unknown")) for error in errors})
+                raise StorageUnavailable(
+                    f"S3 delete_many failed for {len(errors)} key(s) ({', '.join(codes)})"
+                )
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """ListObjectsV2 page by page, so memory stays bounded by one page."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self._bucket, Prefix=prefix)
+        # aclosing: a consumer that stops early also stops the page requests.
+        async with aclosing(aiter(pages)) as page_iter:
+            while True:
+                # Only the S3 call is translated, never an error raised by the consumer.
+                with _translated("list_prefix"):
+                    try:
+                        page = await anext(page_iter)
+                    except StopAsyncIteration:
+                        return
+                for item in page.get("Contents", ()):
+                    yield ObjectInfo(
+                        key=str(item["Key"]),
+                        size=int(item["Size"]),
+                        last_modified=_utc(item["LastModified"]),
+                    )
+
+    async def download_url(self, key: str, *, filename: str, expires_in: timedelta) -> str:
+        """A presigned GET that makes S3 answer with an attachment Content-Disposition."""
+        with _translated("download_url"):
+            url = await self._client.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self._bucket,
+                    "Key": key,
+                    "ResponseContentDisposition": content_disposition(filename),
+                },
+                ExpiresIn=int(expires_in.total_seconds()),
+            )
+        return str(url)
+
+    async def check(self) -> None:
+        """HEAD the bucket: proves the endpoint, the credentials and the bucket at once."""
+        with _translated("check"):
+            await self._client.head_bucket(Bucket=self._bucket)

@@ -1,0 +1,234 @@
+"""The local backend enforces at upload time every rule an S3 POST policy states."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from session_service.settings import Settings
+from session_service.storage.tokens import TokenSigner, load_signing_keys
+from tests.conftest import FakeClock
+from tests.files.helpers import PDF, file_rows, post_form, request_slot, upload_file
+from tests.helpers import assert_problem, create_session
+
+UPLOADS = "/api/v1/storage/uploads"
+
+
+@pytest.fixture
+def store_backend() -> str:
+    """These rules are the local backend's own (S3 enforces its policy itself)."""
+    return "local"
+
+
+@pytest.fixture
+async def slot(client: httpx.AsyncClient) -> dict[str, Any]:
+    sid = str((await create_session(client))["id"])
+    response = await request_slot(client, sid)
+    assert response.status_code == 201
+    upload: dict[str, Any] = response.json()["upload"]
+    return upload
+
+
+def _incoming(settings: Settings) -> list[str]:
+    return os.listdir(settings.local_storage_dir / "incoming")
+
+
+async def _stored(app: FastAPI, upload: dict[str, Any]) -> bool:
+    return await app.state.store.inspect(upload["fields"]["key"], first_bytes=0) is not None
+
+
+class TestUploadEnforcement:
+    async def test_a_good_upload_is_stored(
+        self, client: httpx.AsyncClient, app: FastAPI, slot: dict[str, Any]
+    ) -> None:
+        response = await post_form(client, slot, PDF)
+        assert response.status_code == 204
+        assert await _stored(app, slot)
+
+    async def test_more_bytes_than_the_slot_allows_is_413(
+        self,
+        client: httpx.AsyncClient,
+        app: FastAPI,
+        settings: Settings,
+        slot: dict[str, Any],
+    ) -> None:
+        response = await post_form(client, slot, PDF + b"!")
+        assert_problem(response, 413, "upload_too_large")
+        assert not await _stored(app, slot)
+        assert _incoming(settings) == []
+
+    async def test_an_oversize_stream_is_cut_off_early(
+        self, client: httpx.AsyncClient, app: FastAPI, slot: dict[str, Any]
+    ) -> None:
+        sent = 0
+
+        async def body() -> AsyncIterator[bytes]:
+            nonlocal sent
+            boundary = b"--b0undary"
+            for name, value in slot["fields"].items():
+                sent += 1
+                yield (
+                    boundary
+                    + b'\r\nContent-Disposition: form-data; name="'
+                    + name.encode()
+                    + b'"\r\n\r\n'
+                    + value.encode()
+                    + b"\r\n"
+                )
+            yield (
+                boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\n'
+            )
+            for _ in range(1000):  # 64 MiB if read to the end
+                sent += 1
+                yield b"%PDF-" + b"x" * (64 * 1024 - 5)
+
+        response = await client.post(
+            UPLOADS,
+            content=body(),
+            headers={"content-type": "multipart/form-data; boundary=b0undary"},
+        )
+        assert_problem(response, 413, "upload_too_large")
+        assert sent < 20  # stopped reading after the first chunks, never held it all
+        assert not await _stored(app, slot)
+
+    @pytest.mark.parametrize("field", ["Content-Type", "key"])
+    async def test_a_field_that_differs_from_the_slot_is_403(
+        self, client: httpx.AsyncClient, app: FastAPI, slot: dict[str, Any], field: str
+    ) -> None:
+        changed = {**slot["fields"]}
+        changed[field] = "text/html" if field == "Content-Type" else changed["key"] + ".exe"
+        response = await post_form(client, slot, PDF, fields=changed)
+        assert_problem(response, 403, "upload_policy_violation")
+        assert not await _stored(app, slot)
+
+    async def test_an_expired_slot_is_403(
+        self, client: httpx.AsyncClient, app: FastAPI, slot: dict[str, Any], clock: FakeClock
+    ) -> None:
+        clock.advance(timedelta(minutes=5, seconds=1))
+        response = await post_form(client, slot, PDF)
+        assert_problem(response, 403, "upload_expired")
+        assert not await _stored(app, slot)
+
+    async def test_a_slot_is_single_use(
+        self, client: httpx.AsyncClient, app: FastAPI, settings: Settings, slot: dict[str, Any]
+    ) -> None:
+        assert (await post_form(client, slot, PDF)).status_code == 204
+        other = b"%PDF-" + b"y" * (len(PDF) - 5)
+        response = await post_form(client, slot, other)
+        assert_problem(response, 409, "upload_already_used")
+        info = await app.state.store.inspect(slot["fields"]["key"], first_bytes=len(PDF))
+        assert info.first_bytes == PDF  # the first upload is untouched
+        assert _incoming(settings) == []
+
+    @pytest.mark.parametrize(
+        "token",
+        ["", "garbage", "eyJrZXkiOiJ4In0.forged-signature"],
+    )
+    async def test_forged_tokens_are_403(
+        self, client: httpx.AsyncClient, slot: dict[str, Any], token: str
+    ) -> None:
+        response = await post_form(client, slot, PDF, fields={**slot["fields"], "token": token})
+        assert_problem(response, 403, "upload_token_invalid")
+
+    async def test_a_token_signed_with_another_key_is_403(
+        self, client: httpx.AsyncClient, slot: dict[str, Any], clock: FakeClock
+    ) -> None:
+        forged = TokenSigner(["not-our-key"], salt="upload", clock=clock).sign(
+            {"key": slot["fields"]["key"], "type": "application/pdf", "max": 10**9},
+            expires_at=clock.now + timedelta(hours=1),
+        )
+        response = await post_form(client, slot, PDF, fields={**slot["fields"], "token": forged})
+        assert_problem(response, 403, "upload_token_invalid")
+
+    async def test_a_download_token_is_not_an_upload_token(
+        self, client: httpx.AsyncClient, app: FastAPI, slot: dict[str, Any]
+    ) -> None:
+        url = await app.state.store.download_url(
+            slot["fields"]["key"], filename="x.pdf", expires_in=timedelta(minutes=5)
+        )
+        token = url.rsplit("/", 1)[1]
+        response = await post_form(client, slot, PDF, fields={**slot["fields"], "token": token})
+        assert_problem(response, 403, "upload_token_invalid")
+
+    async def test_an_empty_file_is_400(
+        self, client: httpx.AsyncClient, app: FastAPI, slot: dict[str, Any]
+    ) -> None:
+        assert_problem(await post_form(client, slot, b""), 400, "upload_empty")
+        assert not await _stored(app, slot)
+
+    async def test_malformed_posts_are_400(
+        self, client: httpx.AsyncClient, slot: dict[str, Any]
+    ) -> None:
+        no_file = await client.post(UPLOADS, data=slot["fields"], files={"other": ("x", b"1")})
+        assert_problem(no_file, 400, "upload_form_invalid")
+        not_multipart = await client.post(UPLOADS, json=slot["fields"])
+        assert_problem(not_multipart, 400, "upload_form_invalid")
+        truncated = await client.post(
+            UPLOADS,
+            content=b'--b\r\nContent-Disposition: form-data; name="key"\r\n\r\nabc',
+            headers={"content-type": "multipart/form-data; boundary=b"},
+        )
+        assert_problem(truncated, 400, "upload_form_invalid")
+
+    async def test_the_file_before_its_fields_is_refused(
+        self, client: httpx.AsyncClient, slot: dict[str, Any]
+    ) -> None:
+        response = await post_form(client, slot, PDF, fields={})
+        assert_problem(response, 403, "upload_token_invalid")
+
+
+class TestDownloads:
+    async def _download_url(self, client: httpx.AsyncClient) -> str:
+        sid = str((await create_session(client))["id"])
+        file = await upload_file(client, sid)
+        response = await client.get(
+            f"/api/v1/session/files/{file['id']}/download", headers={"X-Session-ID": sid}
+        )
+        url: str = response.json()["url"]
+        return url
+
+    async def test_expired_or_altered_links_are_403(
+        self, client: httpx.AsyncClient, clock: FakeClock
+    ) -> None:
+        url = await self._download_url(client)
+        assert_problem(await client.get(url[:-3] + "abc"), 403, "download_refused")
+        clock.advance(timedelta(minutes=5, seconds=1))
+        assert_problem(await client.get(url), 403, "download_refused")
+
+    async def test_a_deleted_file_is_404(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+        url = await self._download_url(client)
+        [row] = await file_rows(app)
+        await app.state.store.delete_many([row["storage_key"]])
+        assert_problem(await client.get(url), 404, "file_not_found")
+        assert (await client.get(url)).headers["content-type"].startswith("application/problem")
+
+
+class TestSigningKeys:
+    def test_a_key_file_is_generated_once_with_owner_only_access(self, tmp_path: Path) -> None:
+        key_file = tmp_path / "var" / "signing.key"
+        first = load_signing_keys([], key_file)
+        assert load_signing_keys([], key_file) == first
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert len(first[0]) >= 40
+
+    def test_configured_keys_win(self, tmp_path: Path) -> None:
+        assert load_signing_keys(["k1", "k2"], tmp_path / "unused") == ["k1", "k2"]
+        assert not (tmp_path / "unused").exists()
+
+    def test_rotation_old_tokens_verify_new_ones_are_signed_with_the_first_key(
+        self, clock: FakeClock
+    ) -> None:
+        old = TokenSigner(["old"], salt="upload", clock=clock)
+        rotated = TokenSigner(["new", "old"], salt="upload", clock=clock)
+        expires = clock.now + timedelta(minutes=1)
+        assert rotated.verify(old.sign({"a": 1}, expires_at=expires))["a"] == 1
+        new_only = TokenSigner(["new"], salt="upload", clock=clock)
+        assert new_only.verify(rotated.sign({"a": 2}, expires_at=expires))["a"] == 2

@@ -1,0 +1,89 @@
+"""moto in server mode over real HTTP, so S3 tests exercise aiobotocore's own transport.
+
+One server per test run; tests stay independent by each using a fresh bucket.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from functools import cache
+from typing import Any
+
+import pytest
+from aiobotocore.session import get_session
+from moto.server import ThreadedMotoServer
+
+from session_service.settings import Settings
+
+REGION = "us-east-1"
+ACCESS_KEY = "testing"
+SECRET_KEY = "testing"
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """The base URL of a moto S3 server running for the whole test session."""
+    # werkzeug logs every request at INFO, even with verbose=False: thousands of lines of
+    # noise in a failing test's captured log.
+    werkzeug = logging.getLogger("werkzeug")
+    level = werkzeug.level
+    werkzeug.setLevel(logging.WARNING)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        werkzeug.setLevel(level)
+
+
+def s3_settings(base: Settings, endpoint: str, bucket: str) -> Settings:
+    """`base` switched to the S3 backend on the moto server, with dummy credentials."""
+    return base.model_copy(
+        update={
+            "storage_backend": "s3",
+            "s3_endpoint_url": endpoint,
+            "s3_bucket": bucket,
+            "s3_region": REGION,
+            "s3_access_key_id": ACCESS_KEY,
+            "s3_secret_access_key": SECRET_KEY,
+        }
+    )
+
+
+@cache
+def _session() -> Any:
+    # One botocore session: it caches the loaded S3 service model (~50 ms per fresh load).
+    return get_session()
+
+
+@asynccontextmanager
+async def s3_client(endpoint: str, **config: Any) -> AsyncIterator[Any]:
+    """A raw aiobotocore client for arranging and checking state behind the store's back."""
+    async with _session().create_client(
+        "s3",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        **config,
+    ) as client:
+        yield client
+
+
+async def create_bucket(endpoint: str, bucket: str) -> None:
+    """Create `bucket` on the moto server."""
+    async with s3_client(endpoint) as client:
+        await client.create_bucket(Bucket=bucket)
