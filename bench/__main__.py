@@ -229,6 +229,8 @@ def start_service(dsn: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
         "LOG_FORMAT": "json",
         "ACCESS_LOG": "true",
         "AUTO_MIGRATE": "false",
+        "LOCAL_STORAGE_DIR": str(work / "storage"),
+        "SIGNING_KEY_FILE": str(work / "signing.key"),
     }
     base = f"http://127.0.0.1:{port}/api/v1"
     command = [sys.executable, "-m", "session_service", "serve"]
@@ -295,6 +297,10 @@ def main() -> None:
             {"SESSION_IDS": str(stale_ids)},
         )
         create = wrk(binary, "create", f"{base}/sessions", "create.lua", service.pid, {})
+        seen_just_now("fresh")
+        slot = wrk(
+            binary, "upload slot", f"{base}/session/uploads", "slot.lua", service.pid, fresh_env
+        )
     finally:
         stop(baseline)
         stop(service)
@@ -310,7 +316,7 @@ def main() -> None:
         "sessions": SESSIONS,
         "duration_s": DURATION,
         "connections": CONNECTIONS,
-        "runs": [asdict(run) for run in [*baselines, *validates, slide, create]],
+        "runs": [asdict(run) for run in [*baselines, *validates, slide, create, slot]],
         "validate_to_baseline": round(ratio, 3),
     }
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         default=None, description="Unset: the default AWS credential chain."
     )
     s3_secret_access_key: str | None = None
+    s3_connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a connection to the S3 endpoint."
+    )
+    s3_max_attempts: int = Field(
+        default=2, ge=0, le=10, description="Retries of a failed S3 call (botocore's count)."
+    )
     s3_server_side_encryption: str = Field(
         default="AES256", description="x-amz-server-side-encryption required on every upload."
     )

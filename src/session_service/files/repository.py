@@ -5,16 +5,37 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.files.models import FileStatus, StoredFile
+from session_service.sessions.models import Session
 
 _table = StoredFile.__table__  # type: ignore[attr-defined]
+_sessions = Session.__table__  # type: ignore[attr-defined]
 _INSERT = insert(_table)
 _HELD = (FileStatus.PENDING.value, FileStatus.UPLOADED.value)
+
+
+def _held(column: Any) -> Any:
+    return (
+        select(column)
+        .where(_table.c.session_id == bindparam("session_id"), _table.c.status.in_(_HELD))
+        .scalar_subquery()
+    )
+
+
+# One round trip: lock the session row (serialising its slots) and read what it holds.
+# PostgreSQL: FOR UPDATE on the sessions row. SQLite: the write transaction already holds
+# the database lock (BEGIN IMMEDIATE).
+_LOCKED_USAGE = (
+    select(_held(func.count()), _held(func.coalesce(func.sum(_table.c.declared_size), 0)))
+    .select_from(_sessions)
+    .where(_sessions.c.id == bindparam("session_id"))
+    .with_for_update(of=_sessions)
+)
 
 
 class FileRepository:
@@ -45,12 +66,10 @@ class FileRepository:
         )
         return (await self.db.execute(stmt)).scalars().all()
 
-    async def usage(self, session_id: uuid.UUID) -> tuple[int, int]:
-        """How many files and bytes the session holds (pending or uploaded)."""
-        stmt = select(func.count(), func.coalesce(func.sum(_table.c.declared_size), 0)).where(
-            _table.c.session_id == session_id, _table.c.status.in_(_HELD)
-        )
-        count, total = (await self.db.execute(stmt)).one()
+    async def lock_usage(self, session_id: uuid.UUID) -> tuple[int, int]:
+        """Lock the session for this transaction; its files and bytes (pending or uploaded)."""
+        result = await self.db.execute(_LOCKED_USAGE, {"session_id": session_id})
+        count, total = cast(tuple[int, int], tuple(result.one()))
         return int(count), int(total)
 
     async def mark_uploaded(self, file: StoredFile, *, stored_size: int, now: datetime) -> None:

@@ -33,7 +33,6 @@ from session_service.files.models import FileStatus, StoredFile
 from session_service.files.names import storage_key
 from session_service.files.repository import FileRepository
 from session_service.files.schemas import UploadCreate
-from session_service.sessions.repository import SessionRepository
 from session_service.sessions.snapshot import SessionSnapshot
 from session_service.settings import Settings
 from session_service.storage.base import ObjectStore, UploadSlot
@@ -71,7 +70,6 @@ class FileService:
     ) -> None:
         self.db = db
         self.files = FileRepository(db)
-        self.sessions = SessionRepository(db)
         self.store = store
         self.audit = audit
         self.settings = settings
@@ -92,8 +90,7 @@ class FileService:
                 f"Files may be at most {settings.upload_max_bytes} bytes.",
                 extra={"max_bytes": settings.upload_max_bytes},
             )
-        await self.sessions.lock(session.id)
-        count, used = await self.files.usage(session.id)
+        count, used = await self.files.lock_usage(session.id)
         if count >= settings.upload_max_files:
             raise FileLimitReached(
                 f"A session may hold at most {settings.upload_max_files} files.",

@@ -77,16 +77,6 @@ class SessionRepository:
         values = {name: getattr(session, name) for name in _FIELDS}
         return (await self.db.execute(stmt, values)).first() is not None
 
-    async def lock(self, session_id: uuid.UUID) -> None:
-        """Hold the session row until the transaction ends, serialising per-session limits.
-
-        PostgreSQL: `SELECT ... FOR UPDATE`. SQLite: every write transaction already holds
-        the database's write lock (`BEGIN IMMEDIATE`).
-        """
-        await self.db.execute(
-            select(_table.c.id).where(_table.c.id == session_id).with_for_update()
-        )
-
     async def exists(self, session_id: uuid.UUID) -> bool:
         """Whether a session with this id exists, whatever its status."""
         stmt = select(_table.c.id).where(_table.c.id == session_id)

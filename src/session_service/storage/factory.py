@@ -19,7 +19,12 @@ async def open_store(settings: Settings, *, clock: Clock) -> AsyncIterator[Objec
     if settings.storage_backend == "s3":
         from session_service.storage.s3 import S3Store
 
-        async with S3Store.connect(settings, clock=clock) as s3:
+        async with S3Store.connect(
+            settings,
+            clock=clock,
+            connect_timeout=settings.s3_connect_timeout,
+            max_attempts=settings.s3_max_attempts,
+        ) as s3:
             yield s3
         return
     keys = await asyncio.to_thread(
