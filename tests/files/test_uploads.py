@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -126,6 +127,14 @@ class TestLimits:
         response = await request_slot(client, sid, size=101)
         body = assert_problem(response, 409, "quota_exceeded")
         assert body["used_bytes"] == 900
+
+    async def test_concurrent_slots_never_pass_the_limit(
+        self, client: httpx.AsyncClient, app: FastAPI, sid: str
+    ) -> None:
+        responses = await asyncio.gather(*(request_slot(client, sid, size=10) for _ in range(6)))
+        statuses = sorted(response.status_code for response in responses)
+        assert statuses == [201, 201, 409, 409, 409, 409]
+        assert len(await file_rows(app)) == 2
 
     async def test_rejected_files_free_their_place(
         self, client: httpx.AsyncClient, app: FastAPI, sid: str

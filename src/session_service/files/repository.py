@@ -19,22 +19,15 @@ _INSERT = insert(_table)
 _HELD = (FileStatus.PENDING.value, FileStatus.UPLOADED.value)
 
 
-def _held(column: Any) -> Any:
-    return (
-        select(column)
-        .where(_table.c.session_id == bindparam("session_id"), _table.c.status.in_(_HELD))
-        .scalar_subquery()
-    )
-
-
-# One round trip: lock the session row (serialising its slots) and read what it holds.
-# PostgreSQL: FOR UPDATE on the sessions row. SQLite: the write transaction already holds
-# the database lock (BEGIN IMMEDIATE).
-_LOCKED_USAGE = (
-    select(_held(func.count()), _held(func.coalesce(func.sum(_table.c.declared_size), 0)))
-    .select_from(_sessions)
-    .where(_sessions.c.id == bindparam("session_id"))
-    .with_for_update(of=_sessions)
+# Prebuilt, executed with parameters. Two statements on purpose: in READ COMMITTED a
+# statement that waits for FOR UPDATE re-checks the locked row but keeps its snapshot for
+# everything else, so counting in the locking statement would miss files that concurrent
+# slots committed meanwhile. The count runs after the lock, with a fresh snapshot.
+_LOCK_SESSION = (
+    select(_sessions.c.id).where(_sessions.c.id == bindparam("session_id")).with_for_update()
+)
+_USAGE = select(func.count(), func.coalesce(func.sum(_table.c.declared_size), 0)).where(
+    _table.c.session_id == bindparam("session_id"), _table.c.status.in_(_HELD)
 )
 
 
@@ -67,8 +60,14 @@ class FileRepository:
         return (await self.db.execute(stmt)).scalars().all()
 
     async def lock_usage(self, session_id: uuid.UUID) -> tuple[int, int]:
-        """Lock the session for this transaction; its files and bytes (pending or uploaded)."""
-        result = await self.db.execute(_LOCKED_USAGE, {"session_id": session_id})
+        """Lock the session for this transaction; its files and bytes (pending or uploaded).
+
+        PostgreSQL: the session row, FOR UPDATE. SQLite: the write transaction already holds
+        the database lock (BEGIN IMMEDIATE).
+        """
+        params = {"session_id": session_id}
+        await self.db.execute(_LOCK_SESSION, params)
+        result = await self.db.execute(_USAGE, params)
         count, total = cast(tuple[int, int], tuple(result.one()))
         return int(count), int(total)
 
