@@ -1,0 +1,40 @@
+"""Both stores keep the same contract (the S3 store's own edge cases: tests/storage)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from session_service.storage.base import ObjectStore
+from tests.files.helpers import PDF, put_directly
+
+
+async def _keys(store: ObjectStore, prefix: str) -> list[str]:
+    return sorted([info.key async for info in store.list_prefix(prefix)])
+
+
+class TestStoreContract:
+    async def test_list_prefix_inspect_and_delete_many(self, app: FastAPI) -> None:
+        store: ObjectStore = app.state.store
+        keys = [f"uploads/s1/f{n}/a.pdf" for n in range(5)] + ["uploads/s2/f0/b.pdf"]
+        for key in keys:
+            await put_directly(app, key, PDF, "application/pdf")
+
+        assert await _keys(store, "uploads/s1/") == keys[:5]
+        listed = [info async for info in store.list_prefix("uploads/s2/")]
+        assert [(info.key, info.size) for info in listed] == [(keys[5], len(PDF))]
+        assert listed[0].last_modified.tzinfo is not None
+
+        info = await store.inspect(keys[0], first_bytes=5)
+        assert info is not None
+        assert (info.size, info.content_type, info.first_bytes) == (
+            len(PDF),
+            "application/pdf",
+            b"%PDF-",
+        )
+        assert await store.inspect("uploads/s1/none/x.pdf", first_bytes=5) is None
+
+        await store.delete_many([*keys[:5], "uploads/absent/x.pdf"])
+        assert await _keys(store, "uploads/s1/") == []
+        assert await _keys(store, "uploads/") == [keys[5]]
+        await store.delete_many([])
+        await store.check()
