@@ -17,10 +17,21 @@ def test_committed_openapi_matches_the_app() -> None:
 
 
 def test_session_id_travels_in_a_header_never_in_a_browser_url() -> None:
+    """Browser routes take the id from X-Session-ID; only key-holding services name it in a path."""
     document = create_app().openapi()
     for path, operations in document["paths"].items():
-        assert "{id}" not in path or "/sessions/{id}" in path, path
         for operation in operations.values():
+            privileged = bool(operation.get("security"))
             for parameter in operation.get("parameters", []):
-                if parameter["name"].lower() in {"x-session-id", "session_id"}:
-                    assert parameter["in"] == "header", (path, parameter)
+                name = parameter["name"].lower()
+                if name in {"x-session-id", "session_id"} and parameter["in"] != "header":
+                    assert privileged, (path, parameter)
+                    assert parameter["in"] == "path", (path, parameter)
+
+
+def test_privileged_routes_show_their_security_scheme() -> None:
+    document = create_app().openapi()
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    for path in ("/api/v1/sessions/{session_id}", "/api/v1/sessions/{session_id}/complete"):
+        for operation in document["paths"][path].values():
+            assert operation["security"] == [{"HTTPBearer": []}], path

@@ -90,7 +90,7 @@ def problem_body(
     request_id: str | None,
     extra: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """Serialise one RFC 9457 problem document."""
+    """Serialise one RFC 9457 problem document; extensions never override its members."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_PREFIX + code,
         "title": title,
@@ -99,8 +99,8 @@ def problem_body(
         "code": code,
         "request_id": request_id,
     }
-    if extra:
-        body.update(extra)
+    for name, value in (extra or {}).items():
+        body.setdefault(name, value)
     return json.dumps(body, separators=(",", ":"), default=str).encode()
 
 

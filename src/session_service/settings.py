@@ -121,6 +121,15 @@ class Settings(BaseSettings):
         default=timedelta(minutes=5), description="How long a download URL works."
     )
 
+    service_api_keys: list[str] = Field(
+        default_factory=list,
+        description="Bearer keys of the `service` role (JSON list; several allow rotation).",
+    )
+    admin_api_keys: list[str] = Field(
+        default_factory=list,
+        description="Bearer keys of the `admin` role (JSON list; several allow rotation).",
+    )
+
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest accepted request body on JSON routes."
     )

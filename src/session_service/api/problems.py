@@ -24,8 +24,8 @@ class Problem(BaseModel):
 
 _DESCRIPTIONS = {
     400: "Malformed request.",
-    403: "Refused (signature, expiry or policy).",
-    401: "Session invalid: reset (`code` session_invalid, with `reason`).",
+    403: "Refused: a key of another role, or a signature, expiry or policy.",
+    401: "Session invalid (`session_invalid`, with `reason`: reset) or no valid API key.",
     404: "Not found.",
     409: "Conflict with the current state.",
     413: "Request body too large.",

@@ -19,5 +19,6 @@ def include_routes(app: FastAPI) -> None:
     session_routes.add_direct_routes(app)
     app.include_router(health.router)
     app.include_router(session_routes.router, prefix=API_PREFIX)
+    app.include_router(session_routes.service_router, prefix=API_PREFIX)
     app.include_router(file_routes.router, prefix=API_PREFIX)
     app.include_router(storage_routes.router, prefix=API_PREFIX)

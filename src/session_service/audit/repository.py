@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.audit.models import AuditEvent
@@ -24,3 +26,30 @@ class AuditRepository:
         """Insert one event and return its monotonic id (one statement, no ORM flush)."""
         event_id: int = (await self.db.execute(_INSERT, values)).scalar_one()
         return event_id
+
+    async def for_session(
+        self, session_id: uuid.UUID, *, batch: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """A session's events, oldest first, in keyset batches (never OFFSET)."""
+        after = 0
+        while True:
+            params = {"session_id": session_id, "after": after, "limit": batch}
+            rows = (await self.db.execute(_FOR_SESSION, params)).mappings().all()
+            if not rows:
+                return
+            yield [_event(row) for row in rows]
+            after = int(rows[-1]["id"])
+
+
+_FOR_SESSION = (
+    select(_table)
+    .where(_table.c.session_id == bindparam("session_id"), _table.c.id > bindparam("after"))
+    .order_by(_table.c.id)
+    .limit(bindparam("limit"))
+)
+
+
+def _event(row: Any) -> dict[str, Any]:
+    event = dict(row)
+    event["session_id"] = str(event["session_id"]) if event["session_id"] else None
+    return event

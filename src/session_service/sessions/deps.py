@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from session_service.api.deps import DbSession, RequestContextDep
+from session_service.sessions.erasure import SessionEraser
+from session_service.sessions.export import SessionExporter
 from session_service.sessions.service import SessionService, SessionValidator
 from session_service.sessions.snapshot import SessionSnapshot
 
@@ -34,7 +36,23 @@ async def get_session_validator(request: Request) -> SessionValidator:
     return session_validator(request)
 
 
+async def get_session_eraser(request: Request, db: DbSession) -> SessionEraser:
+    """An eraser bound to this request's unit of work."""
+    state = request.app.state
+    return SessionEraser(db, store=state.store, audit=state.audit)
+
+
+async def get_session_exporter(request: Request) -> SessionExporter:
+    """An exporter; it streams from a unit of work of its own."""
+    state = request.app.state
+    return SessionExporter(
+        maker=state.sessionmaker, store=state.store, settings=state.settings, clock=state.clock
+    )
+
+
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
+SessionEraserDep = Annotated[SessionEraser, Depends(get_session_eraser)]
+SessionExporterDep = Annotated[SessionExporter, Depends(get_session_exporter)]
 SessionValidatorDep = Annotated[SessionValidator, Depends(get_session_validator)]
 SESSION_ID_HEADER = "X-Session-ID"
 SessionIdHeader = Annotated[

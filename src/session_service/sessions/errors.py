@@ -43,3 +43,25 @@ class SessionIdExhausted(ServiceError):
 
     code = "session_id_exhausted"
     title = "Could not allocate a session id"
+
+
+class SessionNotFound(ServiceError):
+    """No session with this id (a service lookup)."""
+
+    status_code = 404
+    code = "session_not_found"
+    title = "Session not found"
+
+
+class WrongSessionStatus(Conflict):
+    """The change is not allowed from the session's current status.
+
+    The code names that status (`session_active`, `session_completed`, `session_reset`,
+    `session_expired`), so the caller can switch on it.
+    """
+
+    title = "Not allowed in the session's current status"
+
+    def __init__(self, status: str, detail: str) -> None:
+        super().__init__(detail, extra={"session_status": status})
+        self.code = f"session_{status}"  # type: ignore[misc]

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
@@ -76,6 +76,67 @@ class SessionRepository:
         stmt = _INSERT_UNLESS_TAKEN[self.db.get_bind().dialect.name]
         values = {name: getattr(session, name) for name in _FIELDS}
         return (await self.db.execute(stmt, values)).first() is not None
+
+    async def get(self, session_id: uuid.UUID) -> SessionSnapshot | None:
+        """The session with this id, whatever its status."""
+        row = (await self.db.execute(_SELECT_BY_ID, {"session_id": session_id})).first()
+        return None if row is None else _snapshot(row._mapping)
+
+    async def save_details(
+        self,
+        session_id: uuid.UUID,
+        *,
+        name: str,
+        email: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> SessionSnapshot | None:
+        """Store details and consent; the session becomes (or stays) pending verification."""
+        stmt = (
+            update(_table)
+            .where(
+                _table.c.id == session_id,
+                _table.c.status.in_([status.value for status in _SLIDING]),
+            )
+            .values(
+                name=name,
+                email=email,
+                consent_user_data=True,
+                consent_given_at=now,
+                status=SessionStatus.PENDING_VERIFICATION.value,
+                updated_at=now,
+                last_seen_at=now,
+                expires_at=expires_at,
+            )
+            .returning(*_table.c)
+        )
+        row = (await self.db.execute(stmt)).first()
+        return None if row is None else _snapshot(row._mapping)
+
+    async def complete(self, session_id: uuid.UUID, *, now: datetime) -> SessionSnapshot | None:
+        """Mark a live pending session completed; None when it is not one (no change)."""
+        stmt = (
+            update(_table)
+            .where(
+                _table.c.id == session_id,
+                _table.c.status == SessionStatus.PENDING_VERIFICATION.value,
+                _table.c.expires_at > now,
+            )
+            .values(
+                status=SessionStatus.COMPLETED.value,
+                completed_at=now,
+                updated_at=now,
+                expires_at=None,
+            )
+            .returning(*_table.c)
+        )
+        row = (await self.db.execute(stmt)).first()
+        return None if row is None else _snapshot(row._mapping)
+
+    async def delete(self, session_id: uuid.UUID) -> bool:
+        """Remove the row (its files' rows go with it: ON DELETE CASCADE)."""
+        stmt = delete(_table).where(_table.c.id == session_id).returning(_table.c.id)
+        return (await self.db.execute(stmt)).first() is not None
 
     async def exists(self, session_id: uuid.UUID) -> bool:
         """Whether a session with this id exists, whatever its status."""
@@ -182,6 +243,15 @@ class _Touch(NamedTuple):
     seen_before: datetime
     idle_ttl: timedelta
     pending_ttl: timedelta
+
+
+_SELECT_BY_ID = select(_table).where(_table.c.id == bindparam("session_id"))
+
+
+def _snapshot(mapping: Any) -> SessionSnapshot:
+    values = dict(mapping)
+    values["status"] = SessionStatus(values["status"])
+    return SessionSnapshot(**values)
 
 
 def _due(row: dict[str, Any], touch: _Touch) -> bool:

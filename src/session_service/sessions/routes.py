@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
 
 from session_service.api import API_PREFIX
 from session_service.api.deps import RequestContextDep, request_context
 from session_service.api.direct import add_direct_route
 from session_service.api.problems import problem_responses
+from session_service.api.urls import absolute_url
+from session_service.auth import ServiceKey
 from session_service.sessions.deps import (
     SESSION_ID_HEADER,
     CurrentSession,
+    SessionEraserDep,
+    SessionExporterDep,
     SessionIdHeader,
     SessionServiceDep,
     session_validator,
 )
+from session_service.sessions.erasure import Erasure
 from session_service.sessions.schemas import (
+    DetailsUpdate,
+    ErasureRead,
     ResetRead,
     ResetRequest,
     SessionCreate,
     SessionDetailsRead,
     SessionRead,
+    SessionServiceRead,
     ValidationFailed,
     ValidationOk,
 )
@@ -101,6 +111,112 @@ async def reset_session(
 async def read_session(session: CurrentSession) -> SessionSnapshot:
     """The caller's own session."""
     return session
+
+
+@router.put(
+    "/session/details",
+    response_model=SessionDetailsRead,
+    responses=problem_responses(401, 409, 422),
+)
+async def submit_details(
+    session: CurrentSession, body: DetailsUpdate, service: SessionServiceDep, ctx: RequestContextDep
+) -> SessionSnapshot:
+    """Give a name and an email with explicit consent; the session awaits verification."""
+    return await service.submit_details(session, body, ctx=ctx)
+
+
+ERASURE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    204: {"description": "Erased: personal data, file rows and stored objects."},
+    202: {
+        "model": ErasureRead,
+        "description": "Erased, but storage was unreachable: its objects are left to cleanup.",
+    },
+}
+
+
+def _erasure_response(erasure: Erasure) -> Response:
+    if erasure.storage_reachable:
+        return Response(status_code=204)
+    body = ErasureRead(files=erasure.files, objects_deleted=erasure.objects_deleted)
+    return Response(body.model_dump_json(), status_code=202, media_type="application/json")
+
+
+@router.delete(
+    "/session",
+    status_code=204,
+    responses={**ERASURE_RESPONSES, **problem_responses(401)},
+    response_class=Response,
+)
+async def erase_session(
+    session: CurrentSession, eraser: SessionEraserDep, ctx: RequestContextDep
+) -> Response:
+    """Erase the caller's session, its personal data and its files, for good."""
+    return _erasure_response(await eraser.erase(session.id, ctx=ctx, by="holder"))
+
+
+@router.get(
+    "/session/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/json": {}}, "description": "The export, as an attachment."},
+        **problem_responses(401),
+    },
+)
+async def export_session(
+    request: Request,
+    session: CurrentSession,
+    service: SessionServiceDep,
+    exporter: SessionExporterDep,
+    ctx: RequestContextDep,
+) -> StreamingResponse:
+    """Everything stored about the caller's session, as one JSON attachment."""
+    await service.record_export(session, ctx=ctx)
+    return StreamingResponse(
+        exporter.stream(session, base_url=absolute_url(request, "/")),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="session-export.json"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+# Other services (email verification, support tools): a `service` key, the id in the path.
+service_router = APIRouter(tags=["service"], dependencies=[ServiceKey])
+SERVICE_PROBLEMS = problem_responses(401, 403, 404)
+
+
+@service_router.get(
+    "/sessions/{session_id}", response_model=SessionServiceRead, responses=SERVICE_PROBLEMS
+)
+async def find_session(session_id: uuid.UUID, service: SessionServiceDep) -> SessionSnapshot:
+    """Look up any session, with its details."""
+    return await service.find(session_id)
+
+
+@service_router.post(
+    "/sessions/{session_id}/complete",
+    response_model=SessionServiceRead,
+    responses={**SERVICE_PROBLEMS, **problem_responses(409)},
+)
+async def complete_session(
+    session_id: uuid.UUID, service: SessionServiceDep, ctx: RequestContextDep
+) -> SessionSnapshot:
+    """Mark a pending_verification session completed (its email is verified)."""
+    return await service.complete(session_id, ctx=ctx)
+
+
+@service_router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    responses={**ERASURE_RESPONSES, **SERVICE_PROBLEMS},
+    response_class=Response,
+)
+async def erase_session_by_service(
+    session_id: uuid.UUID, eraser: SessionEraserDep, ctx: RequestContextDep
+) -> Response:
+    """Erase a session, its personal data and its files, for good."""
+    return _erasure_response(await eraser.erase(session_id, ctx=ctx, by="service"))
 
 
 def add_direct_routes(app: FastAPI) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
 
 from session_service.sessions.errors import InvalidReason
 from session_service.sessions.ids import parse_session_id
@@ -102,3 +103,43 @@ class ResetRead(BaseModel):
 
     session: SessionRead
     notice: str = RESET_NOTICE
+
+
+def _a_display_name(value: str) -> str:
+    name = value.strip()
+    if not 1 <= len(name) <= 100:
+        raise ValueError("must be 1 to 100 characters after trimming")
+    if any(unicodedata.category(char).startswith("C") for char in name):
+        raise ValueError("must not contain control or invisible formatting characters")
+    return name
+
+
+class DetailsUpdate(BaseModel):
+    """The visitor's details, stored only with explicit consent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, BeforeValidator(_a_display_name)] = Field(
+        description="1 to 100 characters after trimming, no control characters."
+    )
+    email: EmailStr = Field(max_length=254)
+    consent_user_data: Literal[True] = Field(
+        description="Must be true: nothing personal is stored without consent."
+    )
+
+
+class SessionServiceRead(SessionDetailsRead):
+    """A session as another service (email verification) sees it."""
+
+
+class ErasureRead(BaseModel):
+    """Answered (202) when the data is erased but stored files could not be reached yet."""
+
+    erased: Literal[True] = True
+    files: int
+    objects_deleted: int
+    storage: Literal["unreachable"] = "unreachable"
+    detail: str = (
+        "The session and its personal data are erased. Its stored files could not be "
+        "reached; they belong to no session any more and orphan cleanup removes them."
+    )

@@ -23,11 +23,13 @@ from session_service.sessions.errors import (
     SessionExists,
     SessionIdExhausted,
     SessionInvalid,
+    SessionNotFound,
+    WrongSessionStatus,
 )
 from session_service.sessions.ids import new_session_id, parse_session_id
 from session_service.sessions.models import SessionStatus
 from session_service.sessions.repository import SessionLookup, SessionRepository
-from session_service.sessions.schemas import ResetReason
+from session_service.sessions.schemas import DetailsUpdate, ResetReason
 from session_service.sessions.snapshot import SessionSnapshot
 from session_service.settings import AuditValidations, Settings
 
@@ -186,6 +188,77 @@ class SessionService:
         )
         log.info("session_reset", session_id=str(session.id), reason=reason.value)
         return session
+
+    async def submit_details(
+        self, session: SessionSnapshot, details: DetailsUpdate, *, ctx: RequestContext
+    ) -> SessionSnapshot:
+        """Store name and email with consent; the session awaits verification.
+
+        Resubmitting while pending replaces the details. The audit event names the fields
+        that changed, never their values (redaction: a keyed hash would still be
+        pseudonymous personal data, and erasure must leave nothing linkable behind).
+        """
+        if session.status == SessionStatus.COMPLETED:
+            raise WrongSessionStatus(
+                SessionStatus.COMPLETED, "The session is verified; its details are final."
+            )
+        now = self.clock()
+        email = str(details.email)
+        updated = await self.repository.save_details(
+            session.id,
+            name=details.name,
+            email=email,
+            now=now,
+            expires_at=now + self.settings.pending_ttl,
+        )
+        if updated is None:  # changed status since validation (reset or completed meanwhile)
+            raise SessionInvalid(InvalidReason.RESET)
+        changed = [
+            field
+            for field, old, new in (
+                ("name", session.name, details.name),
+                ("email", session.email, email),
+            )
+            if old != new
+        ]
+        await self.audit.record(
+            self.db,
+            EventType.SESSION_DETAILS_SUBMITTED,
+            ctx=ctx,
+            session_id=session.id,
+            details={"changed": changed, "consent_user_data": True, "status": updated.status.value},
+        )
+        log.info("session_details_submitted", session_id=str(session.id), changed=changed)
+        return updated
+
+    async def record_export(self, session: SessionSnapshot, *, ctx: RequestContext) -> None:
+        """Audit that the holder took their data out."""
+        await self.audit.record(self.db, EventType.SESSION_EXPORTED, ctx=ctx, session_id=session.id)
+
+    async def find(self, session_id: uuid.UUID) -> SessionSnapshot:
+        """Any session by id, for services."""
+        session = await self.repository.get(session_id)
+        if session is None:
+            raise SessionNotFound("No session with this id.")
+        return session
+
+    async def complete(self, session_id: uuid.UUID, *, ctx: RequestContext) -> SessionSnapshot:
+        """A verified email: pending verification becomes completed; nothing else can."""
+        now = self.clock()
+        completed = await self.repository.complete(session_id, now=now)
+        if completed is None:
+            current = await self.find(session_id)
+            status = current.status.value
+            if invalid_reason(current, now) is InvalidReason.EXPIRED:
+                status = SessionStatus.EXPIRED.value
+            raise WrongSessionStatus(
+                status, f"Only a pending_verification session can be completed; it is {status}."
+            )
+        await self.audit.record(
+            self.db, EventType.SESSION_COMPLETED, ctx=ctx, session_id=session_id
+        )
+        log.info("session_completed", session_id=str(session_id))
+        return completed
 
     async def _insert_fresh(
         self, *, now: datetime, ctx: RequestContext, previous_session_id: uuid.UUID | None

@@ -1,0 +1,199 @@
+"""Erasure leaves nothing personal anywhere; export hands everything to the holder."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import inspect, text
+
+from session_service.app import create_app
+from session_service.audit.models import AuditEvent
+from session_service.files.names import session_prefix
+from session_service.logging import configure_logging
+from session_service.settings import Settings
+from tests import moto_server
+from tests.conftest import FakeClock
+from tests.files.helpers import PDF, fetch, request_slot, upload_file
+from tests.helpers import assert_problem, audit_events, create_session, session_row
+
+NAME, EMAIL = "Grace Hopper", "grace.hopper@example.navy"
+SERVICE_KEY = "svc-" + "e" * 40
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    return {"service_api_keys": [SERVICE_KEY], "access_log": True}
+
+
+@pytest.fixture
+def captured_log() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    configure_logging(Settings(log_format="json"), stream=stream)
+    yield stream
+    configure_logging(Settings())
+
+
+async def _holder_with_data(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    sid = str((await create_session(client))["id"])
+    details = {"name": NAME, "email": EMAIL, "consent_user_data": True}
+    put = await client.put("/api/v1/session/details", headers={"X-Session-ID": sid}, json=details)
+    assert put.status_code == 200
+    file = await upload_file(client, sid, name=f"{NAME} CV.pdf")
+    await request_slot(client, sid, name="pending.pdf")
+    return sid, file
+
+
+async def _every_table_text(app: FastAPI) -> str:
+    async with app.state.engine.connect() as conn:
+        tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+        dump = []
+        for table in tables:
+            rows = (await conn.execute(text(f'SELECT * FROM "{table}"'))).all()
+            dump.append(repr(rows))
+    return "\n".join(dump)
+
+
+async def _objects(app: FastAPI, storage_id: uuid.UUID) -> list[str]:
+    return [info.key async for info in app.state.store.list_prefix(session_prefix(storage_id))]
+
+
+class TestErasure:
+    async def test_holder_erasure_leaves_nothing_personal(
+        self, client: httpx.AsyncClient, app: FastAPI, captured_log: io.StringIO
+    ) -> None:
+        sid, _ = await _holder_with_data(client)
+        row = await session_row(app, sid)
+        assert row is not None
+        assert len(await _objects(app, row["storage_id"])) == 1
+
+        response = await client.delete("/api/v1/session", headers={"X-Session-ID": sid})
+        assert response.status_code == 204
+
+        assert await session_row(app, sid) is None
+        assert await _objects(app, row["storage_id"]) == []
+        everything = await _every_table_text(app)
+        log_output = captured_log.getvalue()
+        for secret in (NAME, EMAIL, "Grace", "grace.hopper"):
+            assert secret not in everything
+            assert secret not in log_output
+        erased = [e for e in await audit_events(app) if e["type"] == "session.erased"]
+        assert [e["session_id"] for e in erased] == [sid]
+        assert erased[0]["details"] == {
+            "by": "holder",
+            "files": 2,
+            "objects_deleted": 1,
+            "storage": "deleted",
+        }
+
+    async def test_erasing_twice(self, client: httpx.AsyncClient) -> None:
+        sid, _ = await _holder_with_data(client)
+        assert (
+            await client.delete("/api/v1/session", headers={"X-Session-ID": sid})
+        ).status_code == 204
+        again = await client.delete("/api/v1/session", headers={"X-Session-ID": sid})
+        assert assert_problem(again, 401, "session_invalid")["reason"] == "not_found"
+        by_service = await client.delete(
+            f"/api/v1/sessions/{sid}", headers={"Authorization": f"Bearer {SERVICE_KEY}"}
+        )
+        assert_problem(by_service, 404, "session_not_found")
+
+    async def test_service_erasure(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+        sid, _ = await _holder_with_data(client)
+        response = await client.delete(
+            f"/api/v1/sessions/{sid}", headers={"Authorization": f"Bearer {SERVICE_KEY}"}
+        )
+        assert response.status_code == 204
+        assert await session_row(app, sid) is None
+        assert NAME not in await _every_table_text(app)
+        assert (await audit_events(app))[-1]["details"]["by"] == "service"
+
+
+class TestErasureWithStorageDown:
+    @pytest.fixture
+    def store_backend(self) -> str:
+        return "s3"
+
+    async def test_database_part_commits_and_objects_are_left_for_cleanup(
+        self, client: httpx.AsyncClient, app: FastAPI, settings: Settings, clock: FakeClock
+    ) -> None:
+        sid, _ = await _holder_with_data(client)
+        row = await session_row(app, sid)
+        assert row is not None
+        closed = f"http://127.0.0.1:{moto_server.free_port()}"
+        update = {"s3_endpoint_url": closed, "s3_max_attempts": 0, "s3_connect_timeout": 1.0}
+        down = create_app(settings.model_copy(update=update), clock=clock)
+        async with down.router.lifespan_context(down):
+            transport = httpx.ASGITransport(app=down)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                response = await http.delete("/api/v1/session", headers={"X-Session-ID": sid})
+        assert response.status_code == 202
+        body = response.json()
+        assert (body["erased"], body["storage"], body["files"]) == (True, "unreachable", 2)
+        assert "cleanup" in body["detail"]
+        assert await session_row(app, sid) is None
+        assert NAME not in await _every_table_text(app)
+        # The object is still in storage, under a prefix that belongs to no session now.
+        assert len(await _objects(app, row["storage_id"])) == 1
+        event = (await audit_events(app))[-1]
+        assert event["details"]["storage"] == "unreachable_left_for_cleanup"
+
+
+class TestExport:
+    async def test_export_is_one_json_attachment_with_everything(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        sid, file = await _holder_with_data(client)
+        response = await client.get("/api/v1/session/export", headers={"X-Session-ID": sid})
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.headers["content-disposition"].startswith("attachment;")
+        document = response.json()
+        assert document["session"]["id"] == sid
+        assert (document["session"]["name"], document["session"]["email"]) == (NAME, EMAIL)
+        files = {f["id"]: f for f in document["files"]}
+        assert len(files) == 2
+        exported = files[file["id"]]
+        assert exported["status"] == "uploaded"
+        downloaded = await fetch(client, exported["download_url"])
+        assert downloaded.content == PDF
+        assert [f["download_url"] for f in files.values() if f["status"] == "pending"] == [None]
+        types = [event["type"] for event in document["audit_events"]]
+        assert types[0] == "session.created"
+        assert "file.uploaded" in types
+        assert types[-1] == "session.exported"
+
+    async def test_a_long_trail_is_exported_in_full(
+        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+    ) -> None:
+        sid = str((await create_session(client))["id"])
+        events = AuditEvent.__table__  # type: ignore[attr-defined]
+        async with app.state.engine.begin() as conn:
+            await conn.execute(
+                events.insert(),
+                [
+                    {
+                        "occurred_at": clock.now,
+                        "type": "session.validated",
+                        "session_id": uuid.UUID(sid),
+                        "outcome": "success",
+                        "details": {"n": n},
+                    }
+                    for n in range(1234)
+                ],
+            )
+        response = await client.get("/api/v1/session/export", headers={"X-Session-ID": sid})
+        events = response.json()["audit_events"]
+        assert len(events) == 1 + 1234 + 1  # created, the trail, the export itself
+        ids = [event["id"] for event in events]
+        assert ids == sorted(ids)
+        assert len(set(ids)) == len(ids)
+
+    async def test_export_needs_a_valid_session(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/api/v1/session/export", headers={"X-Session-ID": "x"})
+        assert_problem(response, 401, "session_invalid")
