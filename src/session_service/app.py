@@ -22,7 +22,7 @@ from session_service.sessions.repository import SessionLookup
 from session_service.sessions.service import SessionValidator
 from session_service.settings import Settings, get_settings
 from session_service.storage.factory import open_store
-from session_service.storage.local import UPLOAD_PATH
+from session_service.storage.local import DOWNLOAD_PATH, UPLOAD_PATH
 
 DESCRIPTION = """
 Persistent anonymous sessions for a chatbot web app.
@@ -92,7 +92,9 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=frozenset({UPLOAD_PATH})
     )
-    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)
+    app.add_middleware(
+        RequestContextMiddleware, access_log=settings.access_log, secret_paths=(DOWNLOAD_PATH,)
+    )
     return app
 
 

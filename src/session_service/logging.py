@@ -77,9 +77,14 @@ def _incoming_request_id(scope: Scope) -> str | None:
 class RequestContextMiddleware:
     """Request id, log context, access log and the last-resort 500 for every HTTP request."""
 
-    def __init__(self, app: ASGIApp, *, access_log: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, *, access_log: bool = True, secret_paths: tuple[str, ...] = ()
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        # Prefixes whose next path segment is a credential (a signed download token): the
+        # access log shows `<prefix>/<redacted>` instead.
+        self.secret_paths = secret_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,7 +109,9 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled_error", method=scope["method"], path=scope["path"])
+            log.exception(
+                "unhandled_error", method=scope["method"], path=self._loggable(scope["path"])
+            )
             if response_started:
                 raise
             await _send_internal_error(send_with_id, request_id)
@@ -113,12 +120,18 @@ class RequestContextMiddleware:
                 log.info(
                     "request",
                     method=scope["method"],
-                    path=scope["path"],
+                    path=self._loggable(scope["path"]),
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                     client=_client(scope),
                 )
             structlog.contextvars.reset_contextvars(**tokens)
+
+    def _loggable(self, path: str) -> str:
+        for prefix in self.secret_paths:
+            if path.startswith(prefix + "/"):
+                return prefix + "/<redacted>"
+        return path
 
 
 def _client(scope: Scope) -> str | None:
