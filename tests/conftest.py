@@ -8,6 +8,8 @@ REQUIRE_POSTGRES=1 (set by CI) turns "PostgreSQL unreachable" from a skip into a
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -50,6 +52,21 @@ class FakeClock:
 def _logging() -> None:
     """Log as the service does (console renderer, plain tracebacks)."""
     configure_logging(Settings())
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """The service's log output, as JSON lines, while the test runs."""
+    stream = io.StringIO()
+    configure_logging(Settings(log_format="json"), stream=stream)
+    yield stream
+    configure_logging(Settings())
+
+
+def service_log_lines(stream: io.StringIO) -> list[dict[str, object]]:
+    """The service's own lines (the test client's httpx lines are not the service's)."""
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    return [line for line in lines if line.get("logger") != "httpx"]
 
 
 async def _admin(sql: str) -> None:

@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from session_service.logging import configure_logging
 from session_service.settings import Settings
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging(Settings(log_format="json"), stream=stream)
-    yield stream
-    configure_logging(Settings())
-
-
-def _lines(stream: io.StringIO) -> list[dict[str, object]]:
-    """The service's lines (the test client's own httpx lines are not the service's)."""
-    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-    return [line for line in lines if line.get("logger") != "httpx"]
+from tests.conftest import service_log_lines
 
 
 class TestJsonLogs:
@@ -37,7 +22,7 @@ class TestJsonLogs:
     ) -> None:
         response = await client.post("/api/v1/sessions", headers={"X-Request-ID": "log-test-1"})
         assert response.status_code == 201
-        lines = _lines(json_log)
+        lines = service_log_lines(json_log)
         events = {line["event"] for line in lines}
         assert {"session_opened", "audit_event", "request"} <= events
         assert all(line["request_id"] == "log-test-1" for line in lines)
@@ -53,7 +38,9 @@ class TestJsonLogs:
 
         app.add_api_route("/test-explode", explode)  # type: ignore[attr-defined]
         await client.get("/test-explode", headers={"X-Request-ID": "log-test-2"})
-        error = next(line for line in _lines(json_log) if line["event"] == "unhandled_error")
+        error = next(
+            line for line in service_log_lines(json_log) if line["event"] == "unhandled_error"
+        )
         assert error["request_id"] == "log-test-2"
         assert "RuntimeError: kaboom" in str(error["exception"])
 
@@ -62,7 +49,7 @@ class TestJsonLogs:
     ) -> None:
         await client.get("/healthz", headers={"X-Request-ID": "first"})
         await client.get("/healthz", headers={"X-Request-ID": "second"})
-        ids = [line["request_id"] for line in _lines(json_log)]
+        ids = [line["request_id"] for line in service_log_lines(json_log)]
         assert ids == ["first", "second"]
 
 

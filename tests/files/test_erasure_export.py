@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,10 +15,9 @@ from sqlalchemy import inspect, text
 from session_service.app import create_app
 from session_service.audit.models import AuditEvent
 from session_service.files.names import session_prefix
-from session_service.logging import configure_logging
 from session_service.settings import Settings
 from tests import moto_server
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, service_log_lines
 from tests.files.helpers import PDF, fetch, request_slot, upload_file
 from tests.helpers import assert_problem, audit_events, create_session, session_row
 
@@ -29,14 +28,6 @@ SERVICE_KEY = "svc-" + "e" * 40
 @pytest.fixture
 def settings_overrides() -> dict[str, object]:
     return {"service_api_keys": [SERVICE_KEY], "access_log": True}
-
-
-@pytest.fixture
-def captured_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging(Settings(log_format="json"), stream=stream)
-    yield stream
-    configure_logging(Settings())
 
 
 async def _holder_with_data(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
@@ -65,7 +56,7 @@ async def _objects(app: FastAPI, storage_id: uuid.UUID) -> list[str]:
 
 class TestErasure:
     async def test_holder_erasure_leaves_nothing_personal(
-        self, client: httpx.AsyncClient, app: FastAPI, captured_log: io.StringIO
+        self, client: httpx.AsyncClient, app: FastAPI, json_log: io.StringIO
     ) -> None:
         sid, _ = await _holder_with_data(client)
         row = await session_row(app, sid)
@@ -78,7 +69,7 @@ class TestErasure:
         assert await session_row(app, sid) is None
         assert await _objects(app, row["storage_id"]) == []
         everything = await _every_table_text(app)
-        log_output = captured_log.getvalue()
+        log_output = json.dumps(service_log_lines(json_log))
         for secret in (NAME, EMAIL, "Grace", "grace.hopper"):
             assert secret not in everything
             assert secret not in log_output

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from session_service.logging import configure_logging
-from session_service.settings import Settings
+from tests.conftest import service_log_lines
 from tests.files.helpers import fetch, upload_file
 from tests.helpers import create_session
 
@@ -24,23 +22,7 @@ def settings_overrides() -> dict[str, object]:
     return {"service_api_keys": [SERVICE_KEY], "access_log": True}
 
 
-@pytest.fixture
-def service_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging(Settings(log_format="json"), stream=stream)
-    yield stream
-    configure_logging(Settings())
-
-
-def _service_lines(stream: io.StringIO) -> str:
-    """The service's own lines (the test client's httpx lines are not the service's)."""
-    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-    return "\n".join(json.dumps(line) for line in lines if line.get("logger") != "httpx")
-
-
-async def test_a_full_flow_logs_no_secret(
-    client: httpx.AsyncClient, service_log: io.StringIO
-) -> None:
+async def test_a_full_flow_logs_no_secret(client: httpx.AsyncClient, json_log: io.StringIO) -> None:
     sid = str((await create_session(client))["id"])
     details = {"name": NAME, "email": EMAIL, "consent_user_data": True}
     await client.put("/api/v1/session/details", headers={"X-Session-ID": sid}, json=details)
@@ -54,7 +36,7 @@ async def test_a_full_flow_logs_no_secret(
     await client.get(f"/api/v1/sessions/{sid}", headers=headers)
     await client.get(f"/api/v1/sessions/{sid}", headers={"Authorization": "Bearer wrong-key"})
 
-    logged = _service_lines(service_log)
+    logged = "\n".join(json.dumps(line) for line in service_log_lines(json_log))
     assert '"event": "request"' in logged  # the access log was on
     secrets = [NAME, EMAIL, SERVICE_KEY, "wrong-key"]
     parts = urlsplit(url)
