@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Literal
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,8 @@ from session_service.sessions.repository import SessionRepository
 from session_service.storage.base import ObjectStore, StorageUnavailable
 
 log = structlog.get_logger(__name__)
+
+ErasedBy = Literal["holder", "service"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +48,8 @@ class SessionEraser:
         self.store = store
         self.audit = audit
 
-    async def erase(self, session_id: uuid.UUID, *, ctx: RequestContext, by: str) -> Erasure:
-        """Erase the session (`by`: `holder` or `service`)."""
+    async def erase(self, session_id: uuid.UUID, *, ctx: RequestContext, by: ErasedBy) -> Erasure:
+        """Erase the session at the request of its holder or of a service."""
         session = await self.sessions.get(session_id)
         if session is None:
             raise SessionNotFound("No session with this id.")
