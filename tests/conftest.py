@@ -166,6 +166,8 @@ async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
             yield application
         finally:
             async with application.state.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":  # the append-only guard's purge switch
+                    await conn.execute(text("SET LOCAL session_service.audit_purge = 'on'"))
                 for table in TABLES:
                     await conn.execute(text(f"DELETE FROM {table}"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,7 @@ from session_service.sessions.service import SessionValidator
 from session_service.settings import Settings, get_settings
 from session_service.storage.factory import open_store
 from session_service.storage.local import DOWNLOAD_PATH, UPLOAD_PATH
+from session_service.storage.tokens import load_signing_keys
 
 DESCRIPTION = """
 Persistent anonymous sessions for a chatbot web app.
@@ -66,7 +68,13 @@ def create_app(
             app.state.engine = engine
             app.state.sessionmaker = maker
             app.state.audit = audit
-            app.state.store = await resources.enter_async_context(open_store(settings, clock=clock))
+            keys = await asyncio.to_thread(
+                load_signing_keys, settings.signing_keys, settings.signing_key_file
+            )
+            app.state.signing_keys = keys
+            app.state.store = await resources.enter_async_context(
+                open_store(settings, clock=clock, signing_keys=keys)
+            )
             app.state.session_validator = SessionValidator(
                 lookup=SessionLookup(engine), audit=audit, settings=settings, clock=clock
             )

@@ -28,6 +28,9 @@ class AuditEvent(SQLModel, table=True):
         CheckConstraint("outcome IN ('success', 'failure')", name="ck_audit_events_outcome"),
         # A session's trail, in order (export, admin queries by session).
         Index("ix_audit_events_session_id_id", "session_id", "id"),
+        # Admin queries by type, and time ranges (queries, retention).
+        Index("ix_audit_events_type_id", "type", "id"),
+        Index("ix_audit_events_occurred_at", "occurred_at"),
     )
 
     id: int | None = Field(

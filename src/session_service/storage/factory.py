@@ -10,11 +10,12 @@ from session_service.clock import Clock
 from session_service.settings import Settings
 from session_service.storage.base import ObjectStore
 from session_service.storage.local import LocalStore
-from session_service.storage.tokens import load_signing_keys
 
 
 @asynccontextmanager
-async def open_store(settings: Settings, *, clock: Clock) -> AsyncIterator[ObjectStore]:
+async def open_store(
+    settings: Settings, *, clock: Clock, signing_keys: list[str]
+) -> AsyncIterator[ObjectStore]:
     """The store for STORAGE_BACKEND, with one client for the process, closed on exit."""
     if settings.storage_backend == "s3":
         from session_service.storage.s3 import S3Store
@@ -27,9 +28,6 @@ async def open_store(settings: Settings, *, clock: Clock) -> AsyncIterator[Objec
         ) as s3:
             yield s3
         return
-    keys = await asyncio.to_thread(
-        load_signing_keys, settings.signing_keys, settings.signing_key_file
-    )
-    store = LocalStore(settings.local_storage_dir, keys=keys, clock=clock)
+    store = LocalStore(settings.local_storage_dir, keys=signing_keys, clock=clock)
     await asyncio.to_thread(store.prepare)
     yield store
