@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from session_service.api import API_PREFIX, health
+from session_service.audit import routes as audit_routes
 from session_service.files import routes as file_routes
 from session_service.sessions import routes as session_routes
 from session_service.storage import routes as storage_routes
@@ -22,3 +23,4 @@ def include_routes(app: FastAPI) -> None:
     app.include_router(session_routes.service_router, prefix=API_PREFIX)
     app.include_router(file_routes.router, prefix=API_PREFIX)
     app.include_router(storage_routes.router, prefix=API_PREFIX)
+    app.include_router(audit_routes.admin_router, prefix=API_PREFIX)

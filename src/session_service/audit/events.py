@@ -17,6 +17,7 @@ class EventType(StrEnum):
     SESSION_COMPLETED = "session.completed"
     SESSION_ERASED = "session.erased"
     SESSION_EXPORTED = "session.exported"
+    ADMIN_AUDIT_QUERIED = "admin.audit_queried"
     FILE_SLOT_ISSUED = "file.slot_issued"
     FILE_UPLOADED = "file.uploaded"
     FILE_REJECTED = "file.rejected"

@@ -1,0 +1,51 @@
+"""Admin routes over the audit trail (admin key)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime
+
+from session_service.api.deps import DbSession, RequestContextDep
+from session_service.api.problems import problem_responses
+from session_service.audit.query import AuditFilter, AuditQuery
+from session_service.audit.schemas import AuditEventPage, AuditEventRead
+from session_service.auth import AdminKey
+
+admin_router = APIRouter(tags=["admin"], dependencies=[AdminKey])
+MAX_PAGE = 200
+
+
+async def get_audit_query(request: Request, db: DbSession) -> AuditQuery:
+    """An audit query bound to this request's unit of work."""
+    state = request.app.state
+    return AuditQuery(db, audit=state.audit, signing_keys=state.signing_keys)
+
+
+AuditQueryDep = Annotated[AuditQuery, Depends(get_audit_query)]
+
+
+@admin_router.get(
+    "/admin/audit-events",
+    response_model=AuditEventPage,
+    responses=problem_responses(401, 403, 422),
+)
+async def list_audit_events(
+    query: AuditQueryDep,
+    ctx: RequestContextDep,
+    session_id: uuid.UUID | None = None,
+    type: Annotated[str | None, Query(max_length=64)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> AuditEventPage:
+    """Events newest first, filtered by session, type and time; keyset cursor pagination."""
+    audit_filter = AuditFilter(session_id=session_id, type=type, since=since, until=until)
+    page = await query.page(audit_filter, cursor=cursor, limit=limit, ctx=ctx)
+    return AuditEventPage(
+        events=[AuditEventRead.model_validate(event) for event in page.events],
+        next_cursor=page.next_cursor,
+    )
