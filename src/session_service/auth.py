@@ -15,6 +15,8 @@ from typing import Annotated
 from fastapi import Depends, Request, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from session_service.api.rejections import record_rejection
+from session_service.audit.events import EventType
 from session_service.errors import ServiceError
 
 _bearer = HTTPBearer(auto_error=False, description="A `service` or `admin` API key.")
@@ -86,12 +88,22 @@ def _requires(role: Role) -> params.Depends:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
         settings = request.app.state.settings
-        authorise(
-            credentials.credentials if credentials else None,
-            role,
-            service=settings.service_api_keys,
-            admin=settings.admin_api_keys,
-        )
+        try:
+            authorise(
+                credentials.credentials if credentials else None,
+                role,
+                service=settings.service_api_keys,
+                admin=settings.admin_api_keys,
+            )
+        except (Unauthorized, Forbidden) as denied:
+            reason = "missing" if credentials is None else denied.code
+            await record_rejection(
+                request,
+                EventType.AUTH_DENIED,
+                session_header=None,
+                details={"role": role.value, "reason": reason},
+            )
+            raise
 
     dependency.__name__ = f"require_{role}_key"
     marker: params.Depends = Depends(dependency)

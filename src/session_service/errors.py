@@ -18,6 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from session_service.api.rejections import record_rejection
+from session_service.audit.events import EventType
 from session_service.db import UNAVAILABLE_ERRORS
 
 log = structlog.get_logger(__name__)
@@ -124,6 +126,8 @@ def problem_response(
 
 async def _service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
+    if isinstance(exc, InvalidInput):
+        await _audit_rejected(request, code=exc.code, errors=[])
     return problem_response(
         request,
         status=exc.status_code,
@@ -146,6 +150,7 @@ def _summarise_validation(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _request_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = _summarise_validation(exc)
+    await _audit_rejected(request, code=InvalidInput.code, errors=errors)
     detail = "; ".join(
         f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in errors[:3]
     )
@@ -156,6 +161,17 @@ async def _request_validation_error(request: Request, exc: Exception) -> Respons
         title=InvalidInput.title,
         detail=detail or InvalidInput.title,
         extra={"errors": errors},
+    )
+
+
+async def _audit_rejected(request: Request, *, code: str, errors: list[dict[str, Any]]) -> None:
+    """Rejected input is audited: where, which code, which fields (never the values)."""
+    fields = [{"loc": error["loc"], "type": error["type"]} for error in errors]
+    await record_rejection(
+        request,
+        EventType.REQUEST_REJECTED,
+        session_header=request.headers.get("x-session-id"),
+        details={"code": code, "fields": fields},
     )
 
 

@@ -18,6 +18,8 @@ class EventType(StrEnum):
     SESSION_ERASED = "session.erased"
     SESSION_EXPORTED = "session.exported"
     ADMIN_AUDIT_QUERIED = "admin.audit_queried"
+    REQUEST_REJECTED = "request.rejected"
+    AUTH_DENIED = "auth.denied"
     FILE_SLOT_ISSUED = "file.slot_issued"
     FILE_UPLOADED = "file.uploaded"
     FILE_REJECTED = "file.rejected"
