@@ -31,7 +31,7 @@ ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
-TABLES = ("audit_events", "files", "sessions")
+TABLES = ("audit_batches", "audit_events", "files", "sessions")
 T0 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 
 
@@ -153,6 +153,8 @@ def settings(database_url: str, settings_overrides: dict[str, object], tmp_path:
         "access_log": False,
         "local_storage_dir": tmp_path / "storage",
         "signing_key_file": tmp_path / "signing.key",
+        "audit_seal_interval": 0,
+        "audit_seal_min_age": 0,
     }
     return Settings(**{**values, **settings_overrides})  # type: ignore[arg-type]
 

@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from session_service import migrations
+from session_service.settings import Settings
 
 CLI = [sys.executable, "-m", "session_service"]
 
@@ -62,3 +65,41 @@ class TestOpenApiCommand:
         result = _run("openapi")
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["info"]["title"] == "session-service"
+
+
+class TestAuditCommands:
+    def test_seal_then_verify_and_exit_1_after_tampering(self, tmp_path: Path) -> None:
+        import sqlite3
+
+        database = tmp_path / "audit.db"
+        env = {"DATABASE_URL": f"sqlite+aiosqlite:///{database}", "AUDIT_SEAL_MIN_AGE": "0"}
+        assert _run("migrate", "upgrade", env=env).returncode == 0
+        with sqlite3.connect(database) as conn:
+            conn.executemany(
+                "INSERT INTO audit_events (occurred_at, type, outcome, details)"
+                " VALUES ('2026-01-01 00:00:00.000000', 'session.created', 'success', ?)",
+                [(f'{{"n": {n}}}',) for n in range(5)],
+            )
+        sealed = _run("audit", "seal", env=env)
+        assert json.loads(sealed.stdout.splitlines()[-1]) == {"sealed_events": 5}
+        verified = _run("audit", "verify", env=env)
+        assert verified.returncode == 0, verified.stderr
+        assert json.loads(verified.stdout.splitlines()[-1])["ok"] is True
+        with sqlite3.connect(database) as conn:
+            conn.execute("UPDATE audit_events SET details = '{\"n\": 99}' WHERE id = 3")
+        broken = _run("audit", "verify", env=env)
+        assert broken.returncode == 1
+        report = json.loads(broken.stdout.splitlines()[-1])
+        assert [p["problem"] for p in report["problems"]] == ["event_changed"]
+
+
+class TestDurationSettings:
+    @pytest.mark.parametrize(
+        ("raw", "seconds"),
+        [("86400", 86400), ("0", 0), ("0.5", 0.5), ("PT24H", 86400), ("P7D", 604800)],
+    )
+    def test_seconds_or_iso_8601(
+        self, monkeypatch: pytest.MonkeyPatch, raw: str, seconds: float
+    ) -> None:
+        monkeypatch.setenv("SESSION_IDLE_TTL", raw)
+        assert Settings().session_idle_ttl.total_seconds() == seconds

@@ -27,7 +27,7 @@ BEGIN
         END IF;
         RETURN NULL;
     END IF;
-    RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END
 $$

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 
 from session_service import __version__
 from session_service.api.router import include_routes
+from session_service.audit.sealing import AuditSealer
 from session_service.audit.service import AuditService
 from session_service.bodylimit import BodyLimitMiddleware
 from session_service.clock import Clock, utc_now
@@ -33,6 +35,13 @@ The browser holds its session id as a bearer secret and sends it in the `X-Sessi
 header, never in a URL. Every error is `application/problem+json` with a stable `code`
 and the `request_id` that is also returned in `X-Request-ID`.
 """
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel a background job and wait until it has stopped (never mid-transaction)."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def tune_gc(gen0_threshold: int) -> None:
@@ -64,7 +73,15 @@ def create_app(
             engine = make_engine(settings)
             resources.push_async_callback(engine.dispose)
             maker = make_sessionmaker(engine)
-            audit = AuditService(maker=maker, clock=clock)
+            seal_wake = asyncio.Event()
+            audit = AuditService(maker=maker, clock=clock, on_commit=seal_wake.set)
+            sealer = AuditSealer(maker, clock=clock, min_age=settings.audit_seal_min_age)
+            app.state.sealer = sealer
+            if settings.audit_seal_interval:
+                task = asyncio.create_task(
+                    sealer.run(interval=settings.audit_seal_interval, wake=seal_wake)
+                )
+                resources.push_async_callback(_stop, task)
             app.state.engine = engine
             app.state.sessionmaker = maker
             app.state.audit = audit

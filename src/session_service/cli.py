@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from session_service import migrations
+from session_service.audit.sealing import AuditSealer, verify_chain
+from session_service.clock import utc_now
+from session_service.db import make_engine, make_sessionmaker
 from session_service.logging import configure_logging
 from session_service.settings import get_settings
+
+T = TypeVar("T")
 
 cli = typer.Typer(
     help="Persistent anonymous sessions: server and operator tools.", no_args_is_help=True
@@ -90,6 +98,40 @@ def openapi(
         sys.stdout.write(document)
     else:
         output.write_text(document)
+
+
+audit_cli = typer.Typer(help="The audit trail's hash chain.", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
+
+
+async def _with_sessionmaker(job: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+    settings = get_settings()
+    engine = make_engine(settings)
+    try:
+        return await job(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Recompute the chain; print a JSON report; exit 1 if any batch is broken."""
+    configure_logging(get_settings())
+    report = asyncio.run(_with_sessionmaker(verify_chain))
+    typer.echo(json.dumps(report.as_dict()))
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_cli.command("seal")
+def audit_seal() -> None:
+    """Seal every event old enough now (the server also does this in the background)."""
+    settings = get_settings()
+    configure_logging(settings)
+
+    async def seal(maker: async_sessionmaker[AsyncSession]) -> int:
+        return await AuditSealer(maker, clock=utc_now, min_age=settings.audit_seal_min_age).seal()
+
+    typer.echo(json.dumps({"sealed_events": asyncio.run(_with_sessionmaker(seal))}))
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin or crash shutdown (57P0x)
     asyncpg.TooManyConnectionsError,
 )
 

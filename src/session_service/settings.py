@@ -6,10 +6,24 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _seconds_or_iso(value: object) -> object:
+    """Environment values are text: a plain number means seconds (`86400`, `0.5`)."""
+    if isinstance(value, str):
+        try:
+            return timedelta(seconds=float(value))
+        except ValueError:
+            return value  # ISO 8601 (`PT24H`) or `HH:MM:SS`, parsed by pydantic
+    return value
+
+
+# A duration setting: seconds (`86400`) or ISO 8601 (`PT24H`, `P7D`).
+Duration = Annotated[timedelta, BeforeValidator(_seconds_or_iso)]
 
 
 class AuditValidations(StrEnum):
@@ -51,18 +65,27 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
 
-    session_idle_ttl: timedelta = Field(
+    session_idle_ttl: Duration = Field(
         default=timedelta(hours=24), description="Idle time after which an active session expires."
     )
-    pending_ttl: timedelta = Field(
+    pending_ttl: Duration = Field(
         default=timedelta(days=7),
         description="Idle time after which a pending_verification session expires.",
     )
-    last_seen_throttle: timedelta = Field(
+    last_seen_throttle: Duration = Field(
         default=timedelta(minutes=1),
         description="Validations refresh last_seen_at at most this often per session.",
     )
     audit_validations: AuditValidations = AuditValidations.FAILURES
+    audit_seal_interval: Duration = Field(
+        default=timedelta(seconds=10),
+        description="How often the background sealer runs (it also wakes after commits); "
+        "0 turns the background sealer off.",
+    )
+    audit_seal_min_age: Duration = Field(
+        default=timedelta(seconds=5),
+        description="Events are sealed once this old, so none that commits late is skipped.",
+    )
 
     storage_backend: Literal["local", "s3"] = Field(
         default="local", description="Where uploads go: a local directory or an S3 bucket."
@@ -114,10 +137,10 @@ class Settings(BaseSettings):
     upload_session_quota_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1, description="Bytes one session may hold in total."
     )
-    upload_url_ttl: timedelta = Field(
+    upload_url_ttl: Duration = Field(
         default=timedelta(minutes=5), description="How long an upload slot accepts the file."
     )
-    download_url_ttl: timedelta = Field(
+    download_url_ttl: Duration = Field(
         default=timedelta(minutes=5), description="How long a download URL works."
     )
 

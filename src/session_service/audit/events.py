@@ -18,6 +18,7 @@ class EventType(StrEnum):
     SESSION_ERASED = "session.erased"
     SESSION_EXPORTED = "session.exported"
     ADMIN_AUDIT_QUERIED = "admin.audit_queried"
+    ADMIN_AUDIT_VERIFIED = "admin.audit_verified"
     REQUEST_REJECTED = "request.rejected"
     AUTH_DENIED = "auth.denied"
     FILE_SLOT_ISSUED = "file.slot_issued"

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column, Index, String, Uuid
+from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from session_service.sqltypes import BigIntIdentity, JSONDocument, UTCDateTime
@@ -46,3 +46,19 @@ class AuditEvent(SQLModel, table=True):
     details: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONDocument, nullable=False)
     )
+
+
+class AuditBatch(SQLModel, table=True):
+    """A sealed run of events: its digest covers them and the previous batch's digest."""
+
+    __tablename__ = "audit_batches"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigIntIdentity, primary_key=True, autoincrement=True)
+    )
+    first_event_id: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    last_event_id: int = Field(sa_column=Column(BigInteger(), nullable=False, unique=True))
+    event_count: int = Field(sa_column=Column(Integer(), nullable=False))
+    digest: str = Field(sa_column=Column(String(64), nullable=False))
+    previous_digest: str = Field(sa_column=Column(String(64), nullable=False))
+    sealed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

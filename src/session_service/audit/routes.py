@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime
@@ -12,6 +12,7 @@ from session_service.api.deps import DbSession, RequestContextDep
 from session_service.api.problems import problem_responses
 from session_service.audit.query import AuditFilter, AuditQuery
 from session_service.audit.schemas import AuditEventPage, AuditEventRead
+from session_service.audit.sealing import verify_and_record
 from session_service.auth import AdminKey
 
 admin_router = APIRouter(tags=["admin"], dependencies=[AdminKey])
@@ -49,3 +50,12 @@ async def list_audit_events(
         events=[AuditEventRead.model_validate(event) for event in page.events],
         next_cursor=page.next_cursor,
     )
+
+
+@admin_router.get("/admin/audit/verify", responses=problem_responses(401, 403))
+async def verify_audit_chain(request: Request, ctx: RequestContextDep) -> dict[str, Any]:
+    """Recompute the hash chain; `problems` names each broken batch and how it broke."""
+    report = await verify_and_record(
+        request.app.state.sessionmaker, audit=request.app.state.audit, ctx=ctx
+    )
+    return report.as_dict()

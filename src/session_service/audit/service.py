@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -24,9 +25,17 @@ class AuditService:
     One per process: it holds no request state, the unit of work is passed in.
     """
 
-    def __init__(self, *, maker: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        maker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
         self.maker = maker
         self.clock = clock
+        # Called once an event is durable (the sealer's wake-up); must be cheap.
+        self.on_commit = on_commit
 
     async def record(
         self,
@@ -54,6 +63,8 @@ class AuditService:
         }
         event_id = await AuditRepository(db).add(values)
         after_commit(db, lambda: _log_event(event_id, values))
+        if self.on_commit is not None:
+            after_commit(db, self.on_commit)
         return event_id
 
     async def record_alone(

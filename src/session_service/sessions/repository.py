@@ -23,8 +23,16 @@ log = structlog.get_logger(__name__)
 _table = Session.__table__  # type: ignore[attr-defined]
 _FIELDS = tuple(field.name for field in fields(SessionSnapshot))
 _STATUS_INDEX = _FIELDS.index("status")
-# Errors that mean the connection (or the server) is gone.
-_DISCONNECTS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+# Errors that mean the connection (or the server) is gone. A terminated backend shows up,
+# depending on timing, as "connection is closed", as admin shutdown (57P01) if its FATAL
+# message is read first, or as a connection left in a broken protocol state.
+_DISCONNECTS = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InternalClientError,
+)
 _COLUMNS = ", ".join(_FIELDS)
 _SLIDING = (SessionStatus.ACTIVE, SessionStatus.PENDING_VERIFICATION)
 

@@ -1,0 +1,238 @@
+"""Sealing audit events into the hash chain, and verifying the chain.
+
+The sealer takes unsealed events in id order, in batches, and stores each batch's digest
+(see `chain.py`). Only events older than `min_age` are sealed, so a transaction that took
+an id but commits a moment later is never skipped over. One sealer at a time: a
+PostgreSQL advisory lock across instances, a process lock on SQLite. It runs off the
+request path: woken after commits that wrote events, and periodically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from session_service.audit.chain import GENESIS, batch_digest
+from session_service.audit.events import EventType
+from session_service.audit.models import AuditBatch, AuditEvent, Outcome
+from session_service.audit.service import AuditService
+from session_service.clock import Clock
+from session_service.context import RequestContext
+from session_service.db import session_scope
+
+log = structlog.get_logger(__name__)
+
+SEAL_LOCK_KEY = 0x5E55_0002
+BATCH_SIZE = 1000
+_events = AuditEvent.__table__  # type: ignore[attr-defined]
+_batches = AuditBatch.__table__  # type: ignore[attr-defined]
+
+
+class AuditSealer:
+    """Seals whatever is ready; safe to call from anywhere, any number of times."""
+
+    def __init__(
+        self,
+        maker: async_sessionmaker[AsyncSession],
+        *,
+        clock: Clock,
+        min_age: timedelta,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.maker = maker
+        self.clock = clock
+        self.min_age = min_age
+        self.batch_size = batch_size
+        self._lock = asyncio.Lock()
+
+    async def seal(self) -> int:
+        """Seal every ready event; returns how many were sealed (0 if another sealer runs)."""
+        async with self._lock:
+            total = 0
+            while sealed := await self._seal_batch():
+                total += sealed
+            return total
+
+    async def _seal_batch(self) -> int:
+        async with session_scope(self.maker) as db:
+            if db.get_bind().dialect.name == "postgresql":
+                locked = await db.scalar(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SEAL_LOCK_KEY}
+                )
+                if not locked:
+                    return 0
+            last = (
+                (await db.execute(select(_batches).order_by(_batches.c.id.desc()).limit(1)))
+                .mappings()
+                .first()
+            )
+            after = int(last["last_event_id"]) if last else 0
+            previous = str(last["digest"]) if last else GENESIS
+            horizon = self.clock() - self.min_age
+            rows = (
+                (
+                    await db.execute(
+                        select(_events)
+                        .where(_events.c.id > after)
+                        .order_by(_events.c.id)
+                        .limit(self.batch_size)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            ready = []
+            for row in rows:  # stop at the first event that is not old enough
+                if row["occurred_at"] > horizon:
+                    break
+                ready.append(row)
+            if not ready:
+                return 0
+            digest = batch_digest(previous, ready)
+            await db.execute(
+                insert(_batches).values(
+                    first_event_id=ready[0]["id"],
+                    last_event_id=ready[-1]["id"],
+                    event_count=len(ready),
+                    digest=digest,
+                    previous_digest=previous,
+                    sealed_at=self.clock(),
+                )
+            )
+            return len(ready)
+
+    async def run(self, *, interval: timedelta, wake: asyncio.Event) -> None:
+        """Seal periodically and whenever `wake` is set; until cancelled."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), interval.total_seconds())
+            wake.clear()
+            try:
+                await self.seal()
+            except Exception:
+                log.exception("audit_sealing_failed")
+
+
+@dataclass
+class BatchProblem:
+    """One broken batch and what is wrong with it."""
+
+    batch_id: int
+    first_event_id: int
+    last_event_id: int
+    problem: str
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of recomputing the whole chain."""
+
+    ok: bool
+    batches: int
+    events: int
+    unsealed_events: int
+    seconds: float
+    problems: list[BatchProblem] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def verify_chain(maker: async_sessionmaker[AsyncSession]) -> VerifyReport:
+    """Recompute every batch; name each broken one and how it broke.
+
+    Problems: `event_changed` (same events, other content), `event_removed` and
+    `event_inserted` (fewer or more events than sealed in the batch's id range),
+    `digest_changed` (the events match but the stored digest was altered: the next batch
+    still chains to the true one), `chain_broken` (a batch does not chain to its
+    predecessor's stored digest).
+    """
+    started = time.perf_counter()
+    problems: list[BatchProblem] = []
+    batches = events = 0
+    async with session_scope(maker) as db:
+        stored = (await db.execute(select(_batches).order_by(_batches.c.id))).mappings().all()
+        previous_stored, previous_last = GENESIS, 0
+        recomputed_digests: list[str] = []
+        for index, batch in enumerate(stored):
+            rows = (
+                (
+                    await db.execute(
+                        select(_events)
+                        .where(_events.c.id > previous_last, _events.c.id <= batch["last_event_id"])
+                        .order_by(_events.c.id)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            batches += 1
+            events += len(rows)
+            recomputed = batch_digest(batch["previous_digest"], rows)
+            recomputed_digests.append(recomputed)
+            problem = None
+            if batch["previous_digest"] != previous_stored:
+                problem = "chain_broken"
+            if len(rows) < batch["event_count"]:
+                problem = "event_removed"
+            elif len(rows) > batch["event_count"]:
+                problem = "event_inserted"
+            elif recomputed != batch["digest"]:
+                following = stored[index + 1] if index + 1 < len(stored) else None
+                chained_to_truth = (
+                    following is not None and following["previous_digest"] == recomputed
+                )
+                problem = "digest_changed" if chained_to_truth else "event_changed"
+            if (
+                problem == "chain_broken"
+                and index > 0
+                and problems
+                and (problems[-1].problem == "digest_changed")
+            ):
+                problem = None  # the predecessor's altered digest already explains it
+            if problem:
+                problems.append(
+                    BatchProblem(
+                        batch_id=int(batch["id"]),
+                        first_event_id=int(batch["first_event_id"]),
+                        last_event_id=int(batch["last_event_id"]),
+                        problem=problem,
+                    )
+                )
+            previous_stored, previous_last = batch["digest"], int(batch["last_event_id"])
+        unsealed = int(
+            await db.scalar(
+                select(func.count()).select_from(_events).where(_events.c.id > previous_last)
+            )
+            or 0
+        )
+    return VerifyReport(
+        ok=not problems,
+        batches=batches,
+        events=events,
+        unsealed_events=unsealed,
+        seconds=round(time.perf_counter() - started, 3),
+        problems=problems,
+    )
+
+
+async def verify_and_record(
+    maker: async_sessionmaker[AsyncSession], *, audit: AuditService, ctx: RequestContext
+) -> VerifyReport:
+    """Verify the chain for an admin, and audit that they did."""
+    report = await verify_chain(maker)
+    await audit.record_alone(
+        EventType.ADMIN_AUDIT_VERIFIED,
+        ctx=ctx,
+        outcome=Outcome.SUCCESS if report.ok else Outcome.FAILURE,
+        details={"batches": report.batches, "problems": len(report.problems)},
+    )
+    return report
