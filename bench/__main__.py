@@ -19,12 +19,17 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 import httpx
 
 from session_service import migrations
+from session_service.audit.sealing import AuditSealer, verify_chain
+from session_service.clock import utc_now
+from session_service.db import make_engine, make_sessionmaker
+from session_service.settings import Settings
 
 ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -34,6 +39,7 @@ SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+AUDIT_EVENTS = int(os.environ.get("BENCH_AUDIT_EVENTS", "1000000"))
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 
@@ -164,9 +170,15 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
 def _to_ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    """wrk prints latencies as 812.00us, 9.41ms, 1.20s, 1.01m or 1.00h."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", value)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {value!r}")
+    return float(match.group(1)) * _UNITS_MS[match.group(2)]
 
 
 def wrk(
@@ -195,6 +207,8 @@ def wrk(
         check=True,
     )
     out = result.stdout
+    if "Requests/sec:" not in out:
+        sys.exit(f"wrk gave no figures for {name}:\n{out}\n{result.stderr}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _to_ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _to_ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -210,6 +224,53 @@ def wrk(
         flush=True,
     )
     return run
+
+
+async def bench_audit_chain(dsn: str) -> dict[str, float]:
+    """Seal and verify AUDIT_EVENTS events: time and events per second of each."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            """
+            INSERT INTO audit_events (occurred_at, type, session_id, request_id, client_ip,
+                                      user_agent, outcome, details)
+            SELECT now() - interval '1 hour', 'session.validated', gen_random_uuid(),
+                   md5(n::text), '127.0.0.1', 'bench', 'success',
+                   jsonb_build_object('n', n, 'reason', 'bench')
+              FROM generate_series(1, $1) AS n
+            """,
+            AUDIT_EVENTS,
+        )
+        await conn.execute("VACUUM ANALYZE audit_events")
+    finally:
+        await conn.close()
+    settings = Settings(database_url=dsn.replace("postgresql://", "postgresql+asyncpg://", 1))
+    engine = make_engine(settings)
+    try:
+        maker = make_sessionmaker(engine)
+        sealer = AuditSealer(maker, clock=utc_now, min_age=timedelta(0))
+        started = time.perf_counter()
+        sealed = await sealer.seal()
+        seal_seconds = time.perf_counter() - started
+        report = await verify_chain(maker)
+    finally:
+        await engine.dispose()
+    assert report.ok, report.problems
+    figures = {
+        "sealed_events": sealed,
+        "seal_seconds": round(seal_seconds, 1),
+        "seal_events_per_second": round(sealed / seal_seconds),
+        "verified_events": report.events,
+        "verify_seconds": report.seconds,
+        "verify_events_per_second": round(report.events / report.seconds),
+    }
+    print(
+        f"audit chain: sealed {sealed:,} events in {seal_seconds:.1f} s "
+        f"({figures['seal_events_per_second']:,}/s); verified {report.events:,} in "
+        f"{report.seconds:.1f} s ({figures['verify_events_per_second']:,}/s)",
+        flush=True,
+    )
+    return figures
 
 
 def start_baseline(dsn: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -305,6 +366,8 @@ def main() -> None:
         stop(baseline)
         stop(service)
 
+    print(f"preparing {AUDIT_EVENTS:,} audit events", flush=True)
+    chain = asyncio.run(bench_audit_chain(dsn))
     ratio = median(validates) / median(baselines)
     print(
         f"median baseline {median(baselines):.0f} req/s, median validate {median(validates):.0f}"
@@ -318,6 +381,7 @@ def main() -> None:
         "connections": CONNECTIONS,
         "runs": [asdict(run) for run in [*baselines, *validates, slide, create, slot]],
         "validate_to_baseline": round(ratio, 3),
+        "audit_chain": chain,
     }
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"logs in {work}; figures in {RESULTS / 'latest.json'}")

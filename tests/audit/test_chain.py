@@ -151,6 +151,21 @@ class TestTampering:
         )
         assert await _problems(app) == [(40, "digest_changed")]
 
+    async def test_two_separate_problems_are_both_named(self, app: FastAPI) -> None:
+        await _tamper(
+            app, "UPDATE audit_batches SET digest = :d WHERE first_event_id = 10", d="e" * 64
+        )
+        await _tamper(app, "DELETE FROM audit_events WHERE id = 80")
+        assert await _problems(app) == [(10, "digest_changed"), (70, "event_removed")]
+
+    async def test_a_rewritten_link_is_chain_broken(self, app: FastAPI) -> None:
+        await _tamper(
+            app,
+            "UPDATE audit_batches SET previous_digest = :d WHERE first_event_id = 70",
+            d="d" * 64,
+        )
+        assert (70, "chain_broken") in await _problems(app)
+
     async def test_new_events_after_the_chain_are_reported_unsealed(
         self, app: FastAPI, clock: FakeClock
     ) -> None:

@@ -153,7 +153,8 @@ async def verify_chain(maker: async_sessionmaker[AsyncSession]) -> VerifyReport:
     `event_inserted` (fewer or more events than sealed in the batch's id range),
     `digest_changed` (the events match but the stored digest was altered: the next batch
     still chains to the true one), `chain_broken` (a batch does not chain to its
-    predecessor's stored digest).
+    predecessor's stored digest). On the newest batch nothing follows, so an altered digest
+    there reads as `event_changed`.
     """
     started = time.perf_counter()
     problems: list[BatchProblem] = []
@@ -161,7 +162,6 @@ async def verify_chain(maker: async_sessionmaker[AsyncSession]) -> VerifyReport:
     async with session_scope(maker) as db:
         stored = (await db.execute(select(_batches).order_by(_batches.c.id))).mappings().all()
         previous_stored, previous_last = GENESIS, 0
-        recomputed_digests: list[str] = []
         for index, batch in enumerate(stored):
             rows = (
                 (
@@ -176,28 +176,31 @@ async def verify_chain(maker: async_sessionmaker[AsyncSession]) -> VerifyReport:
             )
             batches += 1
             events += len(rows)
-            recomputed = batch_digest(batch["previous_digest"], rows)
-            recomputed_digests.append(recomputed)
             problem = None
-            if batch["previous_digest"] != previous_stored:
-                problem = "chain_broken"
             if len(rows) < batch["event_count"]:
                 problem = "event_removed"
             elif len(rows) > batch["event_count"]:
                 problem = "event_inserted"
-            elif recomputed != batch["digest"]:
-                following = stored[index + 1] if index + 1 < len(stored) else None
-                chained_to_truth = (
-                    following is not None and following["previous_digest"] == recomputed
+            elif (from_chain := batch_digest(previous_stored, rows)) == batch["digest"]:
+                # The events and the chain agree; only the stored link field can be off.
+                if batch["previous_digest"] != previous_stored:
+                    problem = "chain_broken"
+            elif batch_digest(batch["previous_digest"], rows) == batch["digest"]:
+                # Consistent with its own link, which is not the predecessor's stored digest:
+                # explained when that predecessor's digest was altered.
+                explained = (
+                    bool(problems)
+                    and problems[-1].batch_id == stored[index - 1]["id"]
+                    and problems[-1].problem == "digest_changed"
                 )
-                problem = "digest_changed" if chained_to_truth else "event_changed"
-            if (
-                problem == "chain_broken"
-                and index > 0
-                and problems
-                and (problems[-1].problem == "digest_changed")
-            ):
-                problem = None  # the predecessor's altered digest already explains it
+                problem = None if explained else "chain_broken"
+            else:
+                following = stored[index + 1] if index + 1 < len(stored) else None
+                chains_to_truth = following is not None and following["previous_digest"] in {
+                    from_chain,
+                    batch_digest(batch["previous_digest"], rows),
+                }
+                problem = "digest_changed" if chains_to_truth else "event_changed"
             if problem:
                 problems.append(
                     BatchProblem(
