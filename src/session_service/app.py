@@ -76,7 +76,6 @@ def create_app(
             seal_wake = asyncio.Event()
             audit = AuditService(maker=maker, clock=clock, on_commit=seal_wake.set)
             sealer = AuditSealer(maker, clock=clock, min_age=settings.audit_seal_min_age)
-            app.state.sealer = sealer
             if settings.audit_seal_interval:
                 task = asyncio.create_task(
                     sealer.run(interval=settings.audit_seal_interval, wake=seal_wake)
