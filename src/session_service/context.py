@@ -12,8 +12,3 @@ class RequestContext:
     request_id: str | None
     client_ip: str | None
     user_agent: str | None
-
-
-def job_context(name: str) -> RequestContext:
-    """The context of work that no HTTP request started (CLI, scheduled jobs)."""
-    return RequestContext(request_id=f"job:{name}", client_ip=None, user_agent=None)

@@ -46,7 +46,11 @@ async def get_session_exporter(request: Request) -> SessionExporter:
     """An exporter; it streams from a unit of work of its own."""
     state = request.app.state
     return SessionExporter(
-        maker=state.sessionmaker, store=state.store, settings=state.settings, clock=state.clock
+        maker=state.sessionmaker,
+        audit=state.audit,
+        store=state.store,
+        settings=state.settings,
+        clock=state.clock,
     )
 
 

@@ -16,8 +16,12 @@ from urllib.parse import urljoin
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from session_service.audit.events import EventType
+from session_service.audit.models import Outcome
 from session_service.audit.repository import AuditRepository
+from session_service.audit.service import AuditService
 from session_service.clock import Clock
+from session_service.context import RequestContext
 from session_service.db import session_scope
 from session_service.files.models import FileStatus
 from session_service.files.repository import FileRepository
@@ -43,14 +47,25 @@ class SessionExporter:
         self,
         *,
         maker: async_sessionmaker[AsyncSession],
+        audit: AuditService,
         store: ObjectStore,
         settings: Settings,
         clock: Clock,
     ) -> None:
         self.maker = maker
+        self.audit = audit
         self.store = store
         self.settings = settings
         self.clock = clock
+
+    async def export(
+        self, session: SessionSnapshot, *, ctx: RequestContext, base_url: str
+    ) -> AsyncIterator[bytes]:
+        """Audit the export (committed first, so the document includes it), then stream it."""
+        await self.audit.record_alone(
+            EventType.SESSION_EXPORTED, ctx=ctx, session_id=session.id, outcome=Outcome.SUCCESS
+        )
+        return self.stream(session, base_url=base_url)
 
     async def stream(self, session: SessionSnapshot, *, base_url: str) -> AsyncIterator[bytes]:
         """The export document; relative download URLs are resolved against `base_url`."""

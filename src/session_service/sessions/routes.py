@@ -165,14 +165,12 @@ async def erase_session(
 async def export_session(
     request: Request,
     session: CurrentSession,
-    service: SessionServiceDep,
     exporter: SessionExporterDep,
     ctx: RequestContextDep,
 ) -> StreamingResponse:
     """Everything stored about the caller's session, as one JSON attachment."""
-    await service.record_export(session, ctx=ctx)
     return StreamingResponse(
-        exporter.stream(session, base_url=absolute_url(request, "/")),
+        await exporter.export(session, ctx=ctx, base_url=absolute_url(request, "/")),
         media_type="application/json",
         headers={
             "Content-Disposition": 'attachment; filename="session-export.json"',

@@ -231,10 +231,6 @@ class SessionService:
         log.info("session_details_submitted", session_id=str(session.id), changed=changed)
         return updated
 
-    async def record_export(self, session: SessionSnapshot, *, ctx: RequestContext) -> None:
-        """Audit that the holder took their data out."""
-        await self.audit.record(self.db, EventType.SESSION_EXPORTED, ctx=ctx, session_id=session.id)
-
     async def find(self, session_id: uuid.UUID) -> SessionSnapshot:
         """Any session by id, for services."""
         session = await self.repository.get(session_id)
