@@ -155,6 +155,8 @@ def settings(database_url: str, settings_overrides: dict[str, object], tmp_path:
         "signing_key_file": tmp_path / "signing.key",
         "audit_seal_interval": 0,
         "audit_seal_min_age": 0,
+        # Suites create many sessions from one address; tests/protection turns limits on.
+        "rate_limit_enabled": False,
     }
     return Settings(**{**values, **settings_overrides})  # type: ignore[arg-type]
 

@@ -10,16 +10,24 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Scope
 
 from session_service import __version__
+from session_service.api.alerts import request_alert
 from session_service.api.router import include_routes
 from session_service.audit.sealing import AuditSealer
 from session_service.audit.service import AuditService
 from session_service.bodylimit import BodyLimitMiddleware
+from session_service.clientip import ClientAddressMiddleware, TrustedProxies
 from session_service.clock import Clock, utc_now
+from session_service.cors import ProblemCORSMiddleware
 from session_service.db import make_engine, make_sessionmaker
 from session_service.errors import install_error_handlers
 from session_service.logging import RequestContextMiddleware, configure_logging
+from session_service.metrics import Metrics
+from session_service.notify.factory import build_notifier
+from session_service.notify.notifier import AlertNotifier
+from session_service.ratelimit import RateLimiter
 from session_service.sessions.ids import new_session_id
 from session_service.sessions.repository import SessionLookup
 from session_service.sessions.service import SessionValidator
@@ -58,6 +66,26 @@ def tune_gc(gen0_threshold: int) -> None:
         gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
+@asynccontextmanager
+async def open_rate_limiter(
+    settings: Settings, metrics: Metrics
+) -> AsyncIterator[RateLimiter | None]:
+    """The process's rate limiter (None when limits are off), its Redis state in metrics."""
+    if not settings.rate_limit_enabled:
+        yield None
+        return
+    limiter = RateLimiter(settings)
+    await limiter.start()
+    if limiter.shared is not None:
+        metrics.rate_limit_shared_storage_up.set_function(
+            lambda: 0.0 if limiter.shared_down_since is not None else 1.0
+        )
+    try:
+        yield limiter
+    finally:
+        await limiter.aclose()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -66,6 +94,7 @@ def create_app(
 ) -> FastAPI:
     """Build the ASGI app; resources (engine, pools) are opened by its lifespan."""
     settings = settings or get_settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,7 +103,9 @@ def create_app(
             resources.push_async_callback(engine.dispose)
             maker = make_sessionmaker(engine)
             seal_wake = asyncio.Event()
-            audit = AuditService(maker=maker, clock=clock, on_commit=seal_wake.set)
+            audit = AuditService(
+                maker=maker, clock=clock, on_commit=seal_wake.set, on_event=metrics.observe_event
+            )
             sealer = AuditSealer(maker, clock=clock, min_age=settings.audit_seal_min_age)
             if settings.audit_seal_interval:
                 task = asyncio.create_task(
@@ -92,7 +123,22 @@ def create_app(
                 open_store(settings, clock=clock, signing_keys=keys)
             )
             app.state.session_validator = SessionValidator(
-                lookup=SessionLookup(engine), audit=audit, settings=settings, clock=clock
+                lookup=SessionLookup(engine),
+                audit=audit,
+                settings=settings,
+                clock=clock,
+                observe=metrics.validation,
+            )
+            app.state.rate_limiter = await resources.enter_async_context(
+                open_rate_limiter(settings, metrics)
+            )
+            app.state.notifier = await resources.enter_async_context(
+                build_notifier(
+                    settings,
+                    clock=clock,
+                    recent_actions=audit.recent_actions,
+                    on_sent=metrics.alert,
+                )
             )
             tune_gc(settings.gc_gen0_threshold)
             yield
@@ -110,15 +156,38 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock
     app.state.new_session_id = new_id
+    app.state.metrics = metrics
+    app.state.rate_limiter = None
+    app.state.notifier = None
+
+    def alert_admin(scope: Scope, exc: Exception) -> None:
+        notifier: AlertNotifier | None = app.state.notifier
+        if notifier is not None and notifier.enabled:
+            notifier.notify(
+                request_alert(scope, exc, now=clock(), templates=metrics.route_templates)
+            )
+
     install_error_handlers(app)
-    include_routes(app)
-    # Added last runs first: the request context wraps everything, including the body cap.
+    metrics.route_templates = include_routes(app, settings)
+    # Added last runs first: client address, request context, CORS, body cap, routes.
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=frozenset({UPLOAD_PATH})
     )
+    if settings.cors_origins:
+        app.add_middleware(
+            ProblemCORSMiddleware, origins=settings.cors_origins, max_age=settings.cors_max_age
+        )
     app.add_middleware(
-        RequestContextMiddleware, access_log=settings.access_log, secret_paths=(DOWNLOAD_PATH,)
+        RequestContextMiddleware,
+        access_log=settings.access_log,
+        secret_paths=(DOWNLOAD_PATH,),
+        on_response=metrics.observe_request if settings.metrics_enabled else None,
+        on_error=alert_admin,
     )
+    if settings.trusted_proxies:
+        app.add_middleware(
+            ClientAddressMiddleware, proxies=TrustedProxies(settings.trusted_proxies)
+        )
     return app
 
 

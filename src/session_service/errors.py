@@ -21,6 +21,7 @@ from starlette.responses import Response
 from session_service.api.rejections import record_rejection
 from session_service.audit.events import EventType
 from session_service.db import UNAVAILABLE_ERRORS
+from session_service.ratelimit import RateLimited
 
 log = structlog.get_logger(__name__)
 
@@ -197,6 +198,20 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _rate_limited(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RateLimited)
+    return problem_response(
+        request,
+        status=429,
+        code="rate_limited",
+        title="Too many requests",
+        detail=f"Too many {exc.kind.value} calls from this address ({exc.rule.limit}); "
+        f"try again in {exc.retry_after} s.",
+        extra={"kind": exc.kind.value, "retry_after": exc.retry_after},
+        headers=exc.headers,
+    )
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
     # Class names only: driver messages can quote SQL and connection details.
     cause = getattr(exc, "orig", None)
@@ -214,5 +229,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _request_validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(RateLimited, _rate_limited)
     for exc_type in UNAVAILABLE_ERRORS:
         app.add_exception_handler(exc_type, _database_unavailable)

@@ -13,6 +13,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from typing import TextIO
 
 import structlog
@@ -78,10 +79,20 @@ class RequestContextMiddleware:
     """Request id, log context, access log and the last-resort 500 for every HTTP request."""
 
     def __init__(
-        self, app: ASGIApp, *, access_log: bool = True, secret_paths: tuple[str, ...] = ()
+        self,
+        app: ASGIApp,
+        *,
+        access_log: bool = True,
+        secret_paths: tuple[str, ...] = (),
+        on_response: Callable[[Scope, int, float], None] | None = None,
+        on_error: Callable[[Scope, Exception], None] | None = None,
     ) -> None:
         self.app = app
         self.access_log = access_log
+        # Told each finished request's scope, status and seconds (metrics); must be cheap.
+        self.on_response = on_response
+        # Told each unhandled exception (admin alerts); must not block.
+        self.on_error = on_error
         # Prefixes whose next path segment is a credential (a signed download token): the
         # access log shows `<prefix>/<redacted>` instead.
         self.secret_paths = secret_paths
@@ -108,21 +119,26 @@ class RequestContextMiddleware:
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             log.exception(
                 "unhandled_error", method=scope["method"], path=self._loggable(scope["path"])
             )
+            if self.on_error is not None:
+                self.on_error(scope, exc)
             if response_started:
                 raise
             await _send_internal_error(send_with_id, request_id)
         finally:
+            seconds = time.perf_counter() - started
+            if self.on_response is not None:
+                self.on_response(scope, status, seconds)
             if self.access_log:
                 log.info(
                     "request",
                     method=scope["method"],
                     path=self._loggable(scope["path"]),
                     status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    duration_ms=round(seconds * 1000, 2),
                     client=_client(scope),
                 )
             structlog.contextvars.reset_contextvars(**tokens)

@@ -8,7 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from limits import parse_many
+from pydantic import BeforeValidator, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -153,6 +154,72 @@ class Settings(BaseSettings):
         description="Bearer keys of the `admin` role (JSON list; several allow rotation).",
     )
 
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="Addresses or networks (JSON list) of proxies whose X-Forwarded-For "
+        "is believed; unset: the direct peer is the client.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (JSON list, `https://app.example`) other sites' pages may call "
+        "the API from; the service's own demo page needs none.",
+    )
+    cors_max_age: int = Field(
+        default=600, ge=0, description="Seconds browsers may cache a preflight answer."
+    )
+
+    rate_limit_enabled: bool = Field(default=True, description="Rate limits per client IP.")
+    rate_limit_storage_uri: str = Field(
+        default="memory://",
+        description="Where limits count: memory:// (this process) or redis://host:port/db "
+        "(shared by every instance).",
+    )
+    rate_limit_strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = Field(
+        default="moving-window", description="How calls in a window are counted."
+    )
+    rate_limit_create: str = Field(default="10/minute", description="Session creations per IP.")
+    rate_limit_reset: str = Field(default="10/minute", description="Session resets per IP.")
+    rate_limit_validate: str = Field(default="120/minute", description="Validations per IP.")
+    rate_limit_upload: str = Field(default="5/minute", description="Upload slots per IP.")
+    rate_limit_storage_timeout: float = Field(
+        default=0.25, gt=0, description="Seconds a Redis call may take before it counts as down."
+    )
+    rate_limit_retry_interval: Duration = Field(
+        default=timedelta(seconds=5),
+        description="While Redis is down, how often to try it again.",
+    )
+
+    alert_window: Duration = Field(
+        default=timedelta(minutes=5),
+        description="At most one alert per distinct error in this window.",
+    )
+    alert_email_to: list[str] = Field(
+        default_factory=list, description="Admin addresses (JSON list) alerted by SMTP."
+    )
+    alert_email_from: str = Field(
+        default="session-service@localhost", description="Sender of alert emails."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for alert emails.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="Its port.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (upgrade, required), tls (implicit, port 465) or none.",
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout: float = Field(default=10.0, gt=0, description="Seconds per SMTP exchange.")
+    alert_webhook_url: str | None = Field(
+        default=None, description="URL that receives each alert as a JSON POST."
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs webhook bodies (X-Signature-256: sha256=<HMAC of the body>).",
+    )
+    alert_webhook_timeout: float = Field(default=5.0, gt=0, description="Seconds per webhook call.")
+
+    metrics_enabled: bool = Field(default=True, description="Serve /metrics (Prometheus).")
+    metrics_require_admin: bool = Field(default=False, description="/metrics needs the admin key.")
+
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest accepted request body on JSON routes."
     )
@@ -171,6 +238,28 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError(
                 "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+    @field_validator(
+        "rate_limit_create", "rate_limit_reset", "rate_limit_validate", "rate_limit_upload"
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate limit: write e.g. 10/minute or 100 per hour"
+            ) from None
+        return value
+
+    @field_validator("rate_limit_storage_uri")
+    @classmethod
+    def _rate_limit_storage(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+            raise ValueError(
+                "RATE_LIMIT_STORAGE_URI must be memory:// or redis://, rediss://, redis+unix://"
             )
         return value
 

@@ -27,13 +27,20 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "A dependency is unreachable."}})
 async def readyz(request: Request) -> dict[str, Any]:
-    """Ready: the database and the object store each answer within two seconds."""
+    """Ready: the database and the object store each answer within two seconds.
+
+    The rate-limit store is reported but never makes the instance unready: without
+    Redis, limits are counted per instance and the service keeps serving.
+    """
     engine: AsyncEngine = request.app.state.engine
     store: ObjectStore = request.app.state.store
     database, storage = await asyncio.gather(
         _check(_ping(engine), UNAVAILABLE_ERRORS), _check(store.check(), (StorageUnavailable,))
     )
     checks = {"database": database, "storage": storage}
+    limiter = request.app.state.rate_limiter
+    if limiter is not None:
+        checks["rate_limit"] = limiter.status
     if database != "ok" or storage != "ok":
         raise NotReady("A dependency is not reachable.", extra={"checks": checks})
     return {"status": "ready", "checks": checks}

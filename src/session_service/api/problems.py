@@ -30,6 +30,7 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state.",
     413: "Request body too large.",
     422: "Invalid input.",
+    429: "Rate limited (`rate_limited`): `Retry-After` says when to try again.",
     500: "Unexpected error (no internals shown).",
     503: "Database unavailable.",
 }

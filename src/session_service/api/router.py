@@ -5,22 +5,37 @@ Routers are included flat (not nested): each nesting level adds matching work pe
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from session_service.api import API_PREFIX, health
+from session_service.api.metrics import metrics_router
 from session_service.audit import routes as audit_routes
 from session_service.files import routes as file_routes
 from session_service.sessions import routes as session_routes
+from session_service.settings import Settings
 from session_service.storage import routes as storage_routes
 
 
-def include_routes(app: FastAPI) -> None:
-    """Mount every domain's router on the app."""
+def include_routes(app: FastAPI, settings: Settings) -> dict[int, str]:
+    """Mount every domain's router on the app.
+
+    Returns each route's full path template by route identity: the route a request
+    matched (`scope["route"]`) is the router's own object, whose `path` lacks the prefix.
+    """
     # Routes match in order: the hottest route first.
     session_routes.add_direct_routes(app)
-    app.include_router(health.router)
-    app.include_router(session_routes.router, prefix=API_PREFIX)
-    app.include_router(session_routes.service_router, prefix=API_PREFIX)
-    app.include_router(file_routes.router, prefix=API_PREFIX)
-    app.include_router(storage_routes.router, prefix=API_PREFIX)
-    app.include_router(audit_routes.admin_router, prefix=API_PREFIX)
+    routers: list[tuple[APIRouter, str]] = [(health.router, "")]
+    if settings.metrics_enabled:
+        routers.append((metrics_router(require_admin=settings.metrics_require_admin), ""))
+    routers += [
+        (session_routes.router, API_PREFIX),
+        (session_routes.service_router, API_PREFIX),
+        (file_routes.router, API_PREFIX),
+        (storage_routes.router, API_PREFIX),
+        (audit_routes.admin_router, API_PREFIX),
+    ]
+    templates = {id(route): path for route in app.routes if (path := getattr(route, "path", None))}
+    for router, prefix in routers:
+        app.include_router(router, prefix=prefix)
+        templates.update({id(route): prefix + route.path for route in router.routes})  # type: ignore[attr-defined]
+    return templates

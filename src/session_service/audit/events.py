@@ -20,6 +20,7 @@ class EventType(StrEnum):
     ADMIN_AUDIT_QUERIED = "admin.audit_queried"
     ADMIN_AUDIT_VERIFIED = "admin.audit_verified"
     REQUEST_REJECTED = "request.rejected"
+    REQUEST_RATE_LIMITED = "request.rate_limited"
     AUTH_DENIED = "auth.denied"
     FILE_SLOT_ISSUED = "file.slot_issued"
     FILE_UPLOADED = "file.uploaded"

@@ -27,6 +27,11 @@ class AuditRepository:
         event_id: int = (await self.db.execute(_INSERT, values)).scalar_one()
         return event_id
 
+    async def recent(self, session_id: uuid.UUID, *, limit: int) -> list[dict[str, Any]]:
+        """A session's latest events (type, time, outcome), newest first."""
+        params = {"session_id": session_id, "limit": limit}
+        return [dict(row) for row in (await self.db.execute(_RECENT, params)).mappings()]
+
     async def for_session(
         self, session_id: uuid.UUID, *, batch: int
     ) -> AsyncIterator[list[dict[str, Any]]]:
@@ -40,6 +45,13 @@ class AuditRepository:
             yield [_event(row) for row in rows]
             after = int(rows[-1]["id"])
 
+
+_RECENT = (
+    select(_table.c.type, _table.c.occurred_at, _table.c.outcome)
+    .where(_table.c.session_id == bindparam("session_id"))
+    .order_by(_table.c.id.desc())
+    .limit(bindparam("limit"))
+)
 
 _FOR_SESSION = (
     select(_table)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -15,6 +15,7 @@ from session_service.audit.repository import AuditRepository
 from session_service.clock import Clock
 from session_service.context import RequestContext
 from session_service.db import after_commit, session_scope
+from session_service.sessions.ids import parse_session_id
 
 log = structlog.get_logger(__name__)
 
@@ -31,11 +32,14 @@ class AuditService:
         maker: async_sessionmaker[AsyncSession],
         clock: Clock,
         on_commit: Callable[[], None] | None = None,
+        on_event: Callable[[str, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.maker = maker
         self.clock = clock
         # Called once an event is durable (the sealer's wake-up); must be cheap.
         self.on_commit = on_commit
+        # Told each durable event's type and details (metrics); must be cheap.
+        self.on_event = on_event
 
     async def record(
         self,
@@ -62,10 +66,26 @@ class AuditService:
             "details": details or {},
         }
         event_id = await AuditRepository(db).add(values)
-        after_commit(db, lambda: _log_event(event_id, values))
+        on_event = self.on_event
+
+        def committed() -> None:
+            _log_event(event_id, values)
+            if on_event is not None:
+                on_event(values["type"], values["details"])
+
+        after_commit(db, committed)
         if self.on_commit is not None:
             after_commit(db, self.on_commit)
         return event_id
+
+    async def recent_actions(self, session_id: str) -> str:
+        """What a session did last, newest first, for admin alerts (types and times only)."""
+        parsed = parse_session_id(session_id)
+        if parsed is None:
+            return ""
+        async with session_scope(self.maker) as db:
+            events = await AuditRepository(db).recent(parsed, limit=RECENT_ACTIONS)
+        return "; ".join(_describe(event) for event in events)
 
     async def record_alone(
         self,
@@ -81,6 +101,15 @@ class AuditService:
             return await self.record(
                 db, event_type, ctx=ctx, session_id=session_id, outcome=outcome, details=details
             )
+
+
+RECENT_ACTIONS = 10
+
+
+def _describe(event: dict[str, Any]) -> str:
+    when = event["occurred_at"].strftime("%H:%M:%S")
+    failed = "" if event["outcome"] == Outcome.SUCCESS.value else " (failed)"
+    return f"{when} {event['type']}{failed}"
 
 
 def _log_event(event_id: int, values: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from session_service.api.deps import RequestContextDep
 from session_service.api.problems import problem_responses
+from session_service.api.ratelimits import rate_limit
 from session_service.api.urls import absolute_url
 from session_service.files.deps import FileServiceDep
 from session_service.files.schemas import (
@@ -18,6 +19,7 @@ from session_service.files.schemas import (
     UploadCreated,
     UploadFormRead,
 )
+from session_service.ratelimit import CallKind
 from session_service.sessions.deps import CurrentSession
 
 router = APIRouter(tags=["files"])
@@ -27,7 +29,8 @@ router = APIRouter(tags=["files"])
     "/session/uploads",
     status_code=201,
     response_model=UploadCreated,
-    responses=problem_responses(401, 409, 422),
+    responses=problem_responses(401, 409, 422, 429),
+    dependencies=[rate_limit(CallKind.UPLOAD)],
 )
 async def create_upload(
     request: Request,

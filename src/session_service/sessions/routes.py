@@ -12,8 +12,10 @@ from session_service.api import API_PREFIX
 from session_service.api.deps import RequestContextDep, request_context
 from session_service.api.direct import add_direct_route
 from session_service.api.problems import problem_responses
+from session_service.api.ratelimits import enforce, rate_limit
 from session_service.api.urls import absolute_url
 from session_service.auth import ServiceKey
+from session_service.ratelimit import CallKind
 from session_service.sessions.deps import (
     SESSION_ID_HEADER,
     CurrentSession,
@@ -55,7 +57,8 @@ HOLDER_SESSION_PATH = f"{API_PREFIX}/session"
     "/sessions",
     status_code=201,
     response_model=SessionRead,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(409, 422, 429),
+    dependencies=[rate_limit(CallKind.CREATE)],
 )
 async def create_session(
     service: SessionServiceDep,
@@ -73,6 +76,7 @@ async def create_session(
 # re-validation per request; it reads its one header itself and serialises its schema once.
 async def validate_session(request: Request) -> Response:
     """Check the `X-Session-ID` before a user action; invalid answers say to reset."""
+    await enforce(request, CallKind.VALIDATE)
     result = await session_validator(request).validate(
         request.headers.get(SESSION_ID_HEADER), ctx=request_context(request)
     )
@@ -88,7 +92,8 @@ async def validate_session(request: Request) -> Response:
     "/session/reset",
     status_code=201,
     response_model=ResetRead,
-    responses=problem_responses(422),
+    responses=problem_responses(422, 429),
+    dependencies=[rate_limit(CallKind.RESET)],
 )
 async def reset_session(
     service: SessionServiceDep,
@@ -226,6 +231,6 @@ def add_direct_routes(app: FastAPI) -> None:
         methods=["POST"],
         tags=["sessions"],
         response_model=ValidationOk | ValidationFailed,
-        responses=problem_responses(),
+        responses=problem_responses(429),
         openapi_extra={"parameters": [SESSION_ID_HEADER_PARAMETER]},
     )

@@ -64,12 +64,20 @@ class SessionValidator:
     """Checks session ids before user actions; one per process, no request state."""
 
     def __init__(
-        self, *, lookup: SessionLookup, audit: AuditService, settings: Settings, clock: Clock
+        self,
+        *,
+        lookup: SessionLookup,
+        audit: AuditService,
+        settings: Settings,
+        clock: Clock,
+        observe: Callable[[str], None] | None = None,
     ) -> None:
         self.lookup = lookup
         self.audit = audit
         self.settings = settings
         self.clock = clock
+        # Told each outcome (`valid` or the reason), for metrics; must be cheap.
+        self.observe = observe
 
     async def validate(self, raw_id: str | None, *, ctx: RequestContext) -> Validation:
         """Check an id before a user action; a valid check slides the idle expiry."""
@@ -77,6 +85,8 @@ class SessionValidator:
         session_id = parse_session_id(raw_id)
         session = None if session_id is None else await self._touch(session_id, now)
         reason = InvalidReason.MALFORMED if session_id is None else invalid_reason(session, now)
+        if self.observe is not None:
+            self.observe(reason.value if reason is not None else "valid")
         if reason is not None:
             await self.audit.record_alone(
                 EventType.SESSION_VALIDATION_FAILED,

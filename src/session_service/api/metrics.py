@@ -1,0 +1,27 @@
+"""`/metrics` in the Prometheus text format, optionally behind the admin key."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from session_service.auth import AdminKey
+from session_service.metrics import Metrics
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics of this process: requests, sessions, uploads, limits, alerts."""
+    registry: Metrics = request.app.state.metrics
+    return Response(registry.render(), media_type=Metrics.content_type)
+
+
+def metrics_router(*, require_admin: bool) -> APIRouter:
+    """The router of `/metrics`; with `require_admin`, only the admin key reads it."""
+    router = APIRouter(tags=["operations"], dependencies=[AdminKey] if require_admin else [])
+    router.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        response_class=Response,
+        responses={200: {"content": {Metrics.content_type: {}}, "description": "Metrics."}},
+    )
+    return router

@@ -1,0 +1,40 @@
+"""Rate limits at the HTTP edge: the dependency that enforces them and the 429 answer."""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request
+from fastapi.params import Depends as DependsParam
+
+from session_service.api.rejections import record_rejection
+from session_service.audit.events import EventType
+from session_service.ratelimit import CallKind, RateLimited, RateLimiter
+
+
+async def enforce(request: Request, kind: CallKind) -> None:
+    """Count this call against its client's budget; audit and raise `RateLimited` if spent."""
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is None:
+        return
+    client = request.client
+    try:
+        await limiter.check(kind, client.host if client else None)
+    except RateLimited as refusal:
+        request.app.state.metrics.rate_limited(kind)
+        await record_rejection(
+            request,
+            EventType.REQUEST_RATE_LIMITED,
+            session_header=request.headers.get("x-session-id"),
+            details={"kind": kind.value, "limit": str(refusal.rule.limit)},
+        )
+        raise
+
+
+def rate_limit(kind: CallKind) -> DependsParam:
+    """A route dependency (list it first: it runs before any database work)."""
+
+    async def check(request: Request) -> None:
+        await enforce(request, kind)
+
+    check.__name__ = f"rate_limit_{kind.value}"
+    marker: DependsParam = Depends(check)
+    return marker
