@@ -2,6 +2,11 @@
 
 Prints requests/s, p50 and p99 latency and the worker's RSS per run, and validate's
 throughput as a ratio to a minimal Starlette + asyncpg endpoint on the same data.
+Validate is measured on three instances, alternating: the default configuration (rate
+limits counted in memory, metrics on), the same with limits counted in Redis, and with
+the protection layers off (no limits, no metrics, no proxy header), so their cost shows.
+Requests come from many clients behind a trusted proxy (`clients.lua`), each within its
+limits.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import redis
 
 from session_service import migrations
 from session_service.audit.sealing import AuditSealer, verify_chain
@@ -40,6 +46,7 @@ DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 AUDIT_EVENTS = int(os.environ.get("BENCH_AUDIT_EVENTS", "1000000"))
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 
@@ -203,7 +210,7 @@ def wrk(
         ],
         capture_output=True,
         text=True,
-        env={**os.environ, **env},
+        env={**os.environ, "BENCH_DIR": str(ROOT), **env},
         check=True,
     )
     out = result.stdout
@@ -281,7 +288,29 @@ def start_baseline(dsn: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     return start(command, {"BASELINE_DSN": dsn}, work / "baseline.log", url), url
 
 
-def start_service(dsn: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+# The protection layers per instance: the default (limits in memory, metrics on), limits
+# shared through Redis, and everything off.
+PROTECTION = {
+    "default": {"TRUSTED_PROXIES": '["127.0.0.1"]'},
+    "redis": {"TRUSTED_PROXIES": '["127.0.0.1"]', "RATE_LIMIT_STORAGE_URI": REDIS_URL},
+    "off": {"RATE_LIMIT_ENABLED": "false", "METRICS_ENABLED": "false"},
+}
+
+
+def redis_reachable() -> bool:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        client.flushdb()
+    except redis.ConnectionError:
+        return False
+    finally:
+        client.close()
+    return True
+
+
+def start_service(
+    dsn: str, work: Path, name: str, extra: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         "DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
@@ -292,10 +321,11 @@ def start_service(dsn: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
         "AUTO_MIGRATE": "false",
         "LOCAL_STORAGE_DIR": str(work / "storage"),
         "SIGNING_KEY_FILE": str(work / "signing.key"),
+        **extra,
     }
     base = f"http://127.0.0.1:{port}/api/v1"
     command = [sys.executable, "-m", "session_service", "serve"]
-    return start(command, env, work / "service.log", f"{base}/session/validate"), base
+    return start(command, env, work / f"service-{name}.log", f"{base}/session/validate"), base
 
 
 def median(runs: list[Run]) -> float:
@@ -313,17 +343,23 @@ def main() -> None:
     dsn = _dsn(DATABASE)
     fresh_env = {"SESSION_IDS": str(fresh_ids)}
 
+    variants = dict(PROTECTION)
+    if not redis_reachable():
+        print(f"Redis not reachable at {REDIS_URL}: skipping the Redis variant", flush=True)
+        del variants["redis"]
     baseline, baseline_url = start_baseline(dsn, work)
-    service, base = start_service(dsn, work)
+    instances = {name: start_service(dsn, work, name, extra) for name, extra in variants.items()}
+    service, base = instances["default"]
     validate_url = f"{base}/session/validate"
     baselines: list[Run] = []
-    validates: list[Run] = []
+    validates: dict[str, list[Run]] = {name: [] for name in instances}
     try:
-        # Warm both up, then alternate so that machine noise hits both alike.
+        # Warm all up, then alternate so that machine noise hits each alike.
         seen_just_now("fresh")
         quiet = {**fresh_env, "BENCH_QUIET": "1"}
         wrk(binary, "warm-up", baseline_url, "validate.lua", baseline.pid, quiet, seconds=2)
-        wrk(binary, "warm-up", validate_url, "validate.lua", service.pid, quiet, seconds=2)
+        for process, url in instances.values():
+            wrk(binary, "warm-up", f"{url}/session/validate", "validate.lua", process.pid, quiet, 2)
         for round_ in range(1, ROUNDS + 1):
             seen_just_now("fresh")
             baselines.append(
@@ -336,18 +372,22 @@ def main() -> None:
                     fresh_env,
                 )
             )
-            seen_just_now("fresh")
-            validates.append(
-                wrk(
-                    binary,
-                    f"validate (read) #{round_}",
-                    validate_url,
-                    "validate.lua",
-                    service.pid,
-                    fresh_env,
+            for name, (process, url) in instances.items():
+                seen_just_now("fresh")
+                validates[name].append(
+                    wrk(
+                        binary,
+                        f"validate {name} #{round_}",
+                        f"{url}/session/validate",
+                        "validate.lua",
+                        process.pid,
+                        fresh_env,
+                    )
                 )
-            )
         stop(baseline)
+        for name, (process, _) in instances.items():
+            if name != "default":
+                stop(process)
         seen_long_ago("stale")
         slide = wrk(
             binary,
@@ -364,14 +404,21 @@ def main() -> None:
         )
     finally:
         stop(baseline)
-        stop(service)
+        for process, _ in instances.values():
+            stop(process)
 
     print(f"preparing {AUDIT_EVENTS:,} audit events", flush=True)
     chain = asyncio.run(bench_audit_chain(dsn))
-    ratio = median(validates) / median(baselines)
+    ratio = median(validates["default"]) / median(baselines)
     print(
-        f"median baseline {median(baselines):.0f} req/s, median validate {median(validates):.0f}"
-        f" req/s: validate / baseline ratio {ratio:.2f}",
+        f"median baseline {median(baselines):.0f} req/s, median validate "
+        f"{median(validates['default']):.0f} req/s: validate / baseline ratio {ratio:.2f}",
+        flush=True,
+    )
+    protection = {name: round(median(runs)) for name, runs in validates.items()}
+    print(
+        "validate medians by protection: "
+        + ", ".join(f"{name} {rps} req/s" for name, rps in protection.items()),
         flush=True,
     )
     RESULTS.mkdir(exist_ok=True)
@@ -379,8 +426,18 @@ def main() -> None:
         "sessions": SESSIONS,
         "duration_s": DURATION,
         "connections": CONNECTIONS,
-        "runs": [asdict(run) for run in [*baselines, *validates, slide, create, slot]],
+        "runs": [
+            asdict(run)
+            for run in [
+                *baselines,
+                *(item for runs in validates.values() for item in runs),
+                slide,
+                create,
+                slot,
+            ]
+        ],
         "validate_to_baseline": round(ratio, 3),
+        "validate_by_protection": protection,
         "audit_chain": chain,
     }
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -46,15 +46,19 @@ class TrustedProxies:
     def __init__(self, networks: Iterable[IPNetwork]) -> None:
         self.networks = tuple(networks)
         # Peers repeat (a handful of proxies): remember each verdict.
-        self.trusts = lru_cache(maxsize=1024)(self._trusts)
+        self.trusts_peer = lru_cache(maxsize=256)(self._trusts_peer)
 
-    def _trusts(self, address: str) -> bool:
-        parsed = parse_address(address)
-        return parsed is not None and any(parsed in network for network in self.networks)
+    def _trusts_peer(self, peer: str) -> bool:
+        address = parse_address(peer)
+        return address is not None and self.trusts(address)
+
+    def trusts(self, address: IPAddress) -> bool:
+        """Whether `address` is one of the trusted proxies."""
+        return any(address in network for network in self.networks)
 
     def client(self, peer: str, forwarded_for: Sequence[str]) -> str:
         """The client behind `peer`, given the `X-Forwarded-For` header values in order."""
-        if not self.trusts(peer):
+        if not self.trusts_peer(peer):
             return peer
         hops = [hop for value in forwarded_for for hop in value.split(",")]
         client = peer
@@ -63,7 +67,7 @@ class TrustedProxies:
             if address is None:
                 break
             client = str(address)
-            if not self.trusts(client):
+            if not self.trusts(address):
                 break
         return client
 

@@ -109,6 +109,7 @@ class Metrics:
         # Resolved label children, so the hot path skips prometheus_client's label lookup.
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[tuple[str, str], Any] = {}
+        self._validation_children: dict[str, Any] = {}
 
     def observe_request(self, scope: Scope, status: int, seconds: float) -> None:
         """Count a finished request under its route template (never its raw path)."""
@@ -136,7 +137,10 @@ class Metrics:
 
     def validation(self, outcome: str) -> None:
         """A session check finished: `valid` or the reason it failed."""
-        self.validations.labels(outcome).inc()
+        counter = self._validation_children.get(outcome)
+        if counter is None:
+            counter = self._validation_children[outcome] = self.validations.labels(outcome)
+        counter.inc()
 
     def rate_limited(self, kind: str) -> None:
         """A call was refused with 429."""

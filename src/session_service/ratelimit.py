@@ -1,4 +1,4 @@
-"""Rate limits per client IP and kind of call, counted by the `limits` package.
+"""Rate limits per client IP and kind of call, counted in Redis or in this process.
 
 The limits are slowapi's own objects (`slowapi.wrappers.Limit`, parsed from the same
 `10/minute` strings) and a refusal is slowapi's `RateLimitExceeded`. slowapi's `Limiter`
@@ -6,7 +6,7 @@ does not count them, though: its checks are synchronous, so with Redis every che
 would stall the event loop for a round trip (measured here: about 180 µs of wall time
 per call, during which no other request moves). Counting goes through `limits.aio`
 instead: the asyncio Redis storage when `RATE_LIMIT_STORAGE_URI` is `redis://...`.
-In-process counts use limits' plain memory storage, called directly: it does no I/O.
+In-process counts are kept by `InProcessWindows` below (why: see its docstring).
 
 When Redis stops answering, every kind of call keeps being limited, per instance, in
 this process's memory (slowapi's `in_memory_fallback_enabled` behaviour): refusing all
@@ -21,14 +21,13 @@ import asyncio
 import contextlib
 import math
 import time
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
 
 import structlog
 from limits import RateLimitItem, parse_many
-from limits import storage as sync_storage
-from limits import strategies as sync_strategies
 from limits.aio import storage as async_storage
 from limits.aio import strategies as async_strategies
 from limits.errors import StorageError
@@ -59,30 +58,61 @@ class _Counter(Protocol):
     async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats: ...
 
 
-# The strategies RATE_LIMIT_STRATEGY names, in both flavours of limits.
+# The strategies RATE_LIMIT_STRATEGY names (Redis; in-process counts are moving windows).
 _ASYNC_STRATEGIES: dict[str, type[async_strategies.RateLimiter]] = {
     "moving-window": async_strategies.MovingWindowRateLimiter,
     "fixed-window": async_strategies.FixedWindowRateLimiter,
     "sliding-window-counter": async_strategies.SlidingWindowCounterRateLimiter,
 }
-_SYNC_STRATEGIES: dict[str, type[sync_strategies.RateLimiter]] = {
-    "moving-window": sync_strategies.MovingWindowRateLimiter,
-    "fixed-window": sync_strategies.FixedWindowRateLimiter,
-    "sliding-window-counter": sync_strategies.SlidingWindowCounterRateLimiter,
-}
 
 
-class _InProcess:
-    """limits' synchronous strategy over its memory storage, behind the async interface."""
+class InProcessWindows:
+    """Exact moving windows in this process's memory, for limits' `RateLimitItem`s.
 
-    def __init__(self, strategy: str) -> None:
-        self.limiter = _SYNC_STRATEGIES[strategy](sync_storage.MemoryStorage())
+    limits' own memory storages expire entries by rescanning every key every 10 ms (from
+    a timer thread, or with a thread hop per key in the asyncio one). Under load that
+    measured +60 µs (100 clients) to +140 µs (10,000 clients) of CPU per validate, about
+    40% of its cost. Here each key keeps a deque of its hit times, keys sit in a dict
+    ordered by last use, and expired keys are dropped from its old end as calls arrive:
+    the work per call stays constant however many clients there are.
+    """
+
+    def __init__(self) -> None:
+        self.windows: OrderedDict[str, tuple[deque[float], float]] = OrderedDict()
 
     async def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
-        return self.limiter.hit(item, *identifiers, cost=cost)
+        now = time.time()
+        self._expire(now)
+        key, period = item.key_for(*identifiers), item.get_expiry()
+        hits = self._current(key, period, now)
+        if len(hits) + cost > item.amount:
+            return False
+        hits.extend([now] * cost)
+        self.windows[key] = (hits, period)
+        self.windows.move_to_end(key)
+        return True
 
     async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
-        return self.limiter.get_window_stats(item, *identifiers)
+        now = time.time()
+        key, period = item.key_for(*identifiers), item.get_expiry()
+        hits = self._current(key, period, now)
+        # A slot frees when the oldest hit in the window leaves it.
+        reset = hits[0] + period if hits else now
+        return WindowStats(reset, item.amount - len(hits))
+
+    def _current(self, key: str, period: float, now: float) -> deque[float]:
+        entry = self.windows.get(key)
+        hits = entry[0] if entry is not None else deque()
+        while hits and hits[0] <= now - period:
+            hits.popleft()
+        return hits
+
+    def _expire(self, now: float) -> None:
+        while self.windows:
+            hits, period = next(iter(self.windows.values()))
+            if hits and hits[-1] > now - period:
+                return
+            self.windows.popitem(last=False)
 
 
 class RateLimited(RateLimitExceeded):
@@ -129,7 +159,7 @@ class RateLimiter:
 
     def __init__(self, settings: Settings) -> None:
         self.limits = build_limits(settings)
-        self.local: _Counter = _InProcess(settings.rate_limit_strategy)
+        self.local: _Counter = InProcessWindows()
         self.shared: _Counter | None = None
         self.shared_storage: async_storage.RedisStorage | None = None
         uri = settings.rate_limit_storage_uri

@@ -175,7 +175,8 @@ class Settings(BaseSettings):
         "(shared by every instance).",
     )
     rate_limit_strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = Field(
-        default="moving-window", description="How calls in a window are counted."
+        default="moving-window",
+        description="How Redis counts calls in a window (in memory: always moving-window).",
     )
     rate_limit_create: str = Field(default="10/minute", description="Session creations per IP.")
     rate_limit_reset: str = Field(default="10/minute", description="Session resets per IP.")
