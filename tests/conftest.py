@@ -31,7 +31,7 @@ ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
-TABLES = ("audit_batches", "audit_events", "files", "sessions")
+TABLES = ("audit_anchors", "audit_batches", "audit_events", "files", "sessions")
 T0 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 
 
@@ -157,6 +157,7 @@ def settings(database_url: str, settings_overrides: dict[str, object], tmp_path:
         "audit_seal_min_age": 0,
         # Suites create many sessions from one address; tests/protection turns limits on.
         "rate_limit_enabled": False,
+        "cleanup_enabled": False,  # tests run cleanup themselves, with their own `now`
     }
     return Settings(**{**values, **settings_overrides})  # type: ignore[arg-type]
 

@@ -18,6 +18,8 @@ from session_service.api.router import include_routes
 from session_service.audit.sealing import AuditSealer
 from session_service.audit.service import AuditService
 from session_service.bodylimit import BodyLimitMiddleware
+from session_service.cleanup.runner import CleanupRunner
+from session_service.cleanup.service import CleanupService
 from session_service.clientip import ClientAddressMiddleware, TrustedProxies
 from session_service.clock import Clock, utc_now
 from session_service.cors import ProblemCORSMiddleware
@@ -140,6 +142,23 @@ def create_app(
                     on_sent=metrics.alert,
                 )
             )
+            cleanup = CleanupRunner(
+                engine=engine,
+                service=CleanupService(
+                    maker=maker,
+                    store=app.state.store,
+                    audit=audit,
+                    settings=settings,
+                    on_deleted=metrics.cleanup_deleted,
+                ),
+                clock=clock,
+                notifier=app.state.notifier,
+                alert_threshold=settings.cleanup_alert_threshold,
+            )
+            app.state.cleanup = cleanup
+            if settings.cleanup_enabled and settings.cleanup_interval:
+                job = asyncio.create_task(cleanup.run_forever(interval=settings.cleanup_interval))
+                resources.push_async_callback(_stop, job)
             tune_gc(settings.gc_gen0_threshold)
             yield
 

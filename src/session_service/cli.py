@@ -1,4 +1,4 @@
-"""`session-service` command line: serve, migrate, openapi."""
+"""`session-service` command line: serve, migrate, cleanup, audit, openapi."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -15,7 +16,10 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from session_service import migrations
+from session_service.app import create_app
 from session_service.audit.sealing import AuditSealer, verify_chain
+from session_service.cleanup.report import CleanupReport
+from session_service.cleanup.runner import CleanupRunner, job_context
 from session_service.clock import utc_now
 from session_service.db import make_engine, make_sessionmaker
 from session_service.logging import configure_logging
@@ -111,6 +115,36 @@ async def _with_sessionmaker(job: Callable[[async_sessionmaker[AsyncSession]], A
         return await job(make_sessionmaker(engine))
     finally:
         await engine.dispose()
+
+
+@cli.command()
+def cleanup(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be deleted; delete nothing.")
+    ] = False,
+) -> None:
+    """Run cleanup once; print a JSON report.
+
+    Exit 0 when the run finished without errors, 1 when a step failed (the report names
+    it), 3 when another run holds the lock.
+    """
+    settings = get_settings().model_copy(
+        update={"cleanup_enabled": False, "audit_seal_interval": timedelta(0)}
+    )
+    configure_logging(settings, stream=sys.stderr)  # stdout carries the report
+    app = create_app(settings)
+
+    async def run() -> CleanupReport | None:
+        async with app.router.lifespan_context(app):
+            runner: CleanupRunner = app.state.cleanup
+            return await runner.run_once(dry_run=dry_run, ctx=job_context())
+
+    report = asyncio.run(run())
+    if report is None:
+        typer.echo(json.dumps({"skipped": True, "reason": "another cleanup run is in progress"}))
+        raise typer.Exit(3)
+    typer.echo(json.dumps(report.as_dict()))
+    raise typer.Exit(1 if report.errors else 0)
 
 
 @audit_cli.command("verify")

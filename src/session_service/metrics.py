@@ -146,6 +146,10 @@ class Metrics:
         """A call was refused with 429."""
         self.rate_limit_rejections.labels(kind).inc()
 
+    def cleanup_deleted(self, kind: str, count: int) -> None:
+        """Cleanup committed `count` deletions of `kind`."""
+        self.cleanup_deletions.labels(kind).inc(count)
+
     def alert(self, channel: str, ok: bool) -> None:
         """The notifier tried a channel."""
         self.alerts.labels(channel, "sent" if ok else "failed").inc()

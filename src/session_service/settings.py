@@ -88,6 +88,36 @@ class Settings(BaseSettings):
         description="Events are sealed once this old, so none that commits late is skipped.",
     )
 
+    audit_retention: Duration = Field(
+        default=timedelta(days=365),
+        description="Audit events older than this are purged by cleanup, in whole sealed "
+        "batches; 0 keeps them forever.",
+    )
+
+    cleanup_enabled: bool = Field(
+        default=True, description="Run the cleanup job in this instance (one at a time overall)."
+    )
+    cleanup_interval: Duration = Field(
+        default=timedelta(minutes=5), description="How often the cleanup job runs."
+    )
+    upload_grace: Duration = Field(
+        default=timedelta(minutes=30),
+        description="A pending upload not completed within this time is deleted.",
+    )
+    orphan_min_age: Duration = Field(
+        default=timedelta(minutes=10),
+        description="Objects of no live session are deleted once this old.",
+    )
+    cleanup_batch_size: int = Field(
+        default=500, ge=1, le=1000, description="Rows or objects handled per transaction or call."
+    )
+    cleanup_alert_threshold: int = Field(
+        default=1000, ge=0, description="A run deleting more than this alerts the admin."
+    )
+    cleanup_report_limit: int = Field(
+        default=100, ge=0, le=10_000, description="Ids or keys listed per kind in a report."
+    )
+
     storage_backend: Literal["local", "s3"] = Field(
         default="local", description="Where uploads go: a local directory or an S3 bucket."
     )

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from session_service.api import API_PREFIX, health
 from session_service.api.metrics import metrics_router
 from session_service.audit import routes as audit_routes
+from session_service.cleanup import routes as cleanup_routes
 from session_service.files import routes as file_routes
 from session_service.sessions import routes as session_routes
 from session_service.settings import Settings
@@ -33,6 +34,7 @@ def include_routes(app: FastAPI, settings: Settings) -> dict[int, str]:
         (file_routes.router, API_PREFIX),
         (storage_routes.router, API_PREFIX),
         (audit_routes.admin_router, API_PREFIX),
+        (cleanup_routes.admin_router, API_PREFIX),
     ]
     templates = {id(route): path for route in app.routes if (path := getattr(route, "path", None))}
     for router, prefix in routers:

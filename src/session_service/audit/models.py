@@ -62,3 +62,23 @@ class AuditBatch(SQLModel, table=True):
     digest: str = Field(sa_column=Column(String(64), nullable=False))
     previous_digest: str = Field(sa_column=Column(String(64), nullable=False))
     sealed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class AuditAnchor(SQLModel, table=True):
+    """Where the chain resumes after a retention purge: the newest purged batch's digest.
+
+    The first remaining batch chains to `digest`; events up to `last_event_id` are gone.
+    `last_batch_id` is informational: SQLite may reuse batch ids once the table is empty.
+    """
+
+    __tablename__ = "audit_anchors"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigIntIdentity, primary_key=True, autoincrement=True)
+    )
+    last_batch_id: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    last_event_id: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    digest: str = Field(sa_column=Column(String(64), nullable=False))
+    batches_purged: int = Field(sa_column=Column(Integer(), nullable=False))
+    events_purged: int = Field(sa_column=Column(BigInteger(), nullable=False))
+    purged_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -14,6 +14,7 @@ from session_service.audit.models import AuditEvent
 _table = AuditEvent.__table__  # type: ignore[attr-defined]
 # Built once; executed with a parameter dict per event.
 _INSERT = insert(_table).returning(_table.c.id)
+_INSERT_MANY = insert(_table)
 
 
 class AuditRepository:
@@ -26,6 +27,11 @@ class AuditRepository:
         """Insert one event and return its monotonic id (one statement, no ORM flush)."""
         event_id: int = (await self.db.execute(_INSERT, values)).scalar_one()
         return event_id
+
+    async def add_many(self, rows: list[dict[str, Any]]) -> None:
+        """Insert many events in one executemany statement (cleanup's batches)."""
+        if rows:
+            await self.db.execute(_INSERT_MANY, rows)
 
     async def recent(self, session_id: uuid.UUID, *, limit: int) -> list[dict[str, Any]]:
         """A session's latest events (type, time, outcome), newest first."""

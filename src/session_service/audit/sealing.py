@@ -5,6 +5,9 @@ The sealer takes unsealed events in id order, in batches, and stores each batch'
 an id but commits a moment later is never skipped over. One sealer at a time: a
 PostgreSQL advisory lock across instances, a process lock on SQLite. It runs off the
 request path: woken after commits that wrote events, and periodically.
+
+After a retention purge (`retention.py`) the chain starts at the latest anchor: the
+digest and last event id of the newest purged batch stand in for GENESIS and 0.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from typing import Any
 
 import structlog
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from session_service.audit.chain import GENESIS, batch_digest
 from session_service.audit.events import EventType
-from session_service.audit.models import AuditBatch, AuditEvent, Outcome
+from session_service.audit.models import AuditAnchor, AuditBatch, AuditEvent, Outcome
 from session_service.audit.service import AuditService
 from session_service.clock import Clock
 from session_service.context import RequestContext
@@ -34,6 +38,13 @@ SEAL_LOCK_KEY = 0x5E55_0002
 BATCH_SIZE = 1000
 _events = AuditEvent.__table__  # type: ignore[attr-defined]
 _batches = AuditBatch.__table__  # type: ignore[attr-defined]
+_anchors = AuditAnchor.__table__  # type: ignore[attr-defined]
+
+
+async def latest_anchor(db: AsyncSession) -> RowMapping | None:
+    """The newest anchor (purges only move forward), or None if nothing was ever purged."""
+    stmt = select(_anchors).order_by(_anchors.c.id.desc()).limit(1)
+    return (await db.execute(stmt)).mappings().first()
 
 
 class AuditSealer:
@@ -74,6 +85,8 @@ class AuditSealer:
                 .mappings()
                 .first()
             )
+            if last is None:  # nothing sealed, or every batch purged: resume at the anchor
+                last = await latest_anchor(db)
             after = int(last["last_event_id"]) if last else 0
             previous = str(last["digest"]) if last else GENESIS
             horizon = self.clock() - self.min_age
@@ -141,6 +154,8 @@ class VerifyReport:
     unsealed_events: int
     seconds: float
     problems: list[BatchProblem] = field(default_factory=list)
+    # Where verification starts after a purge: last_batch_id, last_event_id, digest, purged_at.
+    anchor: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -155,13 +170,45 @@ async def verify_chain(maker: async_sessionmaker[AsyncSession]) -> VerifyReport:
     still chains to the true one), `chain_broken` (a batch does not chain to its
     predecessor's stored digest). On the newest batch nothing follows, so an altered digest
     there reads as `event_changed`.
+
+    After a retention purge the chain starts at the latest anchor instead of GENESIS: the
+    first remaining batch must chain to the anchor's digest (else `chain_broken`, which is
+    also what a deleted anchor row looks like), and events up to the anchor's
+    `last_event_id` must not exist. Any that do were inserted after the purge; they are
+    reported as `event_inserted` on a pseudo-batch with `batch_id` 0 whose event ids span
+    the offending events. A purge that removed every batch and then lost its anchor too
+    cannot be told apart from a fresh chain.
+
+    On PostgreSQL the reads share one snapshot, so a purge or a seal committing meanwhile
+    cannot make a sound chain look broken (on SQLite the transaction holds the write lock).
     """
     started = time.perf_counter()
     problems: list[BatchProblem] = []
     batches = events = 0
     async with session_scope(maker) as db:
-        stored = (await db.execute(select(_batches).order_by(_batches.c.id))).mappings().all()
+        if db.get_bind().dialect.name == "postgresql":
+            await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        anchor = await latest_anchor(db)
         previous_stored, previous_last = GENESIS, 0
+        if anchor is not None:
+            previous_stored, previous_last = str(anchor["digest"]), int(anchor["last_event_id"])
+            reappeared = (
+                await db.execute(
+                    select(func.count(), func.min(_events.c.id), func.max(_events.c.id)).where(
+                        _events.c.id <= previous_last
+                    )
+                )
+            ).one()
+            if reappeared[0]:
+                problems.append(
+                    BatchProblem(
+                        batch_id=0,
+                        first_event_id=int(reappeared[1]),
+                        last_event_id=int(reappeared[2]),
+                        problem="event_inserted",
+                    )
+                )
+        stored = (await db.execute(select(_batches).order_by(_batches.c.id))).mappings().all()
         for index, batch in enumerate(stored):
             rows = (
                 (
@@ -189,7 +236,8 @@ async def verify_chain(maker: async_sessionmaker[AsyncSession]) -> VerifyReport:
                 # Consistent with its own link, which is not the predecessor's stored digest:
                 # explained when that predecessor's digest was altered.
                 explained = (
-                    bool(problems)
+                    index > 0
+                    and bool(problems)
                     and problems[-1].batch_id == stored[index - 1]["id"]
                     and problems[-1].problem == "digest_changed"
                 )
@@ -224,7 +272,17 @@ async def verify_chain(maker: async_sessionmaker[AsyncSession]) -> VerifyReport:
         unsealed_events=unsealed,
         seconds=round(time.perf_counter() - started, 3),
         problems=problems,
+        anchor=None if anchor is None else _describe_anchor(anchor),
     )
+
+
+def _describe_anchor(anchor: RowMapping) -> dict[str, Any]:
+    return {
+        "last_batch_id": int(anchor["last_batch_id"]),
+        "last_event_id": int(anchor["last_event_id"]),
+        "digest": str(anchor["digest"]),
+        "purged_at": anchor["purged_at"].isoformat(),
+    }
 
 
 async def verify_and_record(

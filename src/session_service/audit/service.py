@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -55,16 +56,7 @@ class AuditService:
 
         Returns the event's id.
         """
-        values: dict[str, Any] = {
-            "occurred_at": self.clock(),
-            "type": event_type.value,
-            "session_id": session_id,
-            "request_id": ctx.request_id,
-            "client_ip": ctx.client_ip,
-            "user_agent": ctx.user_agent,
-            "outcome": outcome.value,
-            "details": details or {},
-        }
+        values = _row(self.clock(), event_type, ctx, session_id, outcome, details or {})
         event_id = await AuditRepository(db).add(values)
         on_event = self.on_event
 
@@ -77,6 +69,41 @@ class AuditService:
         if self.on_commit is not None:
             after_commit(db, self.on_commit)
         return event_id
+
+    async def record_many(
+        self,
+        db: AsyncSession,
+        event_type: EventType,
+        *,
+        ctx: RequestContext,
+        items: list[tuple[uuid.UUID | None, dict[str, Any]]],
+        outcome: Outcome = Outcome.SUCCESS,
+    ) -> None:
+        """Record one event per `(session_id, details)` item in `db`'s transaction, at once."""
+        now = self.clock()
+        rows = [
+            _row(now, event_type, ctx, session_id, outcome, details)
+            for session_id, details in items
+        ]
+        if not rows:
+            return
+        await AuditRepository(db).add_many(rows)
+        on_event = self.on_event
+
+        def committed() -> None:
+            log.info(
+                "audit_events",
+                event_type=event_type.value,
+                count=len(rows),
+                outcome=outcome.value,
+            )
+            if on_event is not None:
+                for row in rows:
+                    on_event(row["type"], row["details"])
+
+        after_commit(db, committed)
+        if self.on_commit is not None:
+            after_commit(db, self.on_commit)
 
     async def recent_actions(self, session_id: str) -> str:
         """What a session did last, newest first, for admin alerts (types and times only)."""
@@ -104,6 +131,27 @@ class AuditService:
 
 
 RECENT_ACTIONS = 10
+
+
+def _row(
+    now: datetime,
+    event_type: EventType,
+    ctx: RequestContext,
+    session_id: uuid.UUID | None,
+    outcome: Outcome,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    """An audit_events row's values."""
+    return {
+        "occurred_at": now,
+        "type": event_type.value,
+        "session_id": session_id,
+        "request_id": ctx.request_id,
+        "client_ip": ctx.client_ip,
+        "user_agent": ctx.user_agent,
+        "outcome": outcome.value,
+        "details": details,
+    }
 
 
 def _describe(event: dict[str, Any]) -> str:

@@ -28,6 +28,8 @@ class StoredFile(SQLModel, table=True):
         CheckConstraint("status IN ('pending', 'uploaded', 'rejected')", name="ck_files_status"),
         # A session's files in order, and its count and bytes for the limits.
         Index("ix_files_session_id_created_at", "session_id", "created_at"),
+        # Cleanup finds pending uploads past their grace by this.
+        Index("ix_files_status_created_at", "status", "created_at"),
     )
 
     id: uuid.UUID = Field(sa_column=Column(Uuid(), primary_key=True))

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, Column, String, Uuid
+from sqlalchemy import Boolean, CheckConstraint, Column, Index, String, Uuid
 from sqlmodel import Field, SQLModel
 
 from session_service.sqltypes import UTCDateTime
@@ -31,6 +31,9 @@ class Session(SQLModel, table=True):
             "status IN ('active', 'pending_verification', 'completed', 'reset', 'expired')",
             name="ck_sessions_status",
         ),
+        # Cleanup finds expiring and long-superseded sessions by these.
+        Index("ix_sessions_status_expires_at", "status", "expires_at"),
+        Index("ix_sessions_status_updated_at", "status", "updated_at"),
     )
 
     id: uuid.UUID = Field(sa_column=Column(Uuid(), primary_key=True))

@@ -1,0 +1,186 @@
+"""Audit retention: purge old events in whole sealed batches, leaving an anchor.
+
+Only whole sealed batches go, oldest first, and only while every event of the batch is
+older than the cutoff; the first batch that is not stops the purge, so what remains is
+always an unbroken tail of the chain. The anchor row keeps the newest purged batch's
+digest and last event id, from which the sealer continues and `verify_chain` starts.
+
+One transaction does it all: the deletes (with the append-only guard's purge switch on
+PostgreSQL), the anchor and the `audit.purged` event. It holds the sealer's advisory lock
+on PostgreSQL, so no batch is sealed against a chain head that is being moved; on SQLite
+every transaction begins with `BEGIN IMMEDIATE` (see `db.py`), which serialises it with
+the sealer's transactions just the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import structlog
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from session_service.audit.events import EventType
+from session_service.audit.models import AuditAnchor, AuditBatch, AuditEvent
+from session_service.audit.sealing import SEAL_LOCK_KEY
+from session_service.audit.service import AuditService
+from session_service.context import RequestContext
+from session_service.db import session_scope
+
+log = structlog.get_logger(__name__)
+
+MAX_BATCHES = 1000
+_events = AuditEvent.__table__  # type: ignore[attr-defined]
+_batches = AuditBatch.__table__  # type: ignore[attr-defined]
+_anchors = AuditAnchor.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """What a purge removed (or, on a dry run, would remove).
+
+    `through_event_id` and `anchor_digest` are None when nothing was purgeable. A result
+    with `batches == max_batches` may have left purgeable batches for the next run.
+    """
+
+    batches: int
+    events: int
+    through_event_id: int | None
+    anchor_digest: str | None
+    dry_run: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _nothing(*, dry_run: bool) -> PurgeResult:
+    return PurgeResult(
+        batches=0, events=0, through_event_id=None, anchor_digest=None, dry_run=dry_run
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    last_batch_id: int
+    last_event_id: int
+    digest: str
+    batches: int
+    events: int
+
+
+async def purge_before(
+    maker: async_sessionmaker[AsyncSession],
+    *,
+    cutoff: datetime,
+    audit: AuditService,
+    ctx: RequestContext,
+    dry_run: bool = False,
+    max_batches: int = MAX_BATCHES,
+) -> PurgeResult:
+    """Purge the oldest sealed batches whose events all occurred before `cutoff`.
+
+    Idempotent: a second run with the same cutoff finds nothing. Returns an empty result
+    without waiting when a sealer or another purge holds the lock (PostgreSQL). A dry run
+    takes the same lock and makes the same choice, then changes and records nothing.
+    """
+    if cutoff.tzinfo is None:
+        raise ValueError("cutoff must be timezone-aware")
+    if max_batches < 1:
+        raise ValueError("max_batches must be at least 1")
+    async with session_scope(maker) as db:
+        postgres = db.get_bind().dialect.name == "postgresql"
+        if postgres:
+            locked = await db.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SEAL_LOCK_KEY}
+            )
+            if not locked:
+                log.info("audit_purge_skipped", reason="chain_locked")
+                return _nothing(dry_run=dry_run)
+        plan = await _plan(db, cutoff=cutoff, max_batches=max_batches)
+        if plan is None:
+            return _nothing(dry_run=dry_run)
+        result = PurgeResult(
+            batches=plan.batches,
+            events=plan.events,
+            through_event_id=plan.last_event_id,
+            anchor_digest=plan.digest,
+            dry_run=dry_run,
+        )
+        if dry_run:
+            return result
+        if postgres:
+            await db.execute(text("SET LOCAL session_service.audit_purge = 'on'"))
+        # Recorded before the deletes: on SQLite an emptied table would hand out purged ids
+        # again (rowid reuse), and a reused id below the anchor reads as an insertion.
+        await audit.record(
+            db,
+            EventType.AUDIT_PURGED,
+            ctx=ctx,
+            details={
+                "batches": plan.batches,
+                "events": plan.events,
+                "through_event_id": plan.last_event_id,
+                "anchor_digest": plan.digest,
+                "cutoff": cutoff.isoformat(),
+            },
+        )
+        await db.execute(delete(_events).where(_events.c.id <= plan.last_event_id))
+        await db.execute(delete(_batches).where(_batches.c.id <= plan.last_batch_id))
+        await db.execute(
+            insert(_anchors).values(
+                last_batch_id=plan.last_batch_id,
+                last_event_id=plan.last_event_id,
+                digest=plan.digest,
+                batches_purged=plan.batches,
+                events_purged=plan.events,
+                purged_at=audit.clock(),
+            )
+        )
+    log.info("audit_purged", **result.as_dict())
+    return result
+
+
+async def _plan(db: AsyncSession, *, cutoff: datetime, max_batches: int) -> _Plan | None:
+    """The run of oldest batches to purge, checked one batch range at a time.
+
+    `occurred_at` is not monotonic in id order, so each batch's newest event is looked up
+    over its id range (a primary-key range scan); the loop stops at the first batch that
+    is not entirely old, so the cost follows what is purged, not the table's size. The
+    first range starts at the bottom of the table: everything up to the last purged
+    batch is deleted, and so must be old, events outside any batch included.
+    """
+    candidates = (
+        await db.execute(
+            select(_batches.c.id, _batches.c.last_event_id, _batches.c.digest)
+            .order_by(_batches.c.id)
+            .limit(max_batches)
+        )
+    ).all()
+    chosen = None
+    batches = events = 0
+    after: int | None = None
+    for batch in candidates:
+        in_range = _events.c.id <= batch.last_event_id
+        if after is not None:
+            in_range = in_range & (_events.c.id > after)
+        row = (
+            await db.execute(select(func.max(_events.c.occurred_at), func.count()).where(in_range))
+        ).one()
+        newest = cast("datetime | None", row[0])
+        if newest is not None and newest >= cutoff:
+            break
+        chosen = batch
+        batches += 1
+        events += int(row[1])
+        after = int(batch.last_event_id)
+    if chosen is None:
+        return None
+    return _Plan(
+        last_batch_id=int(chosen.id),
+        last_event_id=int(chosen.last_event_id),
+        digest=str(chosen.digest),
+        batches=batches,
+        events=events,
+    )

@@ -1,0 +1,1 @@
+"""Cleanup: expired sessions, abandoned uploads, orphaned objects and old audit events."""

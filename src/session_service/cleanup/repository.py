@@ -1,0 +1,125 @@
+"""The SQL of cleanup: indexed, batched queries whose cost follows the work, not the tables."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from session_service.files.models import FileStatus, StoredFile
+from session_service.sessions.models import Session, SessionStatus
+
+_sessions = Session.__table__  # type: ignore[attr-defined]
+_files = StoredFile.__table__  # type: ignore[attr-defined]
+
+# Sessions whose files are still wanted: anything not superseded or expired.
+LIVE_STATUSES = (
+    SessionStatus.ACTIVE.value,
+    SessionStatus.PENDING_VERIFICATION.value,
+    SessionStatus.COMPLETED.value,
+)
+EXPIRING_STATUSES = (SessionStatus.ACTIVE.value, SessionStatus.PENDING_VERIFICATION.value)
+
+
+def _expired(now: datetime, reset_before: datetime) -> Any:
+    """Idle past their TTL (`expires_at`, as validate sees it), or superseded long ago."""
+    return or_(
+        _sessions.c.status == SessionStatus.EXPIRED.value,
+        and_(_sessions.c.status.in_(EXPIRING_STATUSES), _sessions.c.expires_at <= now),
+        and_(
+            _sessions.c.status == SessionStatus.RESET.value,
+            _sessions.c.updated_at <= reset_before,
+        ),
+    )
+
+
+class CleanupRepository:
+    """Finds and deletes what cleanup removes, a batch at a time."""
+
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def expired_sessions(
+        self, *, now: datetime, reset_before: datetime, after: uuid.UUID | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Expired or long-superseded sessions, by id (keyset: `after` the last one seen)."""
+        query = (
+            select(_sessions.c.id, _sessions.c.status, _sessions.c.storage_id)
+            .where(_expired(now, reset_before))
+            .order_by(_sessions.c.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(_sessions.c.id > after)
+        return [dict(row) for row in (await self.db.execute(query)).mappings()]
+
+    async def file_keys(self, session_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+        """The storage keys of these sessions' files."""
+        rows = await self.db.execute(
+            select(_files.c.session_id, _files.c.storage_key).where(
+                _files.c.session_id.in_(session_ids)
+            )
+        )
+        keys: dict[uuid.UUID, list[str]] = {}
+        for row in rows.mappings():
+            keys.setdefault(row["session_id"], []).append(row["storage_key"])
+        return keys
+
+    async def delete_expired_sessions(
+        self, session_ids: Sequence[uuid.UUID], *, now: datetime, reset_before: datetime
+    ) -> set[uuid.UUID]:
+        """Delete those still expired (their file rows cascade); returns the ids deleted."""
+        result = await self.db.execute(
+            delete(_sessions)
+            .where(_sessions.c.id.in_(session_ids), _expired(now, reset_before))
+            .returning(_sessions.c.id)
+        )
+        return set(result.scalars())
+
+    async def abandoned_uploads(
+        self, *, created_before: datetime, after: uuid.UUID | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Pending files older than the grace time, by id (keyset: `after` the last seen)."""
+        query = (
+            select(_files.c.id, _files.c.session_id, _files.c.storage_key)
+            .where(
+                _files.c.status == FileStatus.PENDING.value,
+                _files.c.created_at <= created_before,
+            )
+            .order_by(_files.c.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(_files.c.id > after)
+        return [dict(row) for row in (await self.db.execute(query)).mappings()]
+
+    async def delete_abandoned_uploads(
+        self, file_ids: Sequence[uuid.UUID], *, created_before: datetime
+    ) -> set[uuid.UUID]:
+        """Delete those still pending (a completion may have won the race); returns ids."""
+        result = await self.db.execute(
+            delete(_files)
+            .where(
+                _files.c.id.in_(file_ids),
+                _files.c.status == FileStatus.PENDING.value,
+                _files.c.created_at <= created_before,
+            )
+            .returning(_files.c.id)
+        )
+        return set(result.scalars())
+
+    async def wanted_keys(self, keys: Sequence[str]) -> set[str]:
+        """Of `keys`, those a file row of a live session still refers to."""
+        query = (
+            select(_files.c.storage_key)
+            .join(_sessions, _sessions.c.id == _files.c.session_id)
+            .where(
+                _files.c.storage_key.in_(bindparam("keys", expanding=True)),
+                _sessions.c.status.in_(LIVE_STATUSES),
+            )
+        )
+        return set((await self.db.execute(query, {"keys": list(keys)})).scalars())

@@ -1,0 +1,36 @@
+"""`POST /admin/cleanup`: run cleanup now, or dry, for an admin."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from session_service.api.deps import RequestContextDep
+from session_service.api.problems import problem_responses
+from session_service.auth import AdminKey
+from session_service.cleanup.runner import CleanupRunner
+from session_service.errors import Conflict
+
+admin_router = APIRouter(tags=["admin"], dependencies=[AdminKey])
+
+
+class CleanupRunning(Conflict):
+    """Another cleanup run (here or in another instance) is in progress."""
+
+    code = "cleanup_running"
+    title = "Cleanup already running"
+
+
+@admin_router.post("/admin/cleanup", responses=problem_responses(401, 403, 409))
+async def run_cleanup(
+    request: Request,
+    ctx: RequestContextDep,
+    dry_run: Annotated[bool, Query(description="Report what would go; delete nothing.")] = False,
+) -> dict[str, Any]:
+    """Run cleanup now: counts, the first ids and keys per kind, errors, duration."""
+    runner: CleanupRunner = request.app.state.cleanup
+    report = await runner.run_once(dry_run=dry_run, ctx=ctx)
+    if report is None:
+        raise CleanupRunning("A cleanup run is in progress; try again when it has finished.")
+    return report.as_dict()

@@ -1,0 +1,43 @@
+"""Cleanup runs on both backends and both databases; its clock starts at the real now.
+
+Stored objects carry the store's own (real) modification times, so the fake clock starts
+from the real time and moves forward from there: ages compare as they would in service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from session_service.cleanup.report import CleanupReport
+from session_service.cleanup.runner import job_context
+from session_service.clock import utc_now
+from tests.conftest import FakeClock
+from tests.files.conftest import moto_endpoint, settings, store_backend  # noqa: F401  (fixtures)
+from tests.files.helpers import request_slot
+from tests.notify.conftest import webhook_server  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(start=utc_now())
+
+
+async def run_cleanup(app: FastAPI, *, dry_run: bool = False) -> CleanupReport:
+    report = await app.state.cleanup.run_once(dry_run=dry_run, ctx=job_context())
+    assert report is not None
+    return report
+
+
+async def object_keys(app: FastAPI) -> set[str]:
+    return {info.key async for info in app.state.store.list_prefix("uploads/")}
+
+
+async def pending_upload(client: httpx.AsyncClient, session_id: str) -> dict[str, Any]:
+    created = await request_slot(client, session_id)
+    assert created.status_code == 201, created.text
+    data: dict[str, Any] = created.json()
+    return data

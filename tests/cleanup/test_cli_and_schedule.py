@@ -1,0 +1,111 @@
+"""`session-service cleanup`, the scheduled runs, and alerts from runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+
+from session_service.app import create_app
+from session_service.settings import Settings
+from tests.conftest import FakeClock
+from tests.helpers import audit_events
+from tests.notify.conftest import WebhookReceiver
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
+        "LOCAL_STORAGE_DIR": str(tmp_path / "storage"),
+        "SIGNING_KEY_FILE": str(tmp_path / "signing.key"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "session_service", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+class TestCommandLine:
+    def test_dry_run_prints_a_json_report(self, tmp_path: Path) -> None:
+        assert _cli(tmp_path, "migrate", "upgrade").returncode == 0
+        stray = tmp_path / "storage" / "objects" / "uploads" / "x" / "y.pdf"
+        result = _cli(tmp_path, "cleanup", "--dry-run")
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["dry_run"] is True
+        assert report["errors"] == []
+        assert set(report) >= {"expired_sessions", "orphaned_objects", "seconds", "deletions"}
+        assert not stray.exists()
+
+    def test_real_run_and_help(self, tmp_path: Path) -> None:
+        assert _cli(tmp_path, "migrate", "upgrade").returncode == 0
+        result = _cli(tmp_path, "cleanup")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["dry_run"] is False
+        helped = _cli(tmp_path, "cleanup", "--help")
+        assert "--dry-run" in helped.stdout
+
+
+class TestSchedule:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(
+            update={"cleanup_enabled": True, "cleanup_interval": timedelta(milliseconds=50)}
+        )
+
+    async def test_runs_by_itself_in_the_background(self, app: FastAPI) -> None:
+        deadline = time.monotonic() + 10
+        while not [e for e in await audit_events(app) if e["type"] == "cleanup.completed"]:
+            assert time.monotonic() < deadline, "no scheduled run"
+            await asyncio.sleep(0.05)
+
+    async def test_disabled_per_instance(self, settings: Settings, clock: FakeClock) -> None:
+        quiet = create_app(settings.model_copy(update={"cleanup_enabled": False}), clock=clock)
+        async with quiet.router.lifespan_context(quiet):
+            await asyncio.sleep(0.3)
+            assert not [e for e in await audit_events(quiet) if e["type"] == "cleanup.completed"]
+
+
+class TestAlerts:
+    @pytest.fixture
+    def settings(self, settings: Settings, webhook_server: WebhookReceiver) -> Settings:
+        return settings.model_copy(
+            update={"alert_webhook_url": webhook_server.url, "cleanup_alert_threshold": 2}
+        )
+
+    async def test_errors_and_large_runs_alert_the_admin(
+        self, app: FastAPI, clock: FakeClock, webhook_server: WebhookReceiver
+    ) -> None:
+        from tests.cleanup.conftest import run_cleanup
+        from tests.cleanup.test_orphans import FailingDeletes, stray_key
+        from tests.files.helpers import PDF, put_directly
+
+        for _ in range(3):
+            await put_directly(app, stray_key(), PDF, "application/pdf")
+        clock.advance(timedelta(minutes=11))
+        service = app.state.cleanup.service
+        service.store = FailingDeletes(app.state.store, failures=1)
+        service.batch = 1
+        report = await run_cleanup(app)
+        assert report.errors
+        assert report.orphaned_objects.count == 2
+        await app.state.notifier.drain()
+        summaries = sorted(json.loads(r.body)["summary"] for r in webhook_server.requests)
+        assert len(summaries) == 1  # two deletions: not above the threshold of 2
+        assert summaries[0].startswith("Cleanup run had 1 error(s): orphaned_objects:")
+        payload = json.loads(webhook_server.requests[0].body)
+        assert payload["source"] == "cleanup"
