@@ -280,6 +280,25 @@ async def bench_audit_chain(dsn: str) -> dict[str, float]:
     return figures
 
 
+def bench_cleanup() -> dict[str, object]:
+    """One cleanup run at scale, in a process of its own (so its peak RSS is its own)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.cleanup"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT.parent,
+    )
+    figures: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    print(
+        f"cleanup: {figures['expired_sessions']}"
+        f" expired sessions and {figures['orphaned_objects']} orphaned objects in "
+        f"{figures['seconds']} s, peak RSS {figures['peak_rss_mib']} MiB",
+        flush=True,
+    )
+    return figures
+
+
 def start_baseline(dsn: str, work: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bench.baseline:app", "--port", str(port)]
@@ -409,6 +428,7 @@ def main() -> None:
 
     print(f"preparing {AUDIT_EVENTS:,} audit events", flush=True)
     chain = asyncio.run(bench_audit_chain(dsn))
+    cleanup = bench_cleanup()
     ratio = median(validates["default"]) / median(baselines)
     print(
         f"median baseline {median(baselines):.0f} req/s, median validate "
@@ -439,6 +459,7 @@ def main() -> None:
         "validate_to_baseline": round(ratio, 3),
         "validate_by_protection": protection,
         "audit_chain": chain,
+        "cleanup": cleanup,
     }
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"logs in {work}; figures in {RESULTS / 'latest.json'}")

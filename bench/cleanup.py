@@ -1,0 +1,124 @@
+"""Cleanup at scale: one run over 100,000 expired sessions and 10,000 orphaned objects.
+
+Run as its own process (`python -m bench.cleanup`) so its peak RSS is the run's own.
+Local backend, PostgreSQL. Prints one JSON line: seconds, peak RSS and the counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+
+from session_service import migrations
+from session_service.app import create_app
+from session_service.cleanup.runner import job_context
+from session_service.clock import utc_now
+from session_service.logging import configure_logging
+from session_service.settings import Settings
+
+ADMIN_URL = os.environ.get(
+    "BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+DATABASE = "session_service_bench_cleanup"
+SESSIONS = int(os.environ.get("BENCH_CLEANUP_SESSIONS", "100000"))
+ORPHANS = int(os.environ.get("BENCH_CLEANUP_ORPHANS", "10000"))
+LIVE = 10_000  # live sessions the run must leave alone
+
+
+def _dsn(database: str) -> str:
+    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{database}"
+
+
+async def prepare(storage: Path) -> None:
+    admin = await asyncpg.connect(ADMIN_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await admin.close()
+    url = _dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1)
+    await asyncio.to_thread(migrations.upgrade, url)
+    conn = await asyncpg.connect(_dsn(DATABASE))
+    try:
+        await conn.execute(
+            """
+            INSERT INTO sessions (id, status, created_at, updated_at, last_seen_at, expires_at,
+                                  consent_user_data, storage_id)
+            SELECT gen_random_uuid(), 'active', now() - interval '3 days',
+                   now() - interval '3 days', now() - interval '3 days',
+                   CASE WHEN n <= $1::int THEN now() - interval '2 days'
+                        ELSE now() + interval '1 day' END,
+                   false, gen_random_uuid()
+              FROM generate_series(1, $1::int + $2::int) AS n
+            """,
+            SESSIONS,
+            LIVE,
+        )
+        await conn.execute("VACUUM ANALYZE sessions")
+    finally:
+        await conn.close()
+    # Orphans: objects under storage ids no session has, old enough to go.
+    objects = storage / "objects"
+    old = time.time() - 3600
+    for _ in range(ORPHANS):
+        path = objects / "uploads" / str(uuid.uuid4()) / str(uuid.uuid4()) / "report.pdf"
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"%PDF-1.7\n")
+        os.utime(path, (old, old))
+
+
+async def run(storage: Path) -> dict[str, object]:
+    settings = Settings(
+        database_url=_dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1),
+        local_storage_dir=storage,
+        signing_key_file=storage / "signing.key",
+        cleanup_enabled=False,
+        audit_seal_interval=timedelta(0),
+        access_log=False,
+        audit_retention=timedelta(0),
+    )
+    configure_logging(settings.model_copy(update={"log_level": "warning"}), stream=sys.stderr)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        started = time.perf_counter()
+        report = await app.state.cleanup.run_once(dry_run=False, ctx=job_context())
+        seconds = time.perf_counter() - started
+    assert report is not None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "seconds": round(seconds, 1),
+        "peak_rss_mib": round(peak, 1),
+        **report.counts(),
+        "errors": report.errors,
+        "at": utc_now().isoformat(),
+    }
+
+
+def main() -> None:
+    storage = Path(tempfile.mkdtemp(prefix="session-service-cleanup-"))
+    print(
+        f"preparing {SESSIONS:,} expired sessions and {ORPHANS:,} orphaned objects",
+        file=sys.stderr,
+        flush=True,
+    )
+    asyncio.run(prepare(storage))
+    try:
+        figures = asyncio.run(run(storage))
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
+    print(json.dumps(figures), flush=True)
+
+
+if __name__ == "__main__":
+    main()
