@@ -109,3 +109,32 @@ class TestAlerts:
         assert summaries[0].startswith("Cleanup run had 1 error(s): orphaned_objects:")
         payload = json.loads(webhook_server.requests[0].body)
         assert payload["source"] == "cleanup"
+
+
+class TestLargeRunAlert:
+    @pytest.fixture
+    def settings(self, settings: Settings, webhook_server: WebhookReceiver) -> Settings:
+        return settings.model_copy(
+            update={"alert_webhook_url": webhook_server.url, "cleanup_alert_threshold": 1}
+        )
+
+    async def test_a_run_above_the_threshold_alerts(
+        self, app: FastAPI, clock: FakeClock, webhook_server: WebhookReceiver
+    ) -> None:
+        from tests.cleanup.conftest import run_cleanup
+        from tests.cleanup.test_orphans import stray_key
+        from tests.files.helpers import PDF, put_directly
+
+        for _ in range(2):
+            await put_directly(app, stray_key(), PDF, "application/pdf")
+        clock.advance(timedelta(minutes=11))
+        dry = await run_cleanup(app, dry_run=True)
+        assert dry.deletions == 2
+        await app.state.notifier.drain()
+        assert webhook_server.requests == []  # a dry run never alerts
+        report = await run_cleanup(app)
+        assert report.errors == []
+        await app.state.notifier.drain()
+        [alert] = [json.loads(r.body) for r in webhook_server.requests]
+        assert alert["summary"] == "Cleanup deleted 2 items (threshold 1)"
+        assert alert["details"]["counts"]["orphaned_objects"] == 2
