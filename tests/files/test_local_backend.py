@@ -53,6 +53,22 @@ class TestUploadEnforcement:
         assert response.status_code == 204
         assert await _stored(app, slot)
 
+    async def test_a_large_file_arriving_with_the_token_in_one_chunk_is_accepted(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        """Browsers send the token field and the file's first bytes together."""
+        session = await create_session(client)
+        big = b"%PDF-1.7\n" + b"0" * (1536 * 1024)
+        upload = (await request_slot(client, session["id"], size=len(big))).json()["upload"]
+        form = httpx.Request(
+            "POST", upload["url"], data=upload["fields"], files={"file": ("a.pdf", big)}
+        )
+        body = form.read()  # one piece: the server receives it as a single chunk
+        response = await client.post(
+            upload["url"], content=body, headers={"content-type": form.headers["content-type"]}
+        )
+        assert response.status_code == 204, response.text
+
     async def test_more_bytes_than_the_slot_allows_is_413(
         self,
         client: httpx.AsyncClient,

@@ -335,17 +335,20 @@ class _FormReceiver:
         )
 
     async def feed(self, chunk: bytes) -> None:
-        self.received += len(chunk)
-        limit = (self.policy["max"] if self.policy else 0) + FORM_OVERHEAD_BYTES
-        if self.received > max(limit, FORM_OVERHEAD_BYTES):
-            raise UploadTooLarge("The upload is larger than its slot allows.")
         try:
             self._parser.write(chunk)
         except Exception as error:  # python-multipart raises its own parse errors
             raise UploadFormInvalid("The multipart body could not be parsed.") from error
+        # Checked after parsing: one chunk may hold the token field and the file's start,
+        # and only the token says how large the slot is. The file's own bytes are checked
+        # as they arrive (`_data`), fields by MAX_FIELD_BYTES; this bounds the rest.
         events, self._events = self._events, []
         for kind, data in events:
             await self._handle(kind, data)
+        self.received += len(chunk)
+        limit = (self.policy["max"] if self.policy else 0) + FORM_OVERHEAD_BYTES
+        if self.received > limit:
+            raise UploadTooLarge("The upload is larger than its slot allows.")
 
     async def finish(self) -> str:
         try:
