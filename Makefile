@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format openapi bench clean
+WEB := tests/web
+WEB_STAMP := $(WEB)/node_modules/.installed
+
+.PHONY: install run test lint format openapi bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +19,16 @@ install: $(STAMP)
 run: $(STAMP) ## serve on 127.0.0.1:8000 with SQLite and local storage under ./var
 	$(BIN)/session-service serve
 
-test: $(STAMP) ## the whole suite (PostgreSQL part skipped if unreachable unless REQUIRE_POSTGRES=1)
+# TypeScript (for the module's declarations) from the npm registry, pinned by the lock file.
+$(WEB_STAMP): $(WEB)/package-lock.json
+	npm ci --prefix $(WEB) --no-audit --no-fund --silent
+	touch $(WEB_STAMP)
+
+browser: ## Debian's Chromium for the end-to-end test (never a downloaded browser build)
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) $(WEB_STAMP) browser ## the whole suite (PostgreSQL part skipped if unreachable unless REQUIRE_POSTGRES=1)
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
@@ -35,4 +47,4 @@ bench: $(STAMP) ## wrk against one worker on PostgreSQL with 100,000 sessions
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules $(WEB)/artifacts

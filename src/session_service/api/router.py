@@ -15,6 +15,7 @@ from session_service.files import routes as file_routes
 from session_service.sessions import routes as session_routes
 from session_service.settings import Settings
 from session_service.storage import routes as storage_routes
+from session_service.web.routes import include_web
 
 
 def include_routes(app: FastAPI, settings: Settings) -> dict[int, str]:
@@ -35,6 +36,7 @@ def include_routes(app: FastAPI, settings: Settings) -> dict[int, str]:
         (storage_routes.router, API_PREFIX),
         (audit_routes.admin_router, API_PREFIX),
         (cleanup_routes.admin_router, API_PREFIX),
+        (include_web(app, settings), ""),
     ]
     templates = {id(route): path for route in app.routes if (path := getattr(route, "path", None))}
     for router, prefix in routers:

@@ -1,0 +1,62 @@
+"""`/` (the demo page) and `/static/...` (the browser module), with a strict CSP.
+
+The page has no inline script or style, so the policy allows scripts, styles and calls
+from this origin only (plus the S3 endpoint the browser uploads to directly). The page
+is read once at start-up; it is a few kilobytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, FastAPI, Response
+from starlette.staticfiles import StaticFiles
+
+from session_service.settings import Settings
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_PATH = "/static"
+
+
+def content_security_policy(settings: Settings) -> str:
+    """The demo page's policy: this origin only, and the S3 endpoint for uploads."""
+    connect = ["'self'"]
+    if settings.storage_backend == "s3":
+        if settings.s3_endpoint_url:
+            parts = urlsplit(settings.s3_endpoint_url)
+            connect.append(f"{parts.scheme}://{parts.netloc}")
+        else:
+            connect.append("https://*.amazonaws.com")
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            f"connect-src {' '.join(connect)}",
+            "form-action 'self'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def include_web(app: FastAPI, settings: Settings) -> APIRouter:
+    """Mount the static files and return the router of `/` (included by the caller)."""
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
+    page = (STATIC_DIR / "index.html").read_bytes()
+    headers = {
+        "Content-Security-Policy": content_security_policy(settings),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-cache",
+    }
+    router = APIRouter(tags=["demo"])
+
+    async def demo_page() -> Response:
+        """The demo page: the whole browser flow, using only the module."""
+        return Response(page, media_type="text/html; charset=utf-8", headers=headers)
+
+    router.add_api_route("/", demo_page, methods=["GET"], response_class=Response)
+    return router

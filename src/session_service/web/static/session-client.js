@@ -1,0 +1,809 @@
+/**
+ * session-client.js: the browser side of session-service (SPEC §9).
+ *
+ * A dependency-free ES module, used as is with `<script type="module">`:
+ *
+ *     import { SessionClient } from "/static/session-client.js";
+ *     const client = new SessionClient();
+ *     client.addEventListener("reset", (event) => showNotice(event.detail.notice));
+ *     await client.start();                 // on page load
+ *     await client.ensureSession();         // before each user action
+ *
+ * The session id is a bearer secret: it travels in the `X-Session-ID` header, never in a
+ * URL, and is never sent to the file storage. It is kept in localStorage (or in memory when
+ * localStorage is unusable) so that a reload and other tabs keep the same session.
+ *
+ * It also imports in Node 20 (the unit tests): every browser global (window, navigator,
+ * localStorage, location, XMLHttpRequest) is looked up defensively.
+ */
+
+/** localStorage key of the session id. */
+export const STORAGE_KEY = "session-service.session-id";
+
+/** What the visitor is told after a reset (the server answers the same text). */
+export const RESET_NOTICE =
+  "Your session has been reset due to a technical issue. Please start again.";
+
+const API_PREFIX = "/api/v1";
+const LOCK_NAME = "session-service:reset";
+/** A Retry-After above this is not honoured in full: the visitor is waiting. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/**
+ * One user message per error code the service answers: exactly the codes of the README's
+ * "Errors" table (a test compares the two, so a new code cannot be forgotten).
+ */
+export const MESSAGES = Object.freeze({
+  validation_error: "Some of the information entered is not valid. Please check it and try again.",
+  session_invalid: "Your session is no longer valid. Please start again.",
+  session_exists: "This session already exists. Please reload the page.",
+  unsupported_content_type: "This type of file is not accepted. Please choose a PDF.",
+  file_too_large: "This file is too large. Please choose a smaller one.",
+  upload_rejected: "The file was rejected: its content does not match its type or size.",
+  file_limit_reached: "You have reached the maximum number of files. Delete one to upload another.",
+  quota_exceeded: "There is no storage space left for your files. Delete one to upload another.",
+  upload_missing: "The file did not finish uploading. Please upload it again.",
+  file_not_uploaded: "This file has not finished uploading, so it cannot be downloaded yet.",
+  file_not_found: "This file could not be found. It may have been deleted.",
+  upload_form_invalid: "The upload was not sent correctly. Please try again.",
+  upload_empty: "The file is empty. Please choose another one.",
+  upload_token_invalid: "The upload link is not valid. Please try again.",
+  upload_expired: "The upload took too long and its link expired. Please try again.",
+  upload_policy_violation: "The file does not match what was announced. Please try again.",
+  upload_too_large: "The file is larger than announced or allowed.",
+  upload_already_used: "This upload link was already used. Please upload the file again.",
+  download_refused: "This download link is no longer valid. Please request a new one.",
+  storage_unavailable: "File storage is temporarily unavailable. Please try again shortly.",
+  unauthorized: "You are not authorised to do this.",
+  forbidden: "You do not have permission to do this.",
+  auth_not_configured: "This function is not available.",
+  session_not_found: "The session could not be found.",
+  session_active: "This session has not been verified yet.",
+  session_completed: "This session is complete and can no longer be changed.",
+  session_reset: "This session was replaced by a newer one.",
+  session_expired: "This session has expired.",
+  invalid_cursor: "The list could not be continued. Please start again from the beginning.",
+  not_found: "The requested resource does not exist.",
+  method_not_allowed: "This action is not supported.",
+  payload_too_large: "The data sent is too large.",
+  cleanup_running: "Maintenance is in progress. Please try again in a moment.",
+  rate_limited: "Too many attempts. Please wait a moment and try again.",
+  cors_rejected: "This site is not allowed to use the service.",
+  internal_error: "Something went wrong on our side. Please try again later.",
+  session_id_exhausted: "A new session could not be started. Please try again.",
+  database_unavailable: "The service is temporarily unavailable. Please try again shortly.",
+  not_ready: "The service is starting up or under maintenance. Please try again shortly.",
+});
+
+/** Codes this module produces itself; no server answer carries them. */
+export const CLIENT_MESSAGES = Object.freeze({
+  network_error: "The service could not be reached. Please check your connection and try again.",
+  upload_cancelled: "The upload was cancelled.",
+  upload_failed: "The file could not be uploaded. Please try again.",
+  unexpected_response: "The service gave an unexpected answer. Please try again in a moment.",
+});
+
+/** The message of a code neither table knows. */
+export const GENERIC_MESSAGE = "Something went wrong. Please try again.";
+
+/**
+ * The user-facing message for an error code.
+ * @param {string | null | undefined} code
+ * @returns {string}
+ */
+export function messageFor(code) {
+  if (typeof code === "string") {
+    if (Object.hasOwn(MESSAGES, code)) return MESSAGES[code];
+    if (Object.hasOwn(CLIENT_MESSAGES, code)) return CLIENT_MESSAGES[code];
+  }
+  return GENERIC_MESSAGE;
+}
+
+/** Every failure of a SessionClient call. Show `userMessage`; quote `requestId` to support. */
+export class SessionServiceError extends Error {
+  /**
+   * @param {string} code the problem's `code`, or a client-only code
+   * @param {{status?: number, requestId?: string | null, detail?: string | null,
+   *          problem?: object | null, cause?: unknown}} [init]
+   */
+  constructor(code, { status = 0, requestId = null, detail = null, problem = null, cause } = {}) {
+    super(detail ? `${code}: ${detail}` : code, cause === undefined ? undefined : { cause });
+    this.name = "SessionServiceError";
+    this.code = code;
+    this.status = status;
+    this.requestId = requestId;
+    this.userMessage = messageFor(code);
+    this.detail = detail;
+    this.problem = problem;
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reasons                                                                                     */
+
+/** Validate's `reason` values (server: sessions/errors.py InvalidReason). */
+const INVALID_REASONS = Object.freeze(["malformed", "not_found", "expired", "reset"]);
+
+/** The reset reasons this module sends itself (server: sessions/schemas.py ResetReason). */
+const RESET_REASONS = Object.freeze({
+  MALFORMED: "malformed",
+  NOT_FOUND: "not_found",
+  EXPIRED: "expired",
+  RESET: "reset",
+  TAMPERED: "tampered",
+  USER_REQUESTED: "user_requested",
+});
+
+/** A server's invalid reason as a reset reason (an unknown one counts as malformed). */
+function toResetReason(reason) {
+  return INVALID_REASONS.includes(reason) ? reason : RESET_REASONS.MALFORMED;
+}
+
+/**
+ * Could this be an id the server issued (a hyphenated UUIDv4)? Anything else in storage was
+ * written by someone else: it is replaced without a validate round trip (reason `tampered`)
+ * and never sent as a header (an arbitrary string can even make fetch throw).
+ */
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+function looksLikeSessionId(value) {
+  return typeof value === "string" && SESSION_ID.test(value);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Storage: localStorage when usable, memory otherwise                                         */
+
+/** `candidate` if it can really store (private modes and policies make it throw), else null. */
+function usableStorage(candidate) {
+  if (!candidate) return null;
+  try {
+    const probe = `${STORAGE_KEY}.probe`;
+    candidate.setItem(probe, "1");
+    candidate.removeItem(probe);
+    return candidate;
+  } catch {
+    return null;
+  }
+}
+
+function defaultStorage() {
+  try {
+    // Merely reading `localStorage` throws a SecurityError when storage is blocked.
+    return usableStorage(globalThis.localStorage);
+  } catch {
+    return null;
+  }
+}
+
+/** The stored id, mirrored in memory; any storage failure silently switches to memory. */
+class IdStore {
+  constructor(storage) {
+    /** @type {Storage | null} */
+    this.backing = storage;
+    /** @type {string | null} */
+    this.memory = null;
+    if (storage) this.memory = this.get();
+  }
+
+  get() {
+    if (this.backing) {
+      try {
+        this.memory = this.backing.getItem(STORAGE_KEY);
+      } catch {
+        this.backing = null;
+      }
+    }
+    return this.memory;
+  }
+
+  set(value) {
+    this.memory = value;
+    if (!this.backing) return;
+    try {
+      if (value === null) this.backing.removeItem(STORAGE_KEY);
+      else this.backing.setItem(STORAGE_KEY, value);
+    } catch {
+      this.backing = null;
+    }
+  }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* One replacement at a time, across tabs                                                       */
+
+let localLockTail = Promise.resolve();
+
+/**
+ * Run `task` holding the reset lock: the Web Locks API spans every tab of the origin; where
+ * it is missing (old browsers, insecure origins, Node) a promise chain serialises this
+ * realm's clients.
+ */
+function withResetLock(task) {
+  const locks = globalThis.navigator?.locks;
+  if (locks && typeof locks.request === "function") {
+    return locks.request(LOCK_NAME, () => task());
+  }
+  const run = localLockTail.then(() => task());
+  localLockTail = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  return run;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* HTTP helpers                                                                                */
+
+function defaultSleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function makeEvent(type, detail) {
+  if (typeof CustomEvent === "function") return new CustomEvent(type, { detail });
+  const event = new Event(type);
+  Object.defineProperty(event, "detail", { value: detail });
+  return event;
+}
+
+function stringOrNull(value) {
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+function parseJsonObject(text) {
+  try {
+    const value = JSON.parse(text);
+    return value && typeof value === "object" && !Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A non-2xx answer of the API as an error (problem+json, or anything a proxy sends). */
+async function errorFromResponse(response) {
+  let text = "";
+  try {
+    text = await response.text();
+  } catch {
+    // A body that breaks off still has a status.
+  }
+  const problem = parseJsonObject(text);
+  const code = stringOrNull(problem?.code) ?? "unexpected_response";
+  return new SessionServiceError(code, {
+    status: response.status,
+    requestId: response.headers.get("X-Request-ID") ?? stringOrNull(problem?.request_id),
+    detail: stringOrNull(problem?.detail) ?? (problem ? null : `HTTP ${response.status}`),
+    problem,
+  });
+}
+
+/** A 2xx answer's JSON body (null for an empty one). */
+async function readJson(response) {
+  if (response.status === 204) return null;
+  const text = await response.text();
+  if (text === "") return null;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new SessionServiceError("unexpected_response", {
+      status: response.status,
+      requestId: response.headers.get("X-Request-ID"),
+      detail: "the answer is not JSON",
+      cause: error,
+    });
+  }
+}
+
+/** How long a 429 asks us to wait (Retry-After in seconds or as a date; else `fallbackMs`). */
+function retryAfterMs(response, fallbackMs) {
+  const raw = response.headers.get("Retry-After");
+  let ms = fallbackMs;
+  if (raw !== null && raw.trim() !== "") {
+    const seconds = Number(raw);
+    if (Number.isFinite(seconds)) ms = seconds * 1000;
+    else if (!Number.isNaN(Date.parse(raw))) ms = Date.parse(raw) - Date.now();
+  }
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
+}
+
+function isSessionInvalid(error) {
+  return (
+    error instanceof SessionServiceError && error.status === 401 && error.code === "session_invalid"
+  );
+}
+
+/** S3's XML error codes in the service's own terms (a presigned POST can fail in these ways). */
+function s3ErrorCode(code, message) {
+  switch (code) {
+    case "EntityTooLarge":
+      return "upload_too_large";
+    case "EntityTooSmall":
+      return "upload_empty";
+    case "AccessDenied":
+      // "Invalid according to Policy: Policy expired." or "...: Policy Condition failed: ..."
+      return /expired/i.test(message) ? "upload_expired" : "upload_policy_violation";
+    case "ExpiredToken":
+      return "upload_expired";
+    case "SignatureDoesNotMatch":
+    case "InvalidAccessKeyId":
+    case "InvalidPolicyDocument":
+      return "upload_token_invalid";
+    default:
+      return "upload_failed";
+  }
+}
+
+function responseHeader(xhr, name) {
+  try {
+    return stringOrNull(xhr.getResponseHeader(name));
+  } catch {
+    return null;
+  }
+}
+
+/** A failed direct upload: problem+json from the local backend, S3's XML, or just a status. */
+function storageError(xhr) {
+  let text = "";
+  try {
+    text = typeof xhr.responseText === "string" ? xhr.responseText : "";
+  } catch {
+    // responseText is unreadable for non-text response types.
+  }
+  const requestId = responseHeader(xhr, "X-Request-ID") ?? responseHeader(xhr, "x-amz-request-id");
+  const problem = parseJsonObject(text);
+  if (problem && stringOrNull(problem.code)) {
+    return new SessionServiceError(problem.code, {
+      status: xhr.status,
+      requestId: requestId ?? stringOrNull(problem.request_id),
+      detail: stringOrNull(problem.detail),
+      problem,
+    });
+  }
+  const s3Code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? null;
+  const s3Message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? "";
+  return new SessionServiceError(s3Code ? s3ErrorCode(s3Code, s3Message) : "upload_failed", {
+    status: xhr.status,
+    requestId,
+    detail: s3Code
+      ? `storage answered ${s3Code}: ${s3Message}`
+      : `storage answered HTTP ${xhr.status}`,
+  });
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The client                                                                                  */
+
+/**
+ * The frontend flow of session-service: one session id per browser (shared by its tabs),
+ * validated before each action, replaced (with a notice) when unusable.
+ *
+ * Events: "session" (detail `{sessionId}`) whenever the id changes (created, reset, erased,
+ * changed by another tab); "reset" (detail `{notice, previousSessionId, sessionId, reason}`)
+ * when this client replaced an unusable id: show the notice.
+ */
+export class SessionClient extends EventTarget {
+  #baseUrl;
+  #fetch;
+  #maxRetries;
+  #retryBaseMs;
+  #sleep;
+  #store;
+  /** The id this client has adopted (validated, created or reset); mirrors storage. */
+  #id = null;
+  #lastRequestId = null;
+  /** The shared start()/ensureSession() in flight. */
+  #establishing = null;
+  /** Replacements in flight, by the id they replace ("" for none). */
+  #replacing = new Map();
+  #window = null;
+  #onStorage = (event) => this.#storageChanged(event);
+
+  /**
+   * @param {{baseUrl?: string, storage?: Storage | null, fetch?: typeof fetch,
+   *          maxRetries?: number, retryBaseMs?: number,
+   *          sleep?: (ms: number) => Promise<void>}} [options]
+   */
+  constructor(options = {}) {
+    super();
+    const { baseUrl = "", storage, fetch, maxRetries = 3, retryBaseMs = 500, sleep } = options;
+    this.#baseUrl = String(baseUrl).replace(/\/+$/, "");
+    // window.fetch must be called with the global as `this` ("Illegal invocation" otherwise).
+    this.#fetch = (url, init) => (fetch ?? globalThis.fetch).call(globalThis, url, init);
+    this.#maxRetries = Math.max(0, maxRetries);
+    this.#retryBaseMs = Math.max(0, retryBaseMs);
+    this.#sleep = sleep ?? defaultSleep;
+    this.#store = new IdStore(storage === undefined ? defaultStorage() : usableStorage(storage));
+    const win = globalThis.window;
+    if (win && typeof win.addEventListener === "function") {
+      win.addEventListener("storage", this.#onStorage);
+      this.#window = win;
+    }
+  }
+
+  /** The id in use, or null before start() and after erase(). */
+  get sessionId() {
+    return this.#id;
+  }
+
+  /** X-Request-ID of the last call that failed (null when it got no answer), for support. */
+  get lastRequestId() {
+    return this.#lastRequestId;
+  }
+
+  /** Stop following other tabs (removes the window "storage" listener). */
+  close() {
+    this.#window?.removeEventListener("storage", this.#onStorage);
+    this.#window = null;
+  }
+
+  /**
+   * On page load: take the stored id and validate it (replacing it if invalid), or create a
+   * session when none is stored. Resolves with the id.
+   * @returns {Promise<string>}
+   */
+  start() {
+    return this.#track(() => this.#establishShared());
+  }
+
+  /**
+   * Before each user action: validate the id; on `{valid: false, reason}` reset. Concurrent
+   * calls share one check (one validate, at most one reset).
+   * @returns {Promise<string>}
+   */
+  ensureSession() {
+    return this.#track(() => this.#establishShared());
+  }
+
+  /**
+   * Replace the id with a new session and dispatch "reset". Two callers, or two tabs, that
+   * replace the same id at once cause one reset: the second adopts the first one's result.
+   * @param {string} [reason] a reset reason the server accepts; default "user_requested"
+   * @returns {Promise<string>}
+   */
+  reset(reason = RESET_REASONS.USER_REQUESTED) {
+    return this.#track(() => this.#replace(this.#id ?? this.#store.get(), reason, false));
+  }
+
+  /** The holder's session (with its details). */
+  getSession() {
+    return this.#track(() => this.#holder("GET", "/session", { retryNetwork: true }));
+  }
+
+  /** The session's files, oldest first. */
+  listFiles() {
+    return this.#track(async () => {
+      const answer = await this.#holder("GET", "/session/files", { retryNetwork: true });
+      return Array.isArray(answer?.files) ? answer.files : [];
+    });
+  }
+
+  /** Delete one file (object and row). */
+  deleteFile(fileId) {
+    return this.#track(async () => {
+      // Not retried after a network error: a repeat that arrives second answers 404.
+      await this.#holder("DELETE", `/session/files/${encodeURIComponent(fileId)}`, {
+        retryAfterReset: false,
+      });
+    });
+  }
+
+  /** A short-lived absolute URL serving the file as an attachment. */
+  downloadUrl(fileId) {
+    return this.#track(async () => {
+      const answer = await this.#holder(
+        "GET",
+        `/session/files/${encodeURIComponent(fileId)}/download`,
+        { retryNetwork: true, retryAfterReset: false },
+      );
+      return this.#absolute(answer.url);
+    });
+  }
+
+  /** Store name and email with the visitor's explicit consent; resolves with the session. */
+  submitDetails({ name, email, consent }) {
+    return this.#track(() =>
+      this.#holder("PUT", "/session/details", {
+        body: { name, email, consent_user_data: consent },
+        retryNetwork: true, // PUT replaces: a repeat is harmless
+      }),
+    );
+  }
+
+  /** The GDPR export: the session, its files and its audit events. */
+  exportData() {
+    return this.#track(() => this.#holder("GET", "/session/export", { retryNetwork: true }));
+  }
+
+  /**
+   * GDPR erasure, then forget the id (the next action creates a new session). An id the
+   * server no longer accepts (401 session_invalid) has nothing left to erase: it is forgotten
+   * as well, without a reset.
+   */
+  erase() {
+    return this.#track(async () => {
+      const id = this.#id ?? this.#store.get();
+      if (looksLikeSessionId(id)) {
+        try {
+          await this.#send("DELETE", "/session", { sessionId: id });
+        } catch (error) {
+          if (!isSessionInvalid(error)) throw error;
+        }
+      }
+      this.#store.set(null);
+      this.#id = null;
+      this.dispatchEvent(makeEvent("session", { sessionId: null }));
+    });
+  }
+
+  /**
+   * Upload a file straight to storage: ensureSession(), an upload slot, a multipart POST of
+   * the slot's fields in order and the file last (progress, cancellable), then completion.
+   * Resolves with the file (`uploaded`); a rejected file rejects with `upload_rejected`.
+   * @param {Blob & {name?: string}} file
+   * @param {{onProgress?: (loaded: number, total: number) => void, signal?: AbortSignal}} [options]
+   */
+  uploadFile(file, { onProgress, signal } = {}) {
+    return this.#track(async () => {
+      if (typeof Blob === "function" && !(file instanceof Blob)) {
+        throw new TypeError("uploadFile expects a File or a Blob");
+      }
+      const cancelled = () => new SessionServiceError("upload_cancelled");
+      if (signal?.aborted) throw cancelled();
+      if (file.size === 0) throw new SessionServiceError("upload_empty");
+      await this.ensureSession();
+      if (signal?.aborted) throw cancelled();
+      const name = typeof file.name === "string" && file.name !== "" ? file.name : "upload";
+      // Not retried after a network error: a repeat would hold a second pending slot.
+      const slot = await this.#holder("POST", "/session/uploads", {
+        body: { name, content_type: file.type || "application/pdf", size: file.size },
+      });
+      if (signal?.aborted) throw cancelled();
+      await this.#postForm(slot.upload, file, name, onProgress, signal);
+      if (signal?.aborted) throw cancelled();
+      // Completion is idempotent, so a network error is retried. After a reset the file
+      // belongs to the old session: retrying on the new one could only answer 404.
+      return this.#holder("POST", `/session/files/${encodeURIComponent(slot.file.id)}/complete`, {
+        retryNetwork: true,
+        retryAfterReset: false,
+      });
+    });
+  }
+
+  /* ---------------------------------------------------------------------------------------- */
+
+  /** Run a public call; remember the request id of a failure for support. */
+  async #track(work) {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof SessionServiceError) this.#lastRequestId = error.requestId;
+      throw error;
+    }
+  }
+
+  #establishShared() {
+    if (!this.#establishing) {
+      const pending = this.#establish().finally(() => {
+        if (this.#establishing === pending) this.#establishing = null;
+      });
+      this.#establishing = pending;
+    }
+    return this.#establishing;
+  }
+
+  async #establish() {
+    const stored = this.#store.get();
+    if (stored === null) return this.#replace(null, null, true);
+    if (!looksLikeSessionId(stored)) return this.#replace(stored, RESET_REASONS.TAMPERED, false);
+    const answer = await this.#validate(stored);
+    if (answer.valid) return this.#adopt(answer.session?.id ?? stored);
+    return this.#replace(stored, toResetReason(answer.reason), false);
+  }
+
+  /** POST /session/validate for `id`: `{valid: true, session}` or `{valid: false, reason}`. */
+  async #validate(id) {
+    const answer = await this.#send("POST", "/session/validate", {
+      sessionId: id,
+      retryNetwork: true,
+    });
+    if (!answer || typeof answer.valid !== "boolean") {
+      throw new SessionServiceError("unexpected_response", {
+        detail: "validate answered no verdict",
+      });
+    }
+    return answer;
+  }
+
+  /** Replace `old` (null: nothing stored, then `create`), once per id however many ask. */
+  #replace(old, reason, create) {
+    const key = old ?? "";
+    let pending = this.#replacing.get(key);
+    if (!pending) {
+      pending = withResetLock(() => this.#replaceLocked(old, reason, create)).finally(() => {
+        if (this.#replacing.get(key) === pending) this.#replacing.delete(key);
+      });
+      this.#replacing.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** Holding the lock: adopt another tab's fresh id if there is one, else create or reset. */
+  async #replaceLocked(old, reason, create) {
+    const current = this.#store.get();
+    if (current !== null && current !== old) {
+      // Someone (another tab, or an earlier call here) stored a different id meanwhile.
+      if (looksLikeSessionId(current)) {
+        const answer = await this.#validate(current);
+        if (answer.valid) return this.#adopt(answer.session?.id ?? current);
+        reason = toResetReason(answer.reason);
+      } else {
+        reason = RESET_REASONS.TAMPERED;
+      }
+      old = current;
+      create = false;
+    }
+    if (create && old === null) {
+      // Retried after a network error: if the lost request did arrive, its session is
+      // simply never used and expires.
+      const session = await this.#send("POST", "/sessions", { retryNetwork: true });
+      return this.#adopt(session.id);
+    }
+    const previous = looksLikeSessionId(old) ? old : null;
+    // Retried after a network error: a reset of an already superseded id gets a new session
+    // of its own, so a repeat is harmless.
+    const answer = await this.#send("POST", "/session/reset", {
+      sessionId: previous,
+      body: { reason },
+      retryNetwork: true,
+    });
+    const id = this.#adopt(answer.session.id);
+    this.dispatchEvent(
+      makeEvent("reset", {
+        notice: stringOrNull(answer.notice) ?? RESET_NOTICE,
+        previousSessionId: previous,
+        sessionId: id,
+        reason,
+      }),
+    );
+    return id;
+  }
+
+  /** Store `id` and use it; "session" when it differs from the one in use. */
+  #adopt(id) {
+    this.#store.set(id);
+    this.#use(id);
+    return id;
+  }
+
+  #use(id) {
+    if (id === this.#id) return;
+    this.#id = id;
+    this.dispatchEvent(makeEvent("session", { sessionId: id }));
+  }
+
+  /** Another tab wrote the key (or cleared the storage). */
+  #storageChanged(event) {
+    if (event.key !== STORAGE_KEY && event.key !== null) return;
+    if (event.storageArea && event.storageArea !== this.#store.backing) return;
+    const id = event.key === null ? null : stringOrNull(event.newValue);
+    this.#store.memory = id;
+    this.#use(id);
+  }
+
+  /**
+   * A holder call. Without an id yet, ensureSession() first. A 401 `session_invalid` resets
+   * with the answer's reason and, unless `retryAfterReset` is false, repeats the call once
+   * with the new id.
+   */
+  async #holder(method, path, { body, retryNetwork = false, retryAfterReset = true } = {}) {
+    const id = this.#id ?? (await this.#establishShared());
+    try {
+      return await this.#send(method, path, { sessionId: id, body, retryNetwork });
+    } catch (error) {
+      if (!isSessionInvalid(error)) throw error;
+      const fresh = await this.#replace(id, toResetReason(error.problem?.reason), false);
+      if (!retryAfterReset) throw error;
+      return this.#send(method, path, { sessionId: fresh, body, retryNetwork });
+    }
+  }
+
+  /**
+   * One API call with its retries: a 429 waits Retry-After (at most 60 s); a network error
+   * (fetch rejects) backs off exponentially from retryBaseMs, only when `retryNetwork` says
+   * a repeat is safe. At most maxRetries retries in all. Resolves with the JSON body.
+   */
+  async #send(method, path, { sessionId = null, body, retryNetwork = false } = {}) {
+    const url = `${this.#baseUrl}${API_PREFIX}${path}`;
+    const headers = { Accept: "application/json" };
+    if (sessionId !== null) headers["X-Session-ID"] = sessionId;
+    const init = { method, headers };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    for (let retry = 0; ; retry += 1) {
+      const backoffMs = this.#retryBaseMs * 2 ** retry;
+      let response;
+      try {
+        response = await this.#fetch(url, init);
+      } catch (error) {
+        if (retryNetwork && retry < this.#maxRetries) {
+          await this.#sleep(backoffMs);
+          continue;
+        }
+        throw new SessionServiceError("network_error", {
+          detail: error instanceof Error ? error.message : String(error),
+          cause: error,
+        });
+      }
+      // A 429 is refused before anything happens: every call may repeat it.
+      if (response.status === 429 && retry < this.#maxRetries) {
+        await this.#sleep(retryAfterMs(response, backoffMs));
+        continue;
+      }
+      if (!response.ok) throw await errorFromResponse(response);
+      return readJson(response);
+    }
+  }
+
+  /** POST the slot's form to storage with XMLHttpRequest (fetch reports no upload progress). */
+  #postForm(upload, file, name, onProgress, signal) {
+    const Xhr = globalThis.XMLHttpRequest;
+    if (typeof Xhr !== "function") {
+      return Promise.reject(
+        new SessionServiceError("upload_failed", { detail: "XMLHttpRequest is not available" }),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const form = new FormData();
+      for (const [field, value] of Object.entries(upload.fields ?? {})) form.append(field, value);
+      form.append("file", file, name); // last: storage ignores fields after the file
+      const xhr = new Xhr();
+      let settled = false;
+      const settle = (error) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener("abort", onAbort);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onAbort = () => {
+        settle(new SessionServiceError("upload_cancelled"));
+        try {
+          xhr.abort();
+        } catch {
+          // Already finished.
+        }
+      };
+      // No X-Session-ID, no custom header: the session id never goes to the storage. (On S3,
+      // an upload progress listener makes the cross-origin POST preflighted: the bucket's
+      // CORS rule must allow POST from the page's origin.)
+      xhr.open("POST", this.#absolute(upload.url));
+      if (onProgress && xhr.upload) {
+        xhr.upload.onprogress = (event) =>
+          onProgress(event.loaded, event.lengthComputable ? event.total : file.size);
+      }
+      xhr.onload = () => settle(xhr.status >= 200 && xhr.status < 300 ? null : storageError(xhr));
+      xhr.onerror = () =>
+        settle(
+          new SessionServiceError("network_error", {
+            detail: "the file storage could not be reached",
+          }),
+        );
+      xhr.ontimeout = xhr.onerror;
+      xhr.onabort = () => settle(new SessionServiceError("upload_cancelled"));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      xhr.send(form);
+    });
+  }
+
+  /** Resolve a URL the service handed out (relative on the local backend) to an absolute one. */
+  #absolute(url) {
+    const here = globalThis.location?.href;
+    try {
+      const base = this.#baseUrl ? new URL(this.#baseUrl, here) : here;
+      return base ? new URL(url, base).href : url;
+    } catch {
+      return url;
+    }
+  }
+}

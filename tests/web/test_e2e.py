@@ -1,0 +1,148 @@
+"""The whole browser flow in headless Chromium against the real service (zero config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytest.importorskip("playwright", reason="make test installs playwright")
+from playwright.sync_api import Browser, Page, expect
+
+KEY = "session-service.session-id"
+NOTICE = "Your session has been reset due to a technical issue. Please start again."
+PDF = b"%PDF-1.7\n" + b"0" * (1536 * 1024) + b"\n%%EOF\n"  # 1.5 MiB: progress has steps
+
+
+@pytest.fixture
+def page(chromium: Browser, service: str) -> Any:
+    context = chromium.new_context(base_url=service)
+    page = context.new_page()
+    page.console_errors = []  # type: ignore[attr-defined]
+    page.on(
+        "console",
+        lambda message: (
+            page.console_errors.append(message.text)  # type: ignore[attr-defined]
+            if message.type == "error"
+            else None
+        ),
+    )
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def ready(page: Page) -> str:
+    """Wait until the page has its session; the stored id."""
+    expect(page.locator("body")).to_have_attribute("data-ready", "true")
+    session_id: str = page.evaluate(f"localStorage.getItem({KEY!r})")
+    return session_id
+
+
+def open_demo(page: Page) -> str:
+    page.goto("/")
+    return ready(page)
+
+
+def message_for(page: Page, code: str) -> str:
+    script = "async (code) => (await import('/static/session-client.js')).messageFor(code)"
+    message: str = page.evaluate(script, code)
+    return message
+
+
+def test_first_visit_creates_and_stores_a_session_and_reload_keeps_it(page: Page) -> None:
+    session_id = open_demo(page)
+    assert len(session_id) == 36
+    expect(page.locator("#session-id")).to_have_text(session_id)
+    expect(page.locator("#session-status")).to_have_text("active")
+    page.reload()
+    assert ready(page) == session_id
+    expect(page.locator("#notice")).to_be_hidden()
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_tampered_id_leads_to_a_reset_and_the_notice(page: Page) -> None:
+    original = open_demo(page)
+    page.evaluate(f"localStorage.setItem({KEY!r}, 'tampered-' + {original!r})")
+    page.reload()
+    replaced = ready(page)
+    assert replaced not in (original, f"tampered-{original}")
+    expect(page.locator("#notice")).to_be_visible()
+    expect(page.locator("#notice")).to_have_text(NOTICE)
+    expect(page.locator("#session-id")).to_have_text(replaced)
+
+
+def test_a_pdf_upload_shows_progress_and_lands_in_the_list(
+    page: Page, tmp_path: Path, artifacts: Path
+) -> None:
+    open_demo(page)
+    report = tmp_path / "report.pdf"
+    report.write_bytes(PDF)
+    # Every value the progress bar takes, as the page sets it.
+    page.evaluate(
+        """() => {
+            window.progressSeen = [];
+            const bar = document.getElementById('upload-progress');
+            new MutationObserver(() => window.progressSeen.push(bar.value))
+                .observe(bar, {attributes: true, attributeFilter: ['value']});
+        }"""
+    )
+    # Loopback uploads 1.5 MiB at once; at 1 MiB/s the browser reports progress on the way.
+    network = page.context.new_cdp_session(page)
+    network.send("Network.enable")
+    network.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 1 << 20},
+    )
+    page.set_input_files("#file-input", str(report))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    item = page.locator("#file-list li", has_text="report.pdf")
+    expect(item).to_contain_text("uploaded", timeout=15_000)
+    expect(page.locator("#upload-status")).to_have_text("report.pdf uploaded.")
+    seen: list[float] = page.evaluate("window.progressSeen")
+    assert seen[-1] == 100
+    assert any(0 < value < 100 for value in seen), seen
+    expect(page.get_by_role("button", name="Download report.pdf")).to_be_visible()
+    page.screenshot(path=str(artifacts / "demo.png"), full_page=True)
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_renamed_non_pdf_is_rejected_with_the_mapped_message(page: Page, tmp_path: Path) -> None:
+    open_demo(page)
+    fake = tmp_path / "invoice.pdf"
+    fake.write_bytes(b"PK\x03\x04 this is a zip archive, not a PDF" * 10)
+    page.set_input_files("#file-input", str(fake))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expected = message_for(page, "upload_rejected")
+    expect(page.locator("#error")).to_have_text(expected)
+    expect(page.locator("#upload-status")).to_have_text(expected)
+    expect(page.locator("#support-id")).not_to_have_text("none")
+    expect(page.locator("#file-list li", has_text="invoice.pdf")).to_contain_text("rejected")
+
+
+def test_erase_clears_the_page_and_the_stored_id(page: Page, service: str) -> None:
+    session_id = open_demo(page)
+    page.get_by_role("button", name="Erase my data").click()
+    page.get_by_role("button", name="Yes, erase everything").click()
+    expect(page.locator("#data-status")).to_contain_text("Everything was erased")
+    expect(page.locator("#session-id")).to_have_text("—")
+    assert page.evaluate(f"localStorage.getItem({KEY!r})") is None
+    answer = httpx.post(
+        f"{service}/api/v1/session/validate", headers={"X-Session-ID": session_id}
+    ).json()
+    assert answer == {"valid": False, "reason": "not_found", "action": "reset"}
+
+
+def test_the_page_is_served_with_a_strict_policy(service: str) -> None:
+    page = httpx.get(f"{service}/")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy
+    assert "default-src 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert "<script>" not in page.text  # no inline script: only <script src=...>
+    module = httpx.get(f"{service}/static/session-client.js")
+    assert module.status_code == 200
+    assert "javascript" in module.headers["content-type"]

@@ -1,0 +1,155 @@
+"""The browser module (static/session-client.js): its unit tests, its declarations, and its
+tables checked against the README and the server.
+
+- the Node unit tests pass (`node --test tests/web/unit/`);
+- the TypeScript declarations type-check a realistic use (`tsc --noEmit -p tests/web`);
+- MESSAGES maps exactly the codes of the README's Errors table, so a new code cannot be
+  forgotten;
+- every reason the module sends is one the server accepts.
+
+Without Node these are skipped, unless REQUIRE_BROWSER=1 (CI), which makes it a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from session_service.sessions.errors import InvalidReason
+from session_service.sessions.schemas import ResetReason
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "tests" / "web"
+STATIC = ROOT / "src" / "session_service" / "web" / "static"
+MODULE = STATIC / "session-client.js"
+DECLARATIONS = STATIC / "session-client.d.ts"
+README = ROOT / "README.md"
+TSC = WEB / "node_modules" / ".bin" / "tsc"
+REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        reason = f"`{name}` is not installed (Node.js 20+ runs the browser module's tests)"
+        if REQUIRE_BROWSER:
+            pytest.fail(f"{reason} and REQUIRE_BROWSER=1")
+        pytest.skip(reason)
+    return path
+
+
+def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _object_literal(source: str, name: str) -> str:
+    """The `{...}` or `[...]` of `const <name> = Object.freeze(...);` in the module."""
+    match = re.search(rf"const {name} = Object\.freeze\(([\[{{].*?[\]}}])\);\n", source, re.DOTALL)
+    assert match is not None, f"{name} not found in {MODULE.name}"
+    return match.group(1)
+
+
+def _union(name: str) -> set[str]:
+    """The string literals of `export type <name> = "a" | "b" ...;` in the declarations."""
+    match = re.search(rf"export type {name} =([^;]*);", DECLARATIONS.read_text())
+    assert match is not None, f"type {name} not declared in {DECLARATIONS.name}"
+    return set(re.findall(r'"([^"]+)"', match.group(1)))
+
+
+def _readme_codes() -> dict[str, int]:
+    """`code -> status` from the rows of the README's Errors table."""
+    text = README.read_text()
+    start = text.index("\n## Errors\n")
+    end = text.find("\n## ", start + 1)
+    section = text[start : end if end != -1 else None]
+    rows = re.findall(r"^\| `([a-z0-9_]+)` \| (\d{3}) \|", section, re.MULTILINE)
+    assert rows, "no rows found in the README's Errors table"
+    return {code: int(status) for code, status in rows}
+
+
+def _message_codes() -> set[str]:
+    table = _object_literal(MODULE.read_text(), "MESSAGES")
+    return set(re.findall(r"^\s+([a-z0-9_]+):", table, re.MULTILINE))
+
+
+def test_node_unit_tests_pass() -> None:
+    node = _tool("node")
+    result = _run([node, "--test", "tests/web/unit/"], timeout=120)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
+    assert re.search(r"^# pass [1-9]", result.stdout, re.MULTILINE), result.stdout[-2000:]
+
+
+def test_declarations_type_check_a_realistic_use() -> None:
+    _tool("node")
+    if not TSC.exists():
+        npm = _tool("npm")
+        install = _run([npm, "ci", "--prefix", str(WEB), "--no-audit", "--no-fund"], timeout=300)
+        assert install.returncode == 0, install.stdout[-4000:] + install.stderr[-4000:]
+    result = _run([str(TSC), "--noEmit", "-p", str(WEB)], timeout=300)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
+
+
+def test_messages_map_exactly_the_readme_error_codes() -> None:
+    readme = set(_readme_codes())
+    messages = _message_codes()
+    assert messages == readme, (
+        f"in the README but without a message: {sorted(readme - messages)}; "
+        f"with a message but not in the README: {sorted(messages - readme)}"
+    )
+    assert _union("ServerErrorCode") == readme
+
+
+def test_client_only_codes_stay_out_of_messages() -> None:
+    table = _object_literal(MODULE.read_text(), "CLIENT_MESSAGES")
+    client = set(re.findall(r"^\s+([a-z0-9_]+):", table, re.MULTILINE))
+    assert client == _union("ClientErrorCode")
+    assert {"network_error", "upload_cancelled"} <= client
+    assert not client & set(_readme_codes())
+
+
+def test_every_reason_the_module_uses_is_one_the_server_accepts() -> None:
+    source = MODULE.read_text()
+    accepted = {reason.value for reason in ResetReason}
+    invalid = {reason.value for reason in InvalidReason}
+
+    # Validate's reasons are passed through to reset: the module must know exactly these.
+    known_invalid = set(re.findall(r'"([a-z_]+)"', _object_literal(source, "INVALID_REASONS")))
+    assert known_invalid == invalid
+    assert invalid <= accepted
+
+    # The reasons the module sends itself.
+    table = dict(
+        re.findall(
+            r'^\s+([A-Z_]+): "([a-z_]+)",', _object_literal(source, "RESET_REASONS"), re.MULTILINE
+        )
+    )
+    assert table, "RESET_REASONS is empty"
+    assert set(table.values()) <= accepted, set(table.values()) - accepted
+    # A misspelt RESET_REASONS.X would silently send `undefined`.
+    used = set(re.findall(r"RESET_REASONS\.([A-Z_]+)", source))
+    assert used <= set(table), used - set(table)
+    assert "TAMPERED" in used
+
+    # No reason is written out anywhere else (e.g. `reset("expird")`).
+    literal_reasons = re.findall(r'reason: "([a-z_]+)"|reset\("([a-z_]+)"\)', source)
+    assert {value for pair in literal_reasons for value in pair if value} <= accepted
+
+    # The declarations offer the page exactly what the server accepts.
+    assert _union("ResetReason") == accepted
+    assert _union("InvalidReason") == invalid
+
+
+def test_readme_rows_parse_as_expected() -> None:
+    """Guard the parser: a few rows the README is known to have."""
+    codes = _readme_codes()
+    assert codes["session_invalid"] == 401
+    assert codes["rate_limited"] == 429
+    assert codes["upload_rejected"] == 422
+    assert len(codes) >= 30

@@ -1,0 +1,132 @@
+// A page's use of the whole public API, type-checked against session-client.d.ts
+// (`tsc --noEmit -p tests/web`). Never run: it only has to compile, and the
+// `@ts-expect-error` lines have to stay errors.
+import {
+  CLIENT_MESSAGES,
+  GENERIC_MESSAGE,
+  MESSAGES,
+  RESET_NOTICE,
+  STORAGE_KEY,
+  SessionClient,
+  SessionServiceError,
+  messageFor,
+  type ErrorCode,
+  type ResetEventDetail,
+  type ResetReason,
+  type Session,
+  type SessionExport,
+  type SessionFile,
+} from "../../../src/session_service/web/static/session-client.js";
+
+const client = new SessionClient({
+  baseUrl: "https://sessions.example",
+  storage: window.localStorage,
+  fetch: window.fetch.bind(window),
+  maxRetries: 2,
+  retryBaseMs: 250,
+  sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+});
+const inMemory = new SessionClient({ storage: null });
+const sameOrigin = new SessionClient();
+
+client.addEventListener("reset", (event) => {
+  const detail: ResetEventDetail = event.detail;
+  const reason: ResetReason = detail.reason;
+  const text: string = detail.notice === RESET_NOTICE ? detail.notice : RESET_NOTICE;
+  const previous: string | null = detail.previousSessionId;
+  console.info(text, reason, previous, detail.sessionId.length);
+});
+client.addEventListener("session", (event) => {
+  const id: string | null = event.detail.sessionId;
+  if (id !== null) console.info(id.toUpperCase());
+});
+// Any other event type still takes a plain listener.
+client.addEventListener("other", (event: Event) => console.info(event.type));
+
+function show(error: unknown): string {
+  if (error instanceof SessionServiceError) {
+    const status: number = error.status;
+    const reference: string | null = error.requestId ?? client.lastRequestId;
+    const reason = error.problem?.reason;
+    console.info(status, reference, reason, error.detail, error.code);
+    return error.userMessage;
+  }
+  return messageFor("internal_error");
+}
+
+async function page(pdf: File, controller: AbortController): Promise<void> {
+  const id: string = await client.start();
+  const again: string = await client.ensureSession();
+  const current: string | null = client.sessionId;
+  console.info(id === again, current, localStorage.getItem(STORAGE_KEY));
+
+  const session: Session = await client.getSession();
+  if (session.status === "pending_verification") console.info(session.email ?? "");
+
+  try {
+    const uploaded: SessionFile = await client.uploadFile(pdf, {
+      signal: controller.signal,
+      onProgress: (loaded, total) => console.info(Math.round((loaded / total) * 100)),
+    });
+    console.info(uploaded.status === "uploaded", uploaded.stored_size);
+  } catch (error) {
+    show(error);
+  }
+  await client.uploadFile(new Blob(["%PDF-1.7"], { type: "application/pdf" }));
+
+  const files: SessionFile[] = await client.listFiles();
+  for (const file of files) {
+    const url: string = await client.downloadUrl(file.id);
+    console.info(url);
+    await client.deleteFile(file.id);
+  }
+
+  const updated: Session = await client.submitDetails({
+    name: "Ada Lovelace",
+    email: "ada@example.com",
+    consent: true,
+  });
+  console.info(updated.consent_given_at);
+
+  const data: SessionExport = await client.exportData();
+  const links: Array<string | null> = data.files.map((file) => file.download_url);
+  console.info(data.format, links, data.audit_events[0]?.type);
+
+  const fresh: string = await client.reset("user_requested");
+  await inMemory.reset();
+  console.info(fresh);
+  await client.erase();
+  sameOrigin.close();
+
+  const code: ErrorCode = "upload_rejected";
+  const messages: string[] = [
+    MESSAGES[code],
+    MESSAGES.rate_limited,
+    CLIENT_MESSAGES.network_error,
+    messageFor("some_future_code"),
+    messageFor(null),
+    GENERIC_MESSAGE,
+  ];
+  console.info(messages, new SessionServiceError("network_error", { status: 0 }).userMessage);
+}
+
+async function wrongCalls(): Promise<void> {
+  // @ts-expect-error: a file name is not a file
+  await client.uploadFile("report.pdf");
+  // @ts-expect-error: not a reason the server accepts
+  await client.reset("because");
+  // @ts-expect-error: consent is a boolean, and it is required
+  await client.submitDetails({ name: "Ada", email: "ada@example.com" });
+  // @ts-expect-error: the session id is read-only
+  client.sessionId = "4f0c0a4e-0000-4000-8000-000000000000";
+  // @ts-expect-error: MESSAGES holds only the README's codes
+  console.info(MESSAGES.network_error);
+  // @ts-expect-error: unknown option
+  new SessionClient({ baseURL: "https://sessions.example" });
+  client.addEventListener("reset", (event) => {
+    // @ts-expect-error: a reset event's detail has no `id`
+    console.info(event.detail.id);
+  });
+}
+
+export { page, show, wrongCalls };

@@ -1,0 +1,1167 @@
+// The browser module's flow, run in Node (`node --test tests/web/unit/`).
+//
+// The module under test is the real session-client.js. Fakes stand in for what a browser
+// and the service provide: FakeServer (fetch, answering like session-service's API),
+// FakeXHR (XMLHttpRequest and the storage endpoint behind it), MemoryStorage (localStorage),
+// FakeLocks (navigator.locks, shared by "tabs") and an EventTarget as `window`.
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { afterEach, beforeEach, describe, test } from "node:test";
+
+import {
+  RESET_NOTICE,
+  STORAGE_KEY,
+  SessionClient,
+  SessionServiceError,
+  messageFor,
+} from "../../../src/session_service/web/static/session-client.js";
+
+const BASE = "http://service.test";
+const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+const RESET_REASONS = new Set([
+  "missing",
+  "malformed",
+  "not_found",
+  "expired",
+  "reset",
+  "tampered",
+  "user_requested",
+]);
+
+// ------------------------------------------------------------------------------------------
+// Fakes
+
+/** localStorage's interface over a Map. */
+class MemoryStorage {
+  #items = new Map();
+  getItem(key) {
+    return this.#items.has(key) ? this.#items.get(key) : null;
+  }
+  setItem(key, value) {
+    this.#items.set(key, String(value));
+  }
+  removeItem(key) {
+    this.#items.delete(key);
+  }
+}
+
+/** A storage that refuses everything, as in some private modes. */
+class BrokenStorage {
+  getItem() {
+    throw new Error("SecurityError: storage is disabled");
+  }
+  setItem() {
+    throw new Error("QuotaExceededError");
+  }
+  removeItem() {
+    throw new Error("SecurityError: storage is disabled");
+  }
+}
+
+/** navigator.locks: one holder per name at a time, in request order. */
+class FakeLocks {
+  requests = [];
+  #tails = new Map();
+  request(name, callback) {
+    this.requests.push(name);
+    const tail = this.#tails.get(name) ?? Promise.resolve();
+    const run = tail.then(() => callback({ name, mode: "exclusive" }));
+    this.#tails.set(
+      name,
+      run.then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    return run;
+  }
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
+
+/**
+ * session-service's browser API in memory. Every answer carries X-Request-ID `req-N`;
+ * `once(route, respond)` scripts the next answer of a route ("POST /api/v1/session/reset");
+ * `calls` records every request.
+ */
+class FakeServer {
+  sessions = new Map();
+  files = new Map();
+  calls = [];
+  #scripted = [];
+  #requests = 0;
+
+  /** A session on the server, returning its id. */
+  session(status = "active") {
+    const id = randomUUID();
+    const now = new Date().toISOString();
+    this.sessions.set(id, {
+      id,
+      status,
+      created_at: now,
+      updated_at: now,
+      last_seen_at: now,
+      expires_at: null,
+      completed_at: null,
+      consent_user_data: false,
+      consent_given_at: null,
+      previous_session_id: null,
+      name: null,
+      email: null,
+    });
+    return id;
+  }
+
+  once(route, respond) {
+    this.#scripted.push({ route, respond });
+  }
+
+  count(route) {
+    return this.calls.filter((call) => call.route === route).length;
+  }
+
+  routes() {
+    return this.calls.map((call) => call.route);
+  }
+
+  fetch = async (input, init = {}) => {
+    const url = new URL(String(input), BASE);
+    const method = init.method ?? "GET";
+    const call = {
+      route: `${method} ${url.pathname}`,
+      url: url.href,
+      path: url.pathname,
+      headers: new Headers(init.headers),
+      body: init.body === undefined ? undefined : JSON.parse(init.body),
+      rawBody: init.body,
+    };
+    this.calls.push(call);
+    await tick(); // answers arrive later, so concurrent calls really overlap
+    const index = this.#scripted.findIndex((entry) => entry.route === call.route);
+    if (index >= 0) {
+      const [entry] = this.#scripted.splice(index, 1);
+      const answer = await entry.respond(call);
+      if (answer instanceof Error) throw answer;
+      return answer;
+    }
+    return this.#answer(call);
+  };
+
+  json(status, body, headers = {}) {
+    return new Response(body === null ? null : JSON.stringify(body), {
+      status,
+      headers: {
+        "Content-Type": "application/json",
+        "X-Request-ID": `req-${++this.#requests}`,
+        ...headers,
+      },
+    });
+  }
+
+  problem(status, code, extra = {}, headers = {}) {
+    return this.json(
+      status,
+      { type: `urn:session-service:problem:${code}`, status, code, detail: code, ...extra },
+      { "Content-Type": "application/problem+json", ...headers },
+    );
+  }
+
+  #invalidReason(id) {
+    if (!id || !UUID4.test(id)) return "malformed";
+    const session = this.sessions.get(id.toLowerCase());
+    if (!session) return "not_found";
+    if (session.status === "reset" || session.status === "expired") return session.status;
+    return null;
+  }
+
+  #holder(call) {
+    const reason = this.#invalidReason(call.headers.get("X-Session-ID"));
+    if (reason) return { error: this.problem(401, "session_invalid", { reason, action: "reset" }) };
+    return { session: this.sessions.get(call.headers.get("X-Session-ID").toLowerCase()) };
+  }
+
+  #public(session) {
+    const { name: _name, email: _email, ...rest } = session;
+    return rest;
+  }
+
+  async #answer(call) {
+    const { route } = call;
+    if (route === "POST /api/v1/sessions") {
+      return this.json(201, this.#public(this.sessions.get(this.session())));
+    }
+    if (route === "POST /api/v1/session/validate") {
+      const reason = this.#invalidReason(call.headers.get("X-Session-ID"));
+      if (reason) return this.json(200, { valid: false, reason, action: "reset" });
+      const session = this.sessions.get(call.headers.get("X-Session-ID").toLowerCase());
+      return this.json(200, { valid: true, session: this.#public(session) });
+    }
+    if (route === "POST /api/v1/session/reset") {
+      if (!RESET_REASONS.has(call.body?.reason)) return this.problem(422, "validation_error");
+      const old = call.headers.get("X-Session-ID");
+      const previous = old ? this.sessions.get(old.toLowerCase()) : undefined;
+      if (previous) previous.status = "reset";
+      const fresh = this.sessions.get(this.session());
+      fresh.previous_session_id = previous?.id ?? null;
+      return this.json(201, { session: this.#public(fresh), notice: RESET_NOTICE });
+    }
+    const { session, error } = this.#holder(call);
+    if (error) return error;
+    const fileRoute = /^(\w+) \/api\/v1\/session\/files\/([^/]+)(\/\w+)?$/.exec(route);
+    if (route === "GET /api/v1/session") return this.json(200, session);
+    if (route === "PUT /api/v1/session/details") {
+      if (call.body.consent_user_data !== true) return this.problem(422, "validation_error");
+      Object.assign(session, {
+        name: call.body.name,
+        email: call.body.email,
+        consent_user_data: true,
+        status: "pending_verification",
+      });
+      return this.json(200, session);
+    }
+    if (route === "DELETE /api/v1/session") {
+      this.sessions.delete(session.id);
+      return new Response(null, { status: 204, headers: { "X-Request-ID": "req-erase" } });
+    }
+    if (route === "GET /api/v1/session/export") {
+      return this.json(200, {
+        format: "session-service.export.v1",
+        exported_at: new Date().toISOString(),
+        session,
+        files: this.#filesOf(session).map((file) => ({ ...file, download_url: null })),
+        audit_events: [],
+      });
+    }
+    if (route === "GET /api/v1/session/files") {
+      return this.json(200, { files: this.#filesOf(session) });
+    }
+    if (route === "POST /api/v1/session/uploads") {
+      const id = randomUUID();
+      const file = {
+        id,
+        name: call.body.name,
+        content_type: call.body.content_type,
+        size: call.body.size,
+        stored_size: null,
+        status: "pending",
+        rejection_reason: null,
+        created_at: new Date().toISOString(),
+        uploaded_at: null,
+      };
+      this.files.set(id, { file, sessionId: session.id, bytes: null });
+      return this.json(201, {
+        file,
+        upload: {
+          url: "/api/v1/storage/uploads",
+          fields: {
+            key: `uploads/storage-id/${id}/${call.body.name}`,
+            "Content-Type": call.body.content_type,
+            policy: "eyJwb2xpY3kiOiJmYWtlIn0=",
+            "x-amz-signature": "f4k3",
+          },
+          expires_at: new Date(Date.now() + 300_000).toISOString(),
+        },
+      });
+    }
+    if (fileRoute) {
+      const [, method, fileId, action] = fileRoute;
+      const entry = this.files.get(fileId);
+      if (!entry || entry.sessionId !== session.id) return this.problem(404, "file_not_found");
+      if (method === "POST" && action === "/complete") {
+        if (entry.bytes === null) return this.problem(409, "upload_missing");
+        if (!entry.bytes.startsWith("%PDF-")) {
+          Object.assign(entry.file, { status: "rejected", rejection_reason: "signature_mismatch" });
+          return this.problem(422, "upload_rejected", { reason: "signature_mismatch" });
+        }
+        Object.assign(entry.file, {
+          status: "uploaded",
+          stored_size: entry.bytes.length,
+          uploaded_at: new Date().toISOString(),
+        });
+        return this.json(200, entry.file);
+      }
+      if (method === "GET" && action === "/download") {
+        return this.json(200, { url: `/api/v1/storage/downloads/token-${fileId}`, expires_at: "" });
+      }
+      if (method === "DELETE" && action === undefined) {
+        this.files.delete(fileId);
+        return new Response(null, { status: 204 });
+      }
+    }
+    return this.problem(404, "not_found");
+  }
+
+  #filesOf(session) {
+    return [...this.files.values()]
+      .filter((entry) => entry.sessionId === session.id)
+      .map((entry) => entry.file);
+  }
+
+  /** The storage endpoint behind FakeXHR: keep the posted file under its slot. */
+  async receive(xhr) {
+    const key = xhr.entries.find(([name]) => name === "key")?.[1];
+    const file = xhr.entries.at(-1)[1];
+    const entry = this.files.get(key.split("/")[2]);
+    entry.bytes = await file.text();
+  }
+}
+
+/** XMLHttpRequest as the module uses it; `FakeXHR.storage(xhr)` plays the storage side. */
+class FakeXHR {
+  static instances = [];
+  static storage = async (xhr) => xhr.respond(204);
+
+  upload = { onprogress: null };
+  status = 0;
+  responseText = "";
+  requestHeaders = {};
+  responseHeaders = {};
+  aborted = false;
+
+  constructor() {
+    FakeXHR.instances.push(this);
+  }
+  open(method, url) {
+    this.method = method;
+    this.url = url;
+  }
+  setRequestHeader(name, value) {
+    this.requestHeaders[name] = value;
+  }
+  getResponseHeader(name) {
+    return this.responseHeaders[name.toLowerCase()] ?? null;
+  }
+  send(form) {
+    this.form = form;
+    this.entries = [...form.entries()];
+    setTimeout(() => FakeXHR.storage(this), 1);
+  }
+  progress(loaded, total) {
+    this.upload.onprogress?.({ loaded, total, lengthComputable: true });
+  }
+  respond(status, text = "", headers = {}) {
+    if (this.aborted) return;
+    this.status = status;
+    this.responseText = text;
+    this.responseHeaders = Object.fromEntries(
+      Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]),
+    );
+    this.onload?.();
+  }
+  abort() {
+    this.aborted = true;
+    this.onabort?.();
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Set-up
+
+/** Browser globals a test installs; restored after each test. */
+const saved = new Map();
+function setGlobal(name, value) {
+  if (!saved.has(name)) saved.set(name, Object.getOwnPropertyDescriptor(globalThis, name));
+  Object.defineProperty(globalThis, name, { value, configurable: true, writable: true });
+}
+
+let server;
+let storage;
+
+beforeEach(() => {
+  server = new FakeServer();
+  storage = new MemoryStorage();
+  FakeXHR.instances = [];
+  FakeXHR.storage = async (xhr) => {
+    await server.receive(xhr);
+    xhr.respond(204);
+  };
+  setGlobal("XMLHttpRequest", FakeXHR);
+});
+
+afterEach(() => {
+  for (const [name, descriptor] of saved) {
+    if (descriptor) Object.defineProperty(globalThis, name, descriptor);
+    else delete globalThis[name];
+  }
+  saved.clear();
+});
+
+function makeClient(options = {}) {
+  return new SessionClient({
+    baseUrl: BASE,
+    storage,
+    fetch: server.fetch,
+    sleep: async () => {},
+    ...options,
+  });
+}
+
+/** Every event of `type` the client dispatches, as its detail. */
+function record(client, type) {
+  const seen = [];
+  client.addEventListener(type, (event) => seen.push(event.detail));
+  return seen;
+}
+
+async function rejection(promise) {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail("expected a rejection");
+}
+
+// ------------------------------------------------------------------------------------------
+// Start, validate, reset
+
+describe("start", () => {
+  test("with nothing stored creates a session, stores it and announces it", async () => {
+    const client = makeClient();
+    const sessions = record(client, "session");
+    const resets = record(client, "reset");
+
+    const id = await client.start();
+
+    assert.deepEqual(server.routes(), ["POST /api/v1/sessions"]);
+    assert.ok(server.sessions.has(id));
+    assert.equal(storage.getItem(STORAGE_KEY), id);
+    assert.equal(client.sessionId, id);
+    assert.deepEqual(sessions, [{ sessionId: id }]);
+    assert.deepEqual(resets, []);
+    assert.equal(server.calls[0].headers.get("X-Session-ID"), null);
+  });
+
+  test("with a stored valid id keeps it after one validate", async () => {
+    const id = server.session();
+    storage.setItem(STORAGE_KEY, id);
+    const client = makeClient();
+    const resets = record(client, "reset");
+
+    assert.equal(await client.start(), id);
+
+    assert.deepEqual(server.routes(), ["POST /api/v1/session/validate"]);
+    assert.equal(server.calls[0].headers.get("X-Session-ID"), id);
+    assert.equal(storage.getItem(STORAGE_KEY), id);
+    assert.equal(client.sessionId, id);
+    assert.deepEqual(resets, []);
+  });
+
+  test("with a stored invalid id resets with the validate reason and fires the notice", async () => {
+    const old = server.session("expired");
+    storage.setItem(STORAGE_KEY, old);
+    const client = makeClient();
+    const resets = record(client, "reset");
+    const sessions = record(client, "session");
+
+    const id = await client.start();
+
+    assert.deepEqual(server.routes(), [
+      "POST /api/v1/session/validate",
+      "POST /api/v1/session/reset",
+    ]);
+    const reset = server.calls[1];
+    assert.equal(reset.headers.get("X-Session-ID"), old);
+    assert.deepEqual(reset.body, { reason: "expired" });
+    assert.notEqual(id, old);
+    assert.equal(server.sessions.get(id).previous_session_id, old);
+    assert.equal(storage.getItem(STORAGE_KEY), id);
+    assert.deepEqual(resets, [
+      { notice: RESET_NOTICE, previousSessionId: old, sessionId: id, reason: "expired" },
+    ]);
+    assert.deepEqual(sessions, [{ sessionId: id }]);
+  });
+
+  test("a stored value that cannot be a session id is replaced as tampered, never sent", async () => {
+    const garbage = `tampered-${randomUUID()}\n`;
+    storage.setItem(STORAGE_KEY, garbage);
+    const client = makeClient();
+    const resets = record(client, "reset");
+
+    const id = await client.start();
+
+    assert.deepEqual(server.routes(), ["POST /api/v1/session/reset"]);
+    assert.equal(server.calls[0].headers.get("X-Session-ID"), null);
+    assert.deepEqual(server.calls[0].body, { reason: "tampered" });
+    assert.equal(storage.getItem(STORAGE_KEY), id);
+    assert.deepEqual(resets, [
+      { notice: RESET_NOTICE, previousSessionId: null, sessionId: id, reason: "tampered" },
+    ]);
+  });
+});
+
+describe("one reset however many ask", () => {
+  test("two concurrent ensureSession calls on an invalid id: one validate, one reset", async () => {
+    const old = server.session("reset");
+    storage.setItem(STORAGE_KEY, old);
+    const client = makeClient();
+    const resets = record(client, "reset");
+
+    const [first, second] = await Promise.all([client.ensureSession(), client.ensureSession()]);
+
+    assert.equal(first, second);
+    assert.equal(server.count("POST /api/v1/session/validate"), 1);
+    assert.equal(server.count("POST /api/v1/session/reset"), 1);
+    assert.equal(resets.length, 1);
+    assert.equal(resets[0].reason, "reset");
+  });
+
+  test("two holder calls answered 401 at once share one reset", async () => {
+    const old = server.session();
+    storage.setItem(STORAGE_KEY, old);
+    const client = makeClient();
+    await client.start();
+    server.sessions.get(old).status = "expired";
+
+    const [session, files] = await Promise.all([client.getSession(), client.listFiles()]);
+
+    assert.equal(server.count("POST /api/v1/session/reset"), 1);
+    assert.equal(server.count("POST /api/v1/session/validate"), 1); // the one of start()
+    assert.equal(session.id, client.sessionId);
+    assert.deepEqual(files, []);
+  });
+
+  for (const locks of ["navigator.locks", "no navigator.locks"]) {
+    test(`two tabs on the same invalid id reset once (${locks})`, async () => {
+      const fakeLocks = new FakeLocks();
+      if (locks === "navigator.locks") setGlobal("navigator", { locks: fakeLocks });
+      else setGlobal("navigator", {});
+      const old = server.session("expired");
+      storage.setItem(STORAGE_KEY, old); // both tabs see the same localStorage
+      const tabA = makeClient();
+      const tabB = makeClient();
+      const resetsA = record(tabA, "reset");
+      const resetsB = record(tabB, "reset");
+
+      const [a, b] = await Promise.all([tabA.ensureSession(), tabB.ensureSession()]);
+
+      assert.equal(a, b);
+      assert.equal(storage.getItem(STORAGE_KEY), a);
+      assert.equal(server.count("POST /api/v1/session/reset"), 1);
+      // The tab that waited for the lock validated the other tab's new id instead.
+      const validated = server.calls
+        .filter((call) => call.route === "POST /api/v1/session/validate")
+        .map((call) => call.headers.get("X-Session-ID"));
+      assert.deepEqual(validated, [old, old, a]);
+      assert.equal(resetsA.length + resetsB.length, 1);
+      if (locks === "navigator.locks") {
+        assert.deepEqual(fakeLocks.requests, ["session-service:reset", "session-service:reset"]);
+      }
+    });
+  }
+
+  test("reset() replaces the id on request and tells why", async () => {
+    const client = makeClient();
+    const old = await client.start();
+    const resets = record(client, "reset");
+
+    const id = await client.reset("user_requested");
+
+    const call = server.calls.at(-1);
+    assert.equal(call.route, "POST /api/v1/session/reset");
+    assert.equal(call.headers.get("X-Session-ID"), old);
+    assert.deepEqual(call.body, { reason: "user_requested" });
+    assert.deepEqual(resets, [
+      { notice: RESET_NOTICE, previousSessionId: old, sessionId: id, reason: "user_requested" },
+    ]);
+  });
+});
+
+describe("holder calls", () => {
+  test("a 401 session_invalid resets with its reason and retries the call once", async () => {
+    const client = makeClient();
+    const old = await client.start();
+    server.sessions.get(old).status = "expired";
+    const resets = record(client, "reset");
+    server.calls.length = 0;
+
+    const session = await client.getSession();
+
+    assert.deepEqual(server.routes(), [
+      "GET /api/v1/session",
+      "POST /api/v1/session/reset",
+      "GET /api/v1/session",
+    ]);
+    assert.equal(server.calls[0].headers.get("X-Session-ID"), old);
+    assert.deepEqual(server.calls[1].body, { reason: "expired" });
+    assert.equal(server.calls[2].headers.get("X-Session-ID"), session.id);
+    assert.notEqual(session.id, old);
+    assert.equal(client.sessionId, session.id);
+    assert.equal(resets.length, 1);
+    assert.equal(resets[0].notice, RESET_NOTICE);
+  });
+
+  test("a second 401 after the retry is the caller's error (no second reset)", async () => {
+    const client = makeClient();
+    await client.start();
+    const invalid = (call) =>
+      server.problem(401, "session_invalid", { reason: "not_found", action: "reset" });
+    server.once("GET /api/v1/session/files", invalid);
+    server.once("GET /api/v1/session/files", invalid);
+
+    const error = await rejection(client.listFiles());
+
+    assert.equal(error.code, "session_invalid");
+    assert.equal(server.count("POST /api/v1/session/reset"), 1);
+    assert.equal(server.count("GET /api/v1/session/files"), 2);
+  });
+
+  test("a call about one file of the old session resets but is not repeated", async () => {
+    const client = makeClient();
+    const old = await client.start();
+    server.sessions.get(old).status = "reset";
+    const resets = record(client, "reset");
+
+    const error = await rejection(client.deleteFile(randomUUID()));
+
+    assert.equal(error.code, "session_invalid");
+    assert.equal(error.userMessage, messageFor("session_invalid"));
+    assert.equal(server.calls.filter((call) => call.route.startsWith("DELETE")).length, 1);
+    assert.equal(resets.length, 1);
+    assert.equal(resets[0].reason, "reset");
+  });
+
+  test("without an id yet, a holder call establishes the session first", async () => {
+    const client = makeClient();
+
+    const session = await client.getSession();
+
+    assert.deepEqual(server.routes(), ["POST /api/v1/sessions", "GET /api/v1/session"]);
+    assert.equal(session.id, client.sessionId);
+  });
+
+  test("details, files, download URL and export", async () => {
+    const client = makeClient();
+    await client.start();
+
+    const session = await client.submitDetails({
+      name: "Ada Lovelace",
+      email: "ada@example.com",
+      consent: true,
+    });
+    assert.equal(session.status, "pending_verification");
+    const put = server.calls.at(-1);
+    assert.equal(put.route, "PUT /api/v1/session/details");
+    assert.deepEqual(put.body, {
+      name: "Ada Lovelace",
+      email: "ada@example.com",
+      consent_user_data: true,
+    });
+
+    const declined = await rejection(
+      client.submitDetails({ name: "Ada", email: "ada@example.com", consent: false }),
+    );
+    assert.equal(declined.code, "validation_error");
+    assert.equal(declined.status, 422);
+
+    const file = await client.uploadFile(new File(["%PDF-1.7 x"], "a.pdf"));
+    assert.deepEqual(
+      (await client.listFiles()).map((each) => each.id),
+      [file.id],
+    );
+    assert.equal(
+      await client.downloadUrl(file.id),
+      `${BASE}/api/v1/storage/downloads/token-${file.id}`,
+    );
+    const exported = await client.exportData();
+    assert.equal(exported.format, "session-service.export.v1");
+    assert.equal(exported.session.email, "ada@example.com");
+    assert.equal(exported.files.length, 1);
+
+    await client.deleteFile(file.id);
+    assert.deepEqual(await client.listFiles(), []);
+  });
+
+  test("every request asks for JSON, labels its JSON body, and keeps the id out of URLs", async () => {
+    const client = makeClient();
+    const id = await client.start();
+    await client.submitDetails({ name: "Ada", email: "ada@example.com", consent: true });
+    await client.uploadFile(new File(["%PDF-1.7 x"], "a.pdf"));
+    await client.getSession();
+    await client.exportData();
+    await client.reset("user_requested");
+    await client.erase();
+
+    for (const call of server.calls) {
+      assert.equal(call.headers.get("Accept"), "application/json", call.route);
+      if (call.rawBody !== undefined) {
+        assert.equal(call.headers.get("Content-Type"), "application/json", call.route);
+      }
+      assert.ok(!call.url.includes(id), `${call.route} carries the id in its URL`);
+      if (call.route !== "POST /api/v1/sessions" && call.route !== "POST /api/v1/session/reset") {
+        assert.match(call.headers.get("X-Session-ID") ?? "", UUID4, call.route);
+      }
+    }
+    // The storage never sees the session id either.
+    for (const xhr of FakeXHR.instances) {
+      assert.deepEqual(xhr.requestHeaders, {});
+      assert.ok(!xhr.url.includes(id));
+      assert.ok(!xhr.entries.some(([, value]) => value === id));
+    }
+  });
+});
+
+// ------------------------------------------------------------------------------------------
+// Retries
+
+describe("retries", () => {
+  test("429 waits Retry-After and retries, then succeeds", async () => {
+    const delays = [];
+    const client = makeClient({ sleep: async (ms) => delays.push(ms) });
+    const limited = () =>
+      server.problem(429, "rate_limited", { retry_after: 2 }, { "Retry-After": "2" });
+    server.once("POST /api/v1/sessions", limited);
+    server.once("POST /api/v1/sessions", limited);
+
+    const id = await client.start();
+
+    assert.deepEqual(delays, [2000, 2000]);
+    assert.equal(server.count("POST /api/v1/sessions"), 3);
+    assert.equal(storage.getItem(STORAGE_KEY), id);
+  });
+
+  test("a long Retry-After is capped at 60 s; retries stop at maxRetries", async () => {
+    const delays = [];
+    const client = makeClient({ maxRetries: 2, sleep: async (ms) => delays.push(ms) });
+    for (let i = 0; i < 3; i += 1) {
+      server.once("POST /api/v1/sessions", () =>
+        server.problem(429, "rate_limited", {}, { "Retry-After": "3600", "X-Request-ID": `rl-${i}` }),
+      );
+    }
+
+    const error = await rejection(client.start());
+
+    assert.deepEqual(delays, [60_000, 60_000]);
+    assert.equal(error.code, "rate_limited");
+    assert.equal(error.status, 429);
+    assert.equal(error.requestId, "rl-2");
+    assert.equal(error.userMessage, messageFor("rate_limited"));
+  });
+
+  test("network errors back off exponentially, then fail with network_error", async () => {
+    const delays = [];
+    const client = makeClient({ retryBaseMs: 500, sleep: async (ms) => delays.push(ms) });
+    const down = () => new TypeError("fetch failed");
+    for (let i = 0; i < 4; i += 1) server.once("POST /api/v1/sessions", down);
+
+    const error = await rejection(client.start());
+
+    assert.ok(error instanceof SessionServiceError);
+    assert.equal(error.code, "network_error");
+    assert.equal(error.status, 0);
+    assert.equal(error.requestId, null);
+    assert.equal(error.userMessage, messageFor("network_error"));
+    assert.ok(error.cause instanceof TypeError);
+    assert.deepEqual(delays, [500, 1000, 2000]);
+    assert.equal(server.count("POST /api/v1/sessions"), 4);
+    assert.equal(client.sessionId, null);
+  });
+
+  test("a network error that clears up is retried transparently", async () => {
+    const delays = [];
+    const client = makeClient({ retryBaseMs: 10, sleep: async (ms) => delays.push(ms) });
+    server.once("POST /api/v1/sessions", () => new TypeError("fetch failed"));
+    server.once("POST /api/v1/sessions", () => new TypeError("fetch failed"));
+
+    const id = await client.start();
+
+    assert.deepEqual(delays, [10, 20]);
+    assert.equal(client.sessionId, id);
+  });
+
+  test("the default backoff really waits (real timers)", async () => {
+    const client = new SessionClient({
+      baseUrl: BASE,
+      storage,
+      fetch: server.fetch,
+      retryBaseMs: 20,
+    });
+    server.once("POST /api/v1/sessions", () => new TypeError("fetch failed"));
+    const started = performance.now();
+
+    await client.start();
+
+    assert.ok(performance.now() - started >= 19);
+  });
+
+  test("a call that must not repeat is not retried after a network error", async () => {
+    const client = makeClient();
+    await client.start();
+    server.once("DELETE /api/v1/session/files/abc", () => new TypeError("fetch failed"));
+
+    const error = await rejection(client.deleteFile("abc"));
+
+    assert.equal(error.code, "network_error");
+    assert.equal(server.count("DELETE /api/v1/session/files/abc"), 1);
+  });
+});
+
+// ------------------------------------------------------------------------------------------
+// Storage and tabs
+
+describe("storage", () => {
+  test("a storage that throws falls back to memory silently", async () => {
+    storage = new BrokenStorage();
+    const client = makeClient();
+
+    const id = await client.start();
+    assert.equal(client.sessionId, id);
+    assert.equal(await client.ensureSession(), id);
+
+    assert.deepEqual(server.routes(), [
+      "POST /api/v1/sessions",
+      "POST /api/v1/session/validate",
+    ]);
+  });
+
+  test("a storage that starts failing later keeps the id in memory", async () => {
+    const client = makeClient();
+    const id = await client.start();
+    storage.getItem = () => {
+      throw new Error("SecurityError");
+    };
+    storage.setItem = storage.getItem;
+
+    assert.equal(await client.ensureSession(), id);
+    const fresh = await client.reset("user_requested");
+    assert.equal(await client.ensureSession(), fresh);
+    assert.equal(server.count("POST /api/v1/sessions"), 1);
+  });
+
+  test("an unusable window.localStorage (it throws on access) means memory", async () => {
+    Object.defineProperty(globalThis, "localStorage", {
+      configurable: true,
+      get() {
+        throw new Error("SecurityError: access denied");
+      },
+    });
+    saved.set("localStorage", undefined);
+    const client = new SessionClient({ baseUrl: BASE, fetch: server.fetch });
+
+    const id = await client.start();
+    assert.equal(await client.ensureSession(), id);
+  });
+
+  test("without storage options or browser globals the module still works (Node)", async () => {
+    const client = new SessionClient({ baseUrl: BASE, fetch: server.fetch });
+    const id = await client.start();
+    assert.equal(client.sessionId, id);
+  });
+
+  test("a storage event from another tab updates the id and says so", async () => {
+    const win = new EventTarget();
+    setGlobal("window", win);
+    const client = makeClient();
+    await client.start();
+    const sessions = record(client, "session");
+    const other = server.session();
+    storage.setItem(STORAGE_KEY, other); // the other tab's write...
+    const event = (key, newValue, storageArea = storage) =>
+      Object.assign(new Event("storage"), { key, newValue, storageArea });
+
+    win.dispatchEvent(event("unrelated", "x")); // ...other keys are ignored
+    win.dispatchEvent(event(STORAGE_KEY, other, new MemoryStorage())); // and other storages
+    assert.deepEqual(sessions, []);
+    win.dispatchEvent(event(STORAGE_KEY, other)); // ...and the event it fires here
+
+    assert.equal(client.sessionId, other);
+    assert.deepEqual(sessions, [{ sessionId: other }]);
+    server.calls.length = 0;
+    assert.equal(await client.ensureSession(), other);
+    assert.deepEqual(server.routes(), ["POST /api/v1/session/validate"]);
+
+    storage.removeItem(STORAGE_KEY);
+    win.dispatchEvent(event(null, null)); // localStorage.clear() in the other tab
+    assert.equal(client.sessionId, null);
+    assert.deepEqual(sessions.at(-1), { sessionId: null });
+
+    client.close();
+    win.dispatchEvent(event(STORAGE_KEY, other));
+    assert.equal(client.sessionId, null);
+  });
+});
+
+describe("erase", () => {
+  test("erases on the server, forgets the id, and the next action starts afresh", async () => {
+    const client = makeClient();
+    const id = await client.start();
+    const sessions = record(client, "session");
+    const resets = record(client, "reset");
+
+    await client.erase();
+
+    const call = server.calls.at(-1);
+    assert.equal(call.route, "DELETE /api/v1/session");
+    assert.equal(call.headers.get("X-Session-ID"), id);
+    assert.ok(!server.sessions.has(id));
+    assert.equal(storage.getItem(STORAGE_KEY), null);
+    assert.equal(client.sessionId, null);
+    assert.deepEqual(sessions, [{ sessionId: null }]);
+
+    const fresh = await client.ensureSession();
+    assert.notEqual(fresh, id);
+    assert.equal(server.calls.at(-1).route, "POST /api/v1/sessions");
+    assert.deepEqual(resets, []);
+  });
+
+  test("an id the server no longer accepts is just forgotten", async () => {
+    const client = makeClient();
+    const id = await client.start();
+    server.sessions.delete(id);
+
+    await client.erase();
+
+    assert.equal(server.count("POST /api/v1/session/reset"), 0);
+    assert.equal(client.sessionId, null);
+    assert.equal(storage.getItem(STORAGE_KEY), null);
+  });
+});
+
+// ------------------------------------------------------------------------------------------
+// Uploads
+
+describe("uploadFile", () => {
+  const pdf = () => new File(["%PDF-1.7 hello"], "report.pdf", { type: "application/pdf" });
+
+  test("posts the slot's fields in order, then the file last, with progress, then completes", async () => {
+    const client = makeClient();
+    const id = await client.start();
+    FakeXHR.storage = async (xhr) => {
+      xhr.progress(5, 14);
+      xhr.progress(14, 14);
+      await server.receive(xhr);
+      xhr.respond(204);
+    };
+    const progress = [];
+
+    const file = await client.uploadFile(pdf(), {
+      onProgress: (loaded, total) => progress.push([loaded, total]),
+    });
+
+    const routes = server.routes().slice(1);
+    assert.deepEqual(routes, [
+      "POST /api/v1/session/validate",
+      "POST /api/v1/session/uploads",
+      `POST /api/v1/session/files/${file.id}/complete`,
+    ]);
+    assert.deepEqual(server.calls[2].body, {
+      name: "report.pdf",
+      content_type: "application/pdf",
+      size: 14,
+    });
+    const [xhr] = FakeXHR.instances;
+    assert.equal(xhr.method, "POST");
+    assert.equal(xhr.url, `${BASE}/api/v1/storage/uploads`);
+    assert.deepEqual(
+      xhr.entries.map(([name]) => name),
+      ["key", "Content-Type", "policy", "x-amz-signature", "file"],
+    );
+    assert.equal(xhr.entries[0][1], `uploads/storage-id/${file.id}/report.pdf`);
+    assert.equal(xhr.entries[1][1], "application/pdf");
+    const sent = xhr.entries.at(-1)[1];
+    assert.equal(sent.name, "report.pdf");
+    assert.equal(await sent.text(), "%PDF-1.7 hello");
+    assert.deepEqual(xhr.requestHeaders, {});
+    assert.deepEqual(progress, [
+      [5, 14],
+      [14, 14],
+    ]);
+    assert.equal(file.status, "uploaded");
+    assert.equal(file.stored_size, 14);
+    assert.equal(server.calls.at(-1).headers.get("X-Session-ID"), id);
+  });
+
+  test("cancelling through the AbortSignal aborts the upload: upload_cancelled", async () => {
+    const client = makeClient();
+    await client.start();
+    const controller = new AbortController();
+    FakeXHR.storage = async (xhr) => {
+      xhr.progress(3, 14);
+      controller.abort();
+    };
+
+    const error = await rejection(
+      client.uploadFile(pdf(), { signal: controller.signal, onProgress: () => {} }),
+    );
+
+    assert.ok(error instanceof SessionServiceError);
+    assert.equal(error.code, "upload_cancelled");
+    assert.equal(error.status, 0);
+    assert.equal(error.userMessage, messageFor("upload_cancelled"));
+    assert.equal(FakeXHR.instances[0].aborted, true);
+    assert.ok(!server.routes().some((route) => route.endsWith("/complete")));
+  });
+
+  test("an already aborted signal sends nothing", async () => {
+    const client = makeClient();
+    const controller = new AbortController();
+    controller.abort();
+
+    const error = await rejection(client.uploadFile(pdf(), { signal: controller.signal }));
+
+    assert.equal(error.code, "upload_cancelled");
+    assert.deepEqual(server.calls, []);
+    assert.deepEqual(FakeXHR.instances, []);
+  });
+
+  test("a problem from the local storage endpoint rejects with its code", async () => {
+    const client = makeClient();
+    await client.start();
+    FakeXHR.storage = async (xhr) =>
+      xhr.respond(
+        403,
+        JSON.stringify({ code: "upload_expired", status: 403, request_id: "in-body" }),
+        { "Content-Type": "application/problem+json", "X-Request-ID": "req-storage" },
+      );
+
+    const error = await rejection(client.uploadFile(pdf()));
+
+    assert.equal(error.code, "upload_expired");
+    assert.equal(error.status, 403);
+    assert.equal(error.requestId, "req-storage");
+    assert.equal(client.lastRequestId, "req-storage");
+    assert.ok(!server.routes().some((route) => route.endsWith("/complete")));
+  });
+
+  test("S3's XML errors map to the service's codes", async () => {
+    const client = makeClient();
+    await client.start();
+    const cases = [
+      ["EntityTooLarge", "Your proposed upload exceeds the maximum allowed size", "upload_too_large"],
+      ["AccessDenied", "Invalid according to Policy: Policy expired.", "upload_expired"],
+      ["AccessDenied", "Invalid according to Policy: Policy Condition failed", "upload_policy_violation"],
+      ["InternalError", "We encountered an internal error.", "upload_failed"],
+    ];
+    for (const [code, message, expected] of cases) {
+      FakeXHR.storage = async (xhr) =>
+        xhr.respond(
+          code === "InternalError" ? 500 : 400,
+          `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`,
+          { "Content-Type": "application/xml", "x-amz-request-id": "S3REQ" },
+        );
+      const error = await rejection(client.uploadFile(pdf()));
+      assert.equal(error.code, expected, code);
+      assert.equal(error.requestId, "S3REQ");
+      assert.match(error.detail, new RegExp(code));
+    }
+  });
+
+  test("storage out of reach is a network_error", async () => {
+    const client = makeClient();
+    await client.start();
+    FakeXHR.storage = async (xhr) => xhr.onerror();
+
+    const error = await rejection(client.uploadFile(pdf()));
+
+    assert.equal(error.code, "network_error");
+  });
+
+  test("a file that fails the completion check rejects with upload_rejected", async () => {
+    const client = makeClient();
+    await client.start();
+    const fake = new File(["PK\u0003\u0004 a zip"], "invoice.pdf", { type: "application/pdf" });
+
+    const error = await rejection(client.uploadFile(fake));
+
+    assert.equal(error.code, "upload_rejected");
+    assert.equal(error.status, 422);
+    assert.equal(error.problem.reason, "signature_mismatch");
+    assert.equal(error.userMessage, messageFor("upload_rejected"));
+    assert.match(error.requestId, /^req-\d+$/);
+    assert.equal(client.lastRequestId, error.requestId);
+  });
+
+  test("a nameless, typeless Blob is declared as a PDF named upload", async () => {
+    const client = makeClient();
+    await client.start();
+
+    await client.uploadFile(new Blob(["%PDF-1.4"]));
+
+    const slot = server.calls.find((call) => call.route === "POST /api/v1/session/uploads");
+    assert.deepEqual(slot.body, { name: "upload", content_type: "application/pdf", size: 8 });
+  });
+
+  test("an empty file or a non-file is refused before any request", async () => {
+    const client = makeClient();
+    assert.equal((await rejection(client.uploadFile(new Blob([])))).code, "upload_empty");
+    await assert.rejects(client.uploadFile("report.pdf"), TypeError);
+    assert.deepEqual(server.calls, []);
+  });
+});
+
+// ------------------------------------------------------------------------------------------
+// Messages and support ids
+
+describe("messages and request ids", () => {
+  test("messageFor maps codes and falls back to a generic message", () => {
+    assert.equal(
+      messageFor("rate_limited"),
+      "Too many attempts. Please wait a moment and try again.",
+    );
+    assert.equal(
+      messageFor("network_error"),
+      "The service could not be reached. Please check your connection and try again.",
+    );
+    const generic = messageFor("a_code_from_the_future");
+    assert.equal(generic, "Something went wrong. Please try again.");
+    for (const odd of [undefined, null, "", "toString", "__proto__", "constructor"]) {
+      assert.equal(messageFor(odd), generic, String(odd));
+    }
+  });
+
+  test("lastRequestId keeps the failing call's X-Request-ID", async () => {
+    const client = makeClient();
+    await client.start();
+    assert.equal(client.lastRequestId, null);
+    server.once("GET /api/v1/session", () =>
+      server.problem(500, "internal_error", {}, { "X-Request-ID": "req-failed-42" }),
+    );
+
+    const error = await rejection(client.getSession());
+
+    assert.equal(error.code, "internal_error");
+    assert.equal(error.status, 500);
+    assert.equal(error.requestId, "req-failed-42");
+    assert.equal(error.detail, "internal_error");
+    assert.equal(error.problem.code, "internal_error");
+    assert.equal(client.lastRequestId, "req-failed-42");
+
+    await client.getSession(); // a success does not erase it
+    assert.equal(client.lastRequestId, "req-failed-42");
+  });
+
+  test("without the header, the problem's request_id is used", async () => {
+    const client = makeClient();
+    await client.start();
+    server.once(
+      "GET /api/v1/session/export",
+      () =>
+        new Response(JSON.stringify({ code: "database_unavailable", request_id: "body-id" }), {
+          status: 503,
+          headers: { "Content-Type": "application/problem+json" },
+        }),
+    );
+
+    const error = await rejection(client.exportData());
+
+    assert.equal(error.code, "database_unavailable");
+    assert.equal(error.requestId, "body-id");
+    assert.equal(client.lastRequestId, "body-id");
+  });
+
+  test("an answer that is not a problem (a proxy's HTML page) is unexpected_response", async () => {
+    const client = makeClient();
+    await client.start();
+    server.once(
+      "GET /api/v1/session",
+      () => new Response("<html>Bad gateway</html>", { status: 502 }),
+    );
+
+    const error = await rejection(client.getSession());
+
+    assert.equal(error.code, "unexpected_response");
+    assert.equal(error.status, 502);
+    assert.equal(error.problem, null);
+    assert.equal(error.userMessage, messageFor("unexpected_response"));
+  });
+});
