@@ -33,7 +33,12 @@ from session_service.ratelimit import RateLimiter
 from session_service.sessions.ids import new_session_id
 from session_service.sessions.repository import SessionLookup
 from session_service.sessions.service import SessionValidator
-from session_service.settings import Settings, get_settings
+from session_service.settings import (
+    ConfigurationRefused,
+    Settings,
+    get_settings,
+    production_problems,
+)
 from session_service.storage.factory import open_store
 from session_service.storage.local import DOWNLOAD_PATH, UPLOAD_PATH
 from session_service.storage.tokens import load_signing_keys
@@ -96,6 +101,9 @@ def create_app(
 ) -> FastAPI:
     """Build the ASGI app; resources (engine, pools) are opened by its lifespan."""
     settings = settings or get_settings()
+    refused = production_problems(settings, workers=settings.workers)
+    if refused:
+        raise ConfigurationRefused(refused)
     metrics = Metrics()
 
     @asynccontextmanager

@@ -9,10 +9,11 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from session_service import migrations
@@ -23,7 +24,7 @@ from session_service.cleanup.runner import CleanupRunner, job_context
 from session_service.clock import utc_now
 from session_service.db import make_engine, make_sessionmaker
 from session_service.logging import configure_logging
-from session_service.settings import get_settings
+from session_service.settings import Settings, get_settings, production_problems
 
 T = TypeVar("T")
 
@@ -38,8 +39,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port [PORT].")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes [WORKERS].")] = None,
 ) -> None:
-    """Serve the API (applies pending migrations first unless AUTO_MIGRATE=false)."""
-    settings = get_settings()
+    """Serve the API (applies pending migrations first unless AUTO_MIGRATE=false).
+
+    Exit 2 when the configuration is refused (in production: see ENVIRONMENT).
+    """
+    settings = _settings_or_exit()
+    refused = production_problems(settings, workers=workers or settings.workers)
+    if refused:
+        _refuse(refused)
     configure_logging(settings)
     if settings.auto_migrate:
         migrations.upgrade(settings.database_url)
@@ -54,6 +61,27 @@ def serve(
         server_header=False,
         proxy_headers=False,
     )
+
+
+def _settings_or_exit() -> Settings:
+    """The settings, or a clear message per refused setting and exit code 2."""
+    try:
+        return get_settings()
+    except ValidationError as error:
+        _refuse([_describe(problem) for problem in error.errors()])
+        raise  # unreachable: _refuse exits
+
+
+def _describe(problem: Any) -> str:
+    field = ".".join(str(part) for part in problem.get("loc", ()))
+    message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+    return f"{field.upper()}: {message}" if field else message
+
+
+def _refuse(problems: list[str]) -> NoReturn:
+    for problem in problems:
+        typer.echo(f"configuration refused: {problem}", err=True)
+    raise typer.Exit(2)
 
 
 class MigrateAction(StrEnum):

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from limits import parse_many
-from pydantic import BeforeValidator, Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +45,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="production refuses to start with SQLite, generated signing keys, "
+        "missing or weak API keys, or the local backend behind several workers.",
+    )
     database_url: str = Field(
         default="sqlite+aiosqlite:///./var/session-service.db",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///... or postgresql+asyncpg://...",
@@ -298,6 +309,55 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """Whether the embedded database is in use."""
         return self.database_url.startswith("sqlite")
+
+
+class ConfigurationRefused(Exception):
+    """Production settings that must not serve; each problem names its setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+MIN_KEY_LENGTH = 32
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "admin", "test"})
+
+
+def production_problems(settings: Settings, *, workers: int) -> list[str]:
+    """What production refuses, one sentence each naming the setting; [] in development."""
+    if settings.environment != "production":
+        return []
+    problems = []
+    if settings.is_sqlite:
+        problems.append(
+            "DATABASE_URL is the embedded SQLite database; set postgresql+asyncpg://..."
+        )
+    if not settings.signing_keys:
+        problems.append(
+            "SIGNING_KEYS is unset (a key generated per install differs between instances); "
+            "set it to a JSON list of long random secrets."
+        )
+    for name, keys in (
+        ("SERVICE_API_KEYS", settings.service_api_keys),
+        ("ADMIN_API_KEYS", settings.admin_api_keys),
+        ("SIGNING_KEYS", settings.signing_keys),
+    ):
+        if not keys and name != "SIGNING_KEYS":
+            problems.append(f"{name} is unset; set a JSON list of keys.")
+        weak = [
+            key for key in keys if len(key) < MIN_KEY_LENGTH or key.lower() in PLACEHOLDER_SECRETS
+        ]
+        if weak:
+            problems.append(
+                f"{name} holds a default or short key; use at least {MIN_KEY_LENGTH} random "
+                "characters."
+            )
+    if settings.storage_backend == "local" and workers > 1:
+        problems.append(
+            f"STORAGE_BACKEND=local behind WORKERS={workers}: use STORAGE_BACKEND=s3 "
+            "(or one worker)."
+        )
+    return problems
 
 
 @lru_cache(maxsize=1)
