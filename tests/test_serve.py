@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,41 +24,97 @@ def _free_port() -> int:
     return port
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """`session-service serve` on a free port in `home`, ready; its process, URL and log."""
     port = _free_port()
-    log_path = tmp_path / "serve.log"
+    log_path = home / "serve.log"
     env = {
         **os.environ,
         "PORT": str(port),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{home / 'serve.db'}",
         "LOG_FORMAT": "json",
     }
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "session_service", "serve"],
             env=env,
-            cwd=tmp_path,
+            cwd=home,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-        base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"server did not start:\n{log_path.read_text()}")
-                time.sleep(0.1)
-            yield base, log_path
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=15)
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return process, base, log_path
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"server did not start:\n{log_path.read_text()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    process, base, log_path = start_server(tmp_path)
+    try:
+        yield base, log_path
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
     # uvicorn re-raises SIGTERM after its graceful shutdown, so -SIGTERM is a clean exit.
+    assert process.returncode in (0, -signal.SIGTERM), log_path.read_text()
+    assert "Application shutdown complete." in log_path.read_text()
+
+
+def test_sigterm_lets_an_in_flight_upload_finish(tmp_path: Path) -> None:
+    process, base, log_path = start_server(tmp_path)
+    try:
+        session = httpx.post(f"{base}/api/v1/sessions").json()
+        content = b"%PDF-1.7\n" + b"0" * (40 * 16384)
+        slot = httpx.post(
+            f"{base}/api/v1/session/uploads",
+            json={"name": "a.pdf", "content_type": "application/pdf", "size": len(content)},
+            headers={"X-Session-ID": session["id"]},
+        ).json()
+        form = httpx.Request(
+            "POST",
+            slot["upload"]["url"],
+            data=slot["upload"]["fields"],
+            files={"file": ("a.pdf", content)},
+        )
+        body = form.read()
+        sending = threading.Event()
+
+        def slowly() -> Iterator[bytes]:
+            for start in range(0, len(body), 16384):
+                yield body[start : start + 16384]
+                sending.set()
+                time.sleep(0.02)  # about a second in all
+
+        answer: list[httpx.Response] = []
+        upload = threading.Thread(
+            target=lambda: answer.append(
+                httpx.post(
+                    form.url,
+                    content=slowly(),
+                    headers={"content-type": form.headers["content-type"]},
+                    timeout=30,
+                )
+            )
+        )
+        upload.start()
+        assert sending.wait(10)
+        process.send_signal(signal.SIGTERM)  # mid-upload
+        upload.join(30)
+        assert answer, "the upload got no answer"
+        assert answer[0].status_code == 204, answer[0].text
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
     assert process.returncode in (0, -signal.SIGTERM), log_path.read_text()
     assert "Application shutdown complete." in log_path.read_text()
 

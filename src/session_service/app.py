@@ -59,6 +59,20 @@ async def _stop(task: asyncio.Task[None]) -> None:
         await task
 
 
+# How long shutdown waits for a cleanup run in progress before cancelling it (each of its
+# batches is one transaction, so a cancelled run rolls back only the batch in flight).
+CLEANUP_SHUTDOWN_GRACE = 30.0
+
+
+async def _finish(task: asyncio.Task[None], stop: asyncio.Event, grace: float) -> None:
+    """Let a background job finish what it is doing, then stop; cancel after `grace`."""
+    stop.set()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), grace)
+    except TimeoutError:
+        await _stop(task)
+
+
 def tune_gc(gen0_threshold: int) -> None:
     """Keep the collector off the request path.
 
@@ -165,8 +179,11 @@ def create_app(
             )
             app.state.cleanup = cleanup
             if settings.cleanup_enabled and settings.cleanup_interval:
-                job = asyncio.create_task(cleanup.run_forever(interval=settings.cleanup_interval))
-                resources.push_async_callback(_stop, job)
+                stop = asyncio.Event()
+                job = asyncio.create_task(
+                    cleanup.run_forever(interval=settings.cleanup_interval, stop=stop)
+                )
+                resources.push_async_callback(_finish, job, stop, CLEANUP_SHUTDOWN_GRACE)
             tune_gc(settings.gc_gen0_threshold)
             yield
 

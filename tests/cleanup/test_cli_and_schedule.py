@@ -138,3 +138,38 @@ class TestLargeRunAlert:
         [alert] = [json.loads(r.body) for r in webhook_server.requests]
         assert alert["summary"] == "Cleanup deleted 2 items (threshold 1)"
         assert alert["details"]["counts"]["orphaned_objects"] == 2
+
+
+class TestShutdown:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(
+            update={"cleanup_enabled": True, "cleanup_interval": timedelta(milliseconds=20)}
+        )
+
+    async def test_a_run_in_progress_is_finished_not_abandoned(
+        self, settings: Settings, clock: FakeClock
+    ) -> None:
+        application = create_app(settings, clock=clock)
+        started = asyncio.Event()
+        async with application.router.lifespan_context(application):
+            store = application.state.store
+
+            class SlowListing:
+                def __getattr__(self, name: str) -> object:
+                    return getattr(store, name)
+
+                async def list_prefix(self, prefix: str):  # type: ignore[no-untyped-def]
+                    started.set()
+                    await asyncio.sleep(0.5)  # a run that is still going at shutdown
+                    async for info in store.list_prefix(prefix):
+                        yield info
+
+            application.state.cleanup.service.store = SlowListing()
+            await asyncio.wait_for(started.wait(), 10)
+            before = len(
+                [e for e in await audit_events(application) if e["type"] == "cleanup.completed"]
+            )
+        # The lifespan has exited: the run that had started wrote its summary first.
+        after = [e for e in await audit_events(application) if e["type"] == "cleanup.completed"]
+        assert len(after) == before + 1

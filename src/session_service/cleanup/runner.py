@@ -74,10 +74,16 @@ class CleanupRunner:
             self._alert(report)
         return report
 
-    async def run_forever(self, *, interval: timedelta) -> None:
-        """Run every `interval` until cancelled; a failed run is logged, the next one comes."""
+    async def run_forever(self, *, interval: timedelta, stop: asyncio.Event) -> None:
+        """Run every `interval` until `stop` is set; a run in progress is finished first.
+
+        A failed run is logged and the next one comes.
+        """
         while True:
-            await asyncio.sleep(interval.total_seconds())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval.total_seconds())
+            if stop.is_set():
+                return
             try:
                 await self.run_once(dry_run=False, ctx=job_context())
             except Exception:
