@@ -188,6 +188,21 @@ def _to_ms(value: str) -> float:
     return float(match.group(1)) * _UNITS_MS[match.group(2)]
 
 
+def _wrk_command(
+    binary: str, url: str, script: str, seconds: int, connections: int = CONNECTIONS
+) -> list[str]:
+    return [
+        binary,
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(ROOT / script),
+        url,
+    ]
+
+
 def wrk(
     binary: str,
     name: str,
@@ -198,24 +213,39 @@ def wrk(
     seconds: int = DURATION,
 ) -> Run:
     result = subprocess.run(
-        [
-            binary,
-            "-t1",
-            f"-c{CONNECTIONS}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(ROOT / script),
-            url,
-        ],
+        _wrk_command(binary, url, script, seconds),
         capture_output=True,
         text=True,
         env={**os.environ, "BENCH_DIR": str(ROOT), **env},
         check=True,
     )
-    out = result.stdout
+    return _report(name, result.stdout, result.stderr, pid, env)
+
+
+def wrk_pair(
+    binary: str, name: str, targets: list[tuple[str, int]], script: str, env: dict[str, str]
+) -> list[Run]:
+    """Two wrk processes at once, one per instance, half the connections each."""
+    processes = [
+        subprocess.Popen(
+            _wrk_command(binary, url, script, DURATION, connections=CONNECTIONS // 2),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "BENCH_DIR": str(ROOT), **env},
+        )
+        for url, _ in targets
+    ]
+    outputs = [process.communicate() for process in processes]
+    return [
+        _report(f"{name} #{index}", out, err, pid, env)
+        for index, ((out, err), (_, pid)) in enumerate(zip(outputs, targets, strict=True), 1)
+    ]
+
+
+def _report(name: str, out: str, err: str, pid: int, env: dict[str, str]) -> Run:
     if "Requests/sec:" not in out:
-        sys.exit(f"wrk gave no figures for {name}:\n{out}\n{result.stderr}")
+        sys.exit(f"wrk gave no figures for {name}:\n{out}\n{err}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _to_ms(re.search(r"^\s+50%\s+(\S+)$", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
     p99 = _to_ms(re.search(r"^\s+99%\s+(\S+)$", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
@@ -407,6 +437,28 @@ def main() -> None:
         for name, (process, _) in instances.items():
             if name != "default":
                 stop(process)
+        # Scaling out: a second default instance on the same database, both loaded at once.
+        second, second_base = start_service(dsn, work, "default-2", PROTECTION["default"])
+        instances["default-2"] = (second, second_base)
+        seen_just_now("fresh")
+        wrk(
+            binary,
+            "warm-up",
+            f"{second_base}/session/validate",
+            "validate.lua",
+            second.pid,
+            quiet,
+            seconds=2,
+        )
+        seen_just_now("fresh")
+        pair = wrk_pair(
+            binary,
+            "validate, two instances",
+            [(validate_url, service.pid), (f"{second_base}/session/validate", second.pid)],
+            "validate.lua",
+            fresh_env,
+        )
+        stop(second)
         seen_long_ago("stale")
         slide = wrk(
             binary,
@@ -436,6 +488,12 @@ def main() -> None:
         flush=True,
     )
     protection = {name: round(median(runs)) for name, runs in validates.items()}
+    together = sum(run.requests_per_second for run in pair)
+    scaling = together / median(validates["default"])
+    print(
+        f"two instances: {together:.0f} req/s together, {scaling:.2f}x one instance",
+        flush=True,
+    )
     print(
         "validate medians by protection: "
         + ", ".join(f"{name} {rps} req/s" for name, rps in protection.items()),
@@ -451,6 +509,7 @@ def main() -> None:
             for run in [
                 *baselines,
                 *(item for runs in validates.values() for item in runs),
+                *pair,
                 slide,
                 create,
                 slot,
@@ -458,6 +517,7 @@ def main() -> None:
         ],
         "validate_to_baseline": round(ratio, 3),
         "validate_by_protection": protection,
+        "two_instances": {"requests_per_second": round(together), "scaling": round(scaling, 2)},
         "audit_chain": chain,
         "cleanup": cleanup,
     }

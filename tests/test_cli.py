@@ -56,8 +56,26 @@ class TestMigrateCommand:
     def test_help_lists_the_commands(self) -> None:
         result = _run("--help")
         assert result.returncode == 0
-        for command in ("serve", "migrate", "openapi"):
+        for command in ("serve", "migrate", "cleanup", "audit", "openapi"):
             assert command in result.stdout
+
+    @pytest.mark.parametrize(
+        "command",
+        [["serve"], ["migrate"], ["cleanup"], ["audit", "verify"], ["audit", "seal"], ["openapi"]],
+    )
+    def test_every_command_has_help(self, command: list[str]) -> None:
+        result = _run(*command, "--help")
+        assert result.returncode == 0, result.stderr
+        assert "Usage:" in result.stdout
+
+    def test_an_unknown_revision_exits_2_and_json_stays_clean(self, tmp_path: Path) -> None:
+        env = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+        result = _run("migrate", "upgrade", "9999", env=env)
+        assert result.returncode == 2
+        assert "9999" in result.stderr
+        assert result.stdout == ""
+        upgraded = _run("migrate", "upgrade", env=env)
+        json.loads(upgraded.stdout)  # only the report on stdout; logs go to stderr
 
 
 class TestOpenApiCommand:

@@ -113,3 +113,18 @@ def test_serve_reports_an_invalid_value_cleanly(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.startswith("configuration refused: RATE_LIMIT_CREATE:")
     assert "Traceback" not in result.stderr
+
+
+def test_cleanup_refuses_too(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "session_service", "cleanup"],
+        env={**os.environ, "ENVIRONMENT": "production"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("configuration refused: DATABASE_URL")
+    assert result.stdout == ""

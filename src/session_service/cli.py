@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 import uvicorn
+from alembic.util.exc import CommandError
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -100,17 +101,24 @@ def migrate(
         typer.Argument(help="Target revision (upgrade: default head; downgrade: required)."),
     ] = None,
 ) -> None:
-    """Apply, revert or show schema migrations on DATABASE_URL."""
-    settings = get_settings()
-    configure_logging(settings)
+    """Apply, revert or show schema migrations on DATABASE_URL; print JSON.
+
+    Exit 0 when done, 2 for a missing or unknown target revision.
+    """
+    settings = _settings_or_exit()
+    configure_logging(settings, stream=sys.stderr)  # stdout carries the JSON
     url = settings.database_url
-    if action is MigrateAction.UPGRADE:
-        migrations.upgrade(url, revision or "head")
-    elif action is MigrateAction.DOWNGRADE:
-        if revision is None:
-            typer.echo("downgrade needs a target revision (for example: base)", err=True)
-            raise typer.Exit(2)
-        migrations.downgrade(url, revision)
+    try:
+        if action is MigrateAction.UPGRADE:
+            migrations.upgrade(url, revision or "head")
+        elif action is MigrateAction.DOWNGRADE:
+            if revision is None:
+                typer.echo("downgrade needs a target revision (for example: base)", err=True)
+                raise typer.Exit(2)
+            migrations.downgrade(url, revision)
+    except CommandError as error:
+        typer.echo(f"migrate: {error}", err=True)
+        raise typer.Exit(2) from None
     current = migrations.current_revision(url)
     head = migrations.head_revision()
     typer.echo(json.dumps({"current": current, "head": head, "up_to_date": current == head}))
@@ -154,11 +162,14 @@ def cleanup(
     """Run cleanup once; print a JSON report.
 
     Exit 0 when the run finished without errors, 1 when a step failed (the report names
-    it), 3 when another run holds the lock.
+    it), 2 when the configuration is refused, 3 when another run holds the lock.
     """
-    settings = get_settings().model_copy(
+    settings = _settings_or_exit().model_copy(
         update={"cleanup_enabled": False, "audit_seal_interval": timedelta(0)}
     )
+    refused = production_problems(settings, workers=1)
+    if refused:
+        _refuse(refused)
     configure_logging(settings, stream=sys.stderr)  # stdout carries the report
     app = create_app(settings)
 
@@ -178,7 +189,7 @@ def cleanup(
 @audit_cli.command("verify")
 def audit_verify() -> None:
     """Recompute the chain; print a JSON report; exit 1 if any batch is broken."""
-    configure_logging(get_settings())
+    configure_logging(_settings_or_exit(), stream=sys.stderr)
     report = asyncio.run(_with_sessionmaker(verify_chain))
     typer.echo(json.dumps(report.as_dict()))
     raise typer.Exit(0 if report.ok else 1)
@@ -187,8 +198,8 @@ def audit_verify() -> None:
 @audit_cli.command("seal")
 def audit_seal() -> None:
     """Seal every event old enough now (the server also does this in the background)."""
-    settings = get_settings()
-    configure_logging(settings)
+    settings = _settings_or_exit()
+    configure_logging(settings, stream=sys.stderr)
 
     async def seal(maker: async_sessionmaker[AsyncSession]) -> int:
         return await AuditSealer(maker, clock=utc_now, min_age=settings.audit_seal_min_age).seal()
