@@ -194,11 +194,16 @@ class RateLimiter:
             self._shared_failed("unreachable at start-up")
 
     async def aclose(self) -> None:
-        """Stop the recovery probe."""
+        """Stop the recovery probe and close the Redis connections."""
         if self._probe is not None:
             self._probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
+        # limits keeps its redis-py client on the storage's bridge.
+        client = getattr(getattr(self.shared_storage, "bridge", None), "storage", None)
+        if client is not None:
+            with contextlib.suppress(Exception):  # closing must not fail a shutdown
+                await client.aclose()
 
     async def check(self, kind: CallKind, client_ip: str | None) -> None:
         """Count one call; raise `RateLimited` (with its headers) when over a limit."""
