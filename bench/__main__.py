@@ -31,15 +31,13 @@ import asyncpg
 import httpx
 import redis
 
-from session_service import migrations
+from bench.database import dsn as _dsn
+from bench.database import fresh_database
 from session_service.audit.sealing import AuditSealer, verify_chain
 from session_service.clock import utc_now
 from session_service.db import make_engine, make_sessionmaker
 from session_service.settings import Settings
 
-ADMIN_URL = os.environ.get(
-    "BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 DATABASE = "session_service_bench"
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
@@ -63,10 +61,6 @@ class Run:
     non_2xx: int
 
 
-def _dsn(database: str) -> str:
-    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{database}"
-
-
 def ensure_wrk() -> str:
     found = shutil.which("wrk")
     if found:
@@ -79,15 +73,7 @@ def ensure_wrk() -> str:
 
 async def prepare_database() -> tuple[list[str], list[str]]:
     """A fresh database at head with SESSIONS active sessions, half seen long ago."""
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await admin.close()
-    url = _dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1)
-    await asyncio.to_thread(migrations.upgrade, url)
-    conn = await asyncpg.connect(_dsn(DATABASE))
+    conn = await asyncpg.connect(await fresh_database(DATABASE))
     try:
         await conn.execute(
             """

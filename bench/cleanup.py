@@ -20,36 +20,21 @@ from pathlib import Path
 
 import asyncpg
 
-from session_service import migrations
+from bench.database import dsn, fresh_database
 from session_service.app import create_app
 from session_service.cleanup.runner import job_context
 from session_service.clock import utc_now
 from session_service.logging import configure_logging
 from session_service.settings import Settings
 
-ADMIN_URL = os.environ.get(
-    "BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 DATABASE = "session_service_bench_cleanup"
 SESSIONS = int(os.environ.get("BENCH_CLEANUP_SESSIONS", "100000"))
 ORPHANS = int(os.environ.get("BENCH_CLEANUP_ORPHANS", "10000"))
 LIVE = 10_000  # live sessions the run must leave alone
 
 
-def _dsn(database: str) -> str:
-    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{database}"
-
-
 async def prepare(storage: Path) -> None:
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await admin.close()
-    url = _dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1)
-    await asyncio.to_thread(migrations.upgrade, url)
-    conn = await asyncpg.connect(_dsn(DATABASE))
+    conn = await asyncpg.connect(await fresh_database(DATABASE))
     try:
         await conn.execute(
             """
@@ -80,7 +65,7 @@ async def prepare(storage: Path) -> None:
 
 async def run(storage: Path) -> dict[str, object]:
     settings = Settings(
-        database_url=_dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1),
+        database_url=dsn(DATABASE).replace("postgresql://", "postgresql+asyncpg://", 1),
         local_storage_dir=storage,
         signing_key_file=storage / "signing.key",
         cleanup_enabled=False,
