@@ -166,15 +166,20 @@ def settings(database_url: str, settings_overrides: dict[str, object], tmp_path:
 async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
     """The app with its lifespan running; tables emptied afterwards."""
     application = create_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
-        try:
+    try:
+        async with application.router.lifespan_context(application):
             yield application
-        finally:
-            async with application.state.engine.begin() as conn:
+    finally:
+        # After the lifespan: background jobs (sealer, cleanup) have finished their work,
+        # so nothing they write can outlive the emptying into the next test.
+        engine = getattr(application.state, "engine", None)  # None if start-up failed
+        if engine is not None:
+            async with engine.begin() as conn:
                 if conn.dialect.name == "postgresql":  # the append-only guard's purge switch
                     await conn.execute(text("SET LOCAL session_service.audit_purge = 'on'"))
                 for table in TABLES:
                     await conn.execute(text(f"DELETE FROM {table}"))
+            await engine.dispose()
 
 
 @pytest.fixture
