@@ -13,9 +13,9 @@ from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from session_service.db import make_engine
-from session_service.migrations import MIGRATION_LOCK_KEY, target_metadata
-from session_service.settings import Settings, get_settings
+from session_service.core.db import make_engine
+from session_service.core.migrations import MIGRATION_LOCK_KEY, target_metadata
+from session_service.core.settings import Settings, get_settings
 
 config = context.config
 

@@ -34,9 +34,9 @@ import redis
 from bench.database import dsn as _dsn
 from bench.database import fresh_database
 from session_service.audit.sealing import AuditSealer, verify_chain
-from session_service.clock import utc_now
-from session_service.db import make_engine, make_sessionmaker
-from session_service.settings import Settings
+from session_service.core.clock import utc_now
+from session_service.core.db import make_engine, make_sessionmaker
+from session_service.core.settings import Settings
 
 DATABASE = "session_service_bench"
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))

@@ -23,9 +23,9 @@ import asyncpg
 from bench.database import dsn, fresh_database
 from session_service.app import create_app
 from session_service.cleanup.runner import job_context
-from session_service.clock import utc_now
-from session_service.logging import configure_logging
-from session_service.settings import Settings
+from session_service.core.clock import utc_now
+from session_service.core.settings import Settings
+from session_service.observability.logging import configure_logging
 
 DATABASE = "session_service_bench_cleanup"
 SESSIONS = int(os.environ.get("BENCH_CLEANUP_SESSIONS", "100000"))

@@ -22,10 +22,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from session_service import migrations
 from session_service.app import create_app
-from session_service.logging import configure_logging
-from session_service.settings import Settings
+from session_service.core import migrations
+from session_service.core.settings import Settings
+from session_service.observability.logging import configure_logging
 
 ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

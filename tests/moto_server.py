@@ -16,7 +16,7 @@ import pytest
 from aiobotocore.session import get_session
 from moto.server import ThreadedMotoServer
 
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 
 REGION = "us-east-1"
 ACCESS_KEY = "testing"

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from session_service import auth
+from session_service.http import auth
 from tests.helpers import assert_problem, create_session
 
 SERVICE_KEY = "svc-" + "k" * 40

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from session_service import migrations
-from session_service.settings import Settings
+from session_service.core import migrations
+from session_service.core.settings import Settings
 
 CLI = [sys.executable, "-m", "session_service"]
 

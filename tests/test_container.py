@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from session_service.settings import Settings, production_problems
+from session_service.core.settings import Settings, production_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 

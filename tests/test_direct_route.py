@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi import Request, Response
 
-from session_service.api.direct import DirectRoute
+from session_service.http.direct import DirectRoute
 
 
 async def good(request: Request) -> Response:

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from session_service.app import create_app
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 from tests.helpers import assert_problem
 
 

@@ -7,8 +7,8 @@ import io
 import httpx
 import pytest
 
-from session_service.logging import configure_logging
-from session_service.settings import Settings
+from session_service.core.settings import Settings
+from session_service.observability.logging import configure_logging
 from tests.conftest import service_log_lines
 
 

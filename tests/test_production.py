@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from session_service.app import create_app
-from session_service.settings import ConfigurationRefused, Settings, production_problems
+from session_service.core.settings import ConfigurationRefused, Settings, production_problems
 
 KEY = "k" * 40
 READY: dict[str, object] = {

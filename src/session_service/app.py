@@ -13,32 +13,32 @@ from fastapi import FastAPI
 from starlette.types import Scope
 
 from session_service import __version__
-from session_service.api.alerts import request_alert
 from session_service.api.router import include_routes
 from session_service.audit.sealing import AuditSealer
 from session_service.audit.service import AuditService
-from session_service.bodylimit import BodyLimitMiddleware
 from session_service.cleanup.runner import CleanupRunner
 from session_service.cleanup.service import CleanupService
-from session_service.clientip import ClientAddressMiddleware, TrustedProxies
-from session_service.clock import Clock, utc_now
-from session_service.cors import ProblemCORSMiddleware
-from session_service.db import make_engine, make_sessionmaker
-from session_service.errors import install_error_handlers
-from session_service.logging import RequestContextMiddleware, configure_logging
-from session_service.metrics import Metrics
-from session_service.notify.factory import build_notifier
-from session_service.notify.notifier import AlertNotifier
-from session_service.ratelimit import RateLimiter
-from session_service.sessions.ids import new_session_id
-from session_service.sessions.repository import SessionLookup
-from session_service.sessions.service import SessionValidator
-from session_service.settings import (
+from session_service.core.clock import Clock, utc_now
+from session_service.core.db import make_engine, make_sessionmaker
+from session_service.core.errors import install_error_handlers
+from session_service.core.ids import new_session_id
+from session_service.core.settings import (
     ConfigurationRefused,
     Settings,
     get_settings,
     production_problems,
 )
+from session_service.http.alerts import request_alert
+from session_service.http.middleware.bodylimit import BodyLimitMiddleware
+from session_service.http.middleware.clientip import ClientAddressMiddleware, TrustedProxies
+from session_service.http.middleware.cors import ProblemCORSMiddleware
+from session_service.notify.factory import build_notifier
+from session_service.notify.notifier import AlertNotifier
+from session_service.observability.logging import RequestContextMiddleware, configure_logging
+from session_service.observability.metrics import Metrics
+from session_service.ratelimit.limiter import RateLimiter
+from session_service.sessions.repository import SessionLookup
+from session_service.sessions.service import SessionValidator
 from session_service.storage.factory import open_store
 from session_service.storage.local import DOWNLOAD_PATH, UPLOAD_PATH
 from session_service.storage.tokens import load_signing_keys

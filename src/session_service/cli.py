@@ -17,15 +17,15 @@ from alembic.util.exc import CommandError
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from session_service import migrations
 from session_service.app import create_app
 from session_service.audit.sealing import AuditSealer, verify_chain
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.runner import CleanupRunner, job_context
-from session_service.clock import utc_now
-from session_service.db import make_engine, make_sessionmaker
-from session_service.logging import configure_logging
-from session_service.settings import Settings, get_settings, production_problems
+from session_service.core import migrations
+from session_service.core.clock import utc_now
+from session_service.core.db import make_engine, make_sessionmaker
+from session_service.core.settings import Settings, get_settings, production_problems
+from session_service.observability.logging import configure_logging
 
 T = TypeVar("T")
 

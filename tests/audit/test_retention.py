@@ -18,7 +18,7 @@ from session_service.audit.events import EventType
 from session_service.audit.models import AuditEvent
 from session_service.audit.retention import PurgeResult, purge_before
 from session_service.audit.sealing import SEAL_LOCK_KEY, AuditSealer, verify_chain
-from session_service.context import RequestContext
+from session_service.core.context import RequestContext
 from tests.conftest import T0, FakeClock
 from tests.helpers import audit_events, create_session, rows
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.runner import job_context
-from session_service.clock import utc_now
+from session_service.core.clock import utc_now
 from tests.conftest import FakeClock
 from tests.files.conftest import moto_endpoint, settings, store_backend  # noqa: F401  (fixtures)
 from tests.files.helpers import request_slot

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from session_service.app import create_app
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 from tests.conftest import FakeClock
 from tests.helpers import audit_events
 from tests.notify.conftest import WebhookReceiver

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from session_service.cleanup.runner import job_context
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 from session_service.storage.base import ObjectInfo, ObjectStore, StorageUnavailable
 from tests.cleanup.conftest import object_keys, pending_upload, run_cleanup
 from tests.conftest import FakeClock

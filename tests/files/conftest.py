@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 from tests import moto_server
 
 moto_endpoint = moto_server.moto_endpoint

@@ -14,8 +14,8 @@ from sqlalchemy import inspect, text
 
 from session_service.app import create_app
 from session_service.audit.models import AuditEvent
+from session_service.core.settings import Settings
 from session_service.files.names import session_prefix
-from session_service.settings import Settings
 from tests import moto_server
 from tests.conftest import FakeClock, service_log_lines
 from tests.files.helpers import PDF, fetch, request_slot, upload_file

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 from session_service.storage.tokens import TokenSigner, load_signing_keys
 from tests.conftest import FakeClock
 from tests.files.helpers import PDF, file_rows, post_form, request_slot, upload_file

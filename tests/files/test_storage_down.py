@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from session_service.app import create_app
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 from tests import moto_server
 from tests.conftest import FakeClock
 from tests.files.helpers import file_rows, request_slot, upload_file

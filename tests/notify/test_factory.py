@@ -6,8 +6,8 @@ import json
 
 import structlog
 
+from session_service.core.settings import Settings
 from session_service.notify.factory import build_notifier
-from session_service.settings import Settings
 from tests.conftest import FakeClock
 from tests.notify.conftest import (
     ADMIN,

@@ -15,7 +15,7 @@ import redis
 from fastapi import FastAPI
 
 from session_service.app import create_app
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 from tests.conftest import FakeClock
 from tests.moto_server import free_port
 from tests.notify.conftest import smtp_server, webhook_server  # noqa: F401  (fixtures)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from session_service.clientip import TrustedProxies, parse_address
+from session_service.http.middleware.clientip import TrustedProxies, parse_address
 from tests.conftest import service_log_lines
 from tests.helpers import audit_events
 from tests.protection.conftest import ClientFactory
@@ -130,13 +130,13 @@ class TestSettings:
     def test_networks_with_host_bits_are_refused(self) -> None:
         from pydantic import ValidationError
 
-        from session_service.settings import Settings
+        from session_service.core.settings import Settings
 
         with pytest.raises(ValidationError, match="trusted_proxies"):
             Settings(trusted_proxies=["10.0.0.1/8"])  # type: ignore[list-item]
 
     def test_addresses_are_single_host_networks(self) -> None:
-        from session_service.settings import Settings
+        from session_service.core.settings import Settings
 
         parsed = Settings(trusted_proxies=["10.0.0.1", "::1"])  # type: ignore[list-item]
         assert [str(n) for n in parsed.trusted_proxies] == ["10.0.0.1/32", "::1/128"]

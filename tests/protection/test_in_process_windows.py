@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from limits import parse
 
-from session_service.ratelimit import InProcessWindows
+from session_service.ratelimit.limiter import InProcessWindows
 
 
 class Clock:
@@ -19,7 +19,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr("session_service.ratelimit.time.time", fake)
+    monkeypatch.setattr("session_service.ratelimit.limiter.time.time", fake)
     return fake
 
 

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 from tests.conftest import FakeClock
 from tests.files.helpers import PDF
 from tests.helpers import assert_problem, audit_events, create_session

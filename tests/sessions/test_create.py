@@ -9,7 +9,7 @@ import httpx
 from fastapi import FastAPI
 
 from session_service.app import create_app
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 from tests.conftest import T0, FakeClock
 from tests.helpers import assert_problem, audit_events, count_sessions, create_session, session_row
 

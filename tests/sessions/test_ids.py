@@ -7,7 +7,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from session_service.sessions.ids import new_session_id, parse_session_id
+from session_service.core.ids import new_session_id, parse_session_id
 
 
 @given(st.uuids(version=4))

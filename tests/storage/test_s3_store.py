@@ -19,7 +19,7 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 from session_service.storage.base import StorageUnavailable
 from session_service.storage.disposition import content_disposition
 from session_service.storage.s3 import S3Store

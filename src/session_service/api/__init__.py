@@ -1,3 +1,1 @@
-"""HTTP layer: routers, shared dependencies and OpenAPI helpers."""
-
-API_PREFIX = "/api/v1"
+"""The router assembly and the operations routes (health, metrics)."""

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from session_service.db import UNAVAILABLE_ERRORS
-from session_service.errors import NotReady
+from session_service.core.db import UNAVAILABLE_ERRORS
+from session_service.core.errors import NotReady
 from session_service.storage.base import ObjectStore, StorageUnavailable
 
 router = APIRouter(tags=["operations"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from session_service.auth import AdminKey
-from session_service.metrics import Metrics
+from session_service.http.auth import AdminKey
+from session_service.observability.metrics import Metrics
 
 
 async def metrics(request: Request) -> Response:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from session_service.api import API_PREFIX, health
+from session_service.api import health
 from session_service.api.metrics import metrics_router
 from session_service.audit import routes as audit_routes
 from session_service.cleanup import routes as cleanup_routes
+from session_service.core.settings import Settings
 from session_service.files import routes as file_routes
+from session_service.http import API_PREFIX
 from session_service.sessions import routes as session_routes
-from session_service.settings import Settings
 from session_service.storage import routes as storage_routes
 from session_service.web.routes import include_web
 

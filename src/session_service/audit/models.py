@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Integer, String, Uuid
 from sqlmodel import Field, SQLModel
 
-from session_service.sqltypes import BigIntIdentity, JSONDocument, UTCDateTime
+from session_service.core.sqltypes import BigIntIdentity, JSONDocument, UTCDateTime
 
 
 class Outcome(StrEnum):

@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from session_service.audit.events import EventType
 from session_service.audit.models import AuditEvent
 from session_service.audit.service import AuditService
-from session_service.context import RequestContext
-from session_service.errors import InvalidInput
+from session_service.core.context import RequestContext
+from session_service.core.errors import InvalidInput
 
 _table = AuditEvent.__table__  # type: ignore[attr-defined]
 

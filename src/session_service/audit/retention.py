@@ -26,8 +26,8 @@ from session_service.audit.events import EventType
 from session_service.audit.models import AuditAnchor, AuditBatch, AuditEvent
 from session_service.audit.sealing import SEAL_LOCK_KEY
 from session_service.audit.service import AuditService
-from session_service.context import RequestContext
-from session_service.db import session_scope
+from session_service.core.context import RequestContext
+from session_service.core.db import session_scope
 
 log = structlog.get_logger(__name__)
 

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime
 
-from session_service.api.deps import DbSession, RequestContextDep
-from session_service.api.problems import problem_responses
 from session_service.audit.query import AuditFilter, AuditQuery
 from session_service.audit.schemas import AuditEventPage, AuditEventRead
 from session_service.audit.sealing import verify_and_record
-from session_service.auth import AdminKey
+from session_service.http.auth import AdminKey
+from session_service.http.deps import DbSession, RequestContextDep
+from session_service.http.problems import problem_responses
 
 admin_router = APIRouter(tags=["admin"], dependencies=[AdminKey])
 MAX_PAGE = 200

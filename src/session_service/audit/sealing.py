@@ -28,9 +28,9 @@ from session_service.audit.chain import GENESIS, batch_digest
 from session_service.audit.events import EventType
 from session_service.audit.models import AuditAnchor, AuditBatch, AuditEvent, Outcome
 from session_service.audit.service import AuditService
-from session_service.clock import Clock
-from session_service.context import RequestContext
-from session_service.db import session_scope
+from session_service.core.clock import Clock
+from session_service.core.context import RequestContext
+from session_service.core.db import session_scope
 
 log = structlog.get_logger(__name__)
 

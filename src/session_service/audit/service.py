@@ -13,10 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
 from session_service.audit.repository import AuditRepository
-from session_service.clock import Clock
-from session_service.context import RequestContext
-from session_service.db import after_commit, session_scope
-from session_service.sessions.ids import parse_session_id
+from session_service.core.clock import Clock
+from session_service.core.context import RequestContext
+from session_service.core.db import after_commit, session_scope
+from session_service.core.ids import parse_session_id
 
 log = structlog.get_logger(__name__)
 

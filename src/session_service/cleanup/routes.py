@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from session_service.api.deps import RequestContextDep
-from session_service.api.problems import problem_responses
-from session_service.auth import AdminKey
 from session_service.cleanup.runner import CleanupRunner
-from session_service.errors import Conflict
+from session_service.core.errors import Conflict
+from session_service.http.auth import AdminKey
+from session_service.http.deps import RequestContextDep
+from session_service.http.problems import problem_responses
 
 admin_router = APIRouter(tags=["admin"], dependencies=[AdminKey])
 

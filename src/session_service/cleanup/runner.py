@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.service import CleanupService
-from session_service.clock import Clock
-from session_service.context import RequestContext
+from session_service.core.clock import Clock
+from session_service.core.context import RequestContext
 from session_service.notify.alert import Alert
 from session_service.notify.notifier import AlertNotifier
 

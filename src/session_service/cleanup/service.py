@@ -28,9 +28,9 @@ from session_service.audit.retention import purge_before
 from session_service.audit.service import AuditService
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.repository import CleanupRepository
-from session_service.context import RequestContext
-from session_service.db import session_scope
-from session_service.settings import Settings
+from session_service.core.context import RequestContext
+from session_service.core.db import session_scope
+from session_service.core.settings import Settings
 from session_service.storage.base import ObjectStore
 
 log = structlog.get_logger(__name__)

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from session_service.api.deps import DbSession
 from session_service.files.service import FileService
+from session_service.http.deps import DbSession
 
 
 async def get_file_service(request: Request, db: DbSession) -> FileService:

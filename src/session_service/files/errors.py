@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from session_service.errors import Conflict, InvalidInput, ServiceError
+from session_service.core.errors import Conflict, InvalidInput, ServiceError
 
 
 class FileNotFound(ServiceError):

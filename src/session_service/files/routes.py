@@ -6,10 +6,6 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
-from session_service.api.deps import RequestContextDep
-from session_service.api.problems import problem_responses
-from session_service.api.ratelimits import rate_limit
-from session_service.api.urls import absolute_url
 from session_service.files.deps import FileServiceDep
 from session_service.files.schemas import (
     DownloadRead,
@@ -19,7 +15,11 @@ from session_service.files.schemas import (
     UploadCreated,
     UploadFormRead,
 )
-from session_service.ratelimit import CallKind
+from session_service.http.deps import RequestContextDep
+from session_service.http.problems import problem_responses
+from session_service.http.ratelimits import rate_limit
+from session_service.http.urls import absolute_url
+from session_service.ratelimit.limiter import CallKind
 from session_service.sessions.deps import CurrentSession
 
 router = APIRouter(tags=["files"])

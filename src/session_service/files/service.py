@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
 from session_service.audit.service import AuditService
-from session_service.clock import Clock
-from session_service.context import RequestContext
+from session_service.core.clock import Clock
+from session_service.core.context import RequestContext
+from session_service.core.settings import Settings
 from session_service.files import signatures
 from session_service.files.errors import (
     FileLimitReached,
@@ -34,7 +35,6 @@ from session_service.files.names import storage_key
 from session_service.files.repository import FileRepository
 from session_service.files.schemas import UploadCreate
 from session_service.sessions.snapshot import SessionSnapshot
-from session_service.settings import Settings
 from session_service.storage.base import ObjectStore, UploadSlot
 
 log = structlog.get_logger(__name__)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import structlog
 
-from session_service.clock import Clock
+from session_service.core.clock import Clock
+from session_service.core.settings import Settings
 from session_service.notify.base import AlertChannel
 from session_service.notify.notifier import AlertNotifier, OnSent, RecentActions
 from session_service.notify.smtp import SmtpChannel
 from session_service.notify.webhook import WebhookChannel
-from session_service.settings import Settings
 
 log = structlog.get_logger(__name__)
 

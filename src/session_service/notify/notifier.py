@@ -18,7 +18,7 @@ from typing import Final
 
 import structlog
 
-from session_service.clock import Clock
+from session_service.core.clock import Clock
 from session_service.notify.alert import RECENT_ACTIONS_MAX, Alert, Delivery, truncate
 from session_service.notify.base import AlertChannel, ChannelError
 

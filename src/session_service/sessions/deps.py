@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from session_service.api.deps import DbSession, RequestContextDep
-from session_service.sessions.erasure import SessionEraser
-from session_service.sessions.export import SessionExporter
+from session_service.http.deps import DbSession, RequestContextDep
+from session_service.privacy.erasure import SessionEraser
+from session_service.privacy.export import SessionExporter
 from session_service.sessions.service import SessionService, SessionValidator
 from session_service.sessions.snapshot import SessionSnapshot
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from session_service.errors import Conflict, ServiceError
+from session_service.core.errors import Conflict, ServiceError
 
 
 class InvalidReason(StrEnum):

@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import Boolean, CheckConstraint, Column, Index, String, Uuid
 from sqlmodel import Field, SQLModel
 
-from session_service.sqltypes import UTCDateTime
+from session_service.core.sqltypes import UTCDateTime
 
 
 class SessionStatus(StrEnum):

@@ -8,14 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
 
-from session_service.api import API_PREFIX
-from session_service.api.deps import RequestContextDep, request_context
-from session_service.api.direct import add_direct_route
-from session_service.api.problems import problem_responses
-from session_service.api.ratelimits import enforce, rate_limit
-from session_service.api.urls import absolute_url
-from session_service.auth import ServiceKey
-from session_service.ratelimit import CallKind
+from session_service.http import API_PREFIX
+from session_service.http.auth import ServiceKey
+from session_service.http.deps import RequestContextDep, request_context
+from session_service.http.direct import add_direct_route
+from session_service.http.problems import problem_responses
+from session_service.http.ratelimits import enforce, rate_limit
+from session_service.http.urls import absolute_url
+from session_service.privacy.erasure import Erasure
+from session_service.ratelimit.limiter import CallKind
 from session_service.sessions.deps import (
     SESSION_ID_HEADER,
     CurrentSession,
@@ -25,7 +26,6 @@ from session_service.sessions.deps import (
     SessionServiceDep,
     session_validator,
 )
-from session_service.sessions.erasure import Erasure
 from session_service.sessions.schemas import (
     DetailsUpdate,
     ErasureRead,

@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
 
+from session_service.core.ids import parse_session_id
 from session_service.sessions.errors import InvalidReason
-from session_service.sessions.ids import parse_session_id
 from session_service.sessions.models import SessionStatus
 
 RESET_NOTICE = "Your session has been reset due to a technical issue. Please start again."

@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
 from session_service.audit.service import AuditService
-from session_service.clock import Clock
-from session_service.context import RequestContext
+from session_service.core.clock import Clock
+from session_service.core.context import RequestContext
+from session_service.core.ids import new_session_id, parse_session_id
+from session_service.core.settings import AuditValidations, Settings
 from session_service.sessions.errors import (
     InvalidReason,
     SessionExists,
@@ -26,12 +28,10 @@ from session_service.sessions.errors import (
     SessionNotFound,
     WrongSessionStatus,
 )
-from session_service.sessions.ids import new_session_id, parse_session_id
 from session_service.sessions.models import SessionStatus
 from session_service.sessions.repository import SessionLookup, SessionRepository
 from session_service.sessions.schemas import DetailsUpdate, ResetReason
 from session_service.sessions.snapshot import SessionSnapshot
-from session_service.settings import AuditValidations, Settings
 
 log = structlog.get_logger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from session_service.errors import ServiceError
+from session_service.core.errors import ServiceError
 
 
 @dataclass(frozen=True, slots=True)

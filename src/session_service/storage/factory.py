@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from session_service.clock import Clock
-from session_service.settings import Settings
+from session_service.core.clock import Clock
+from session_service.core.settings import Settings
 from session_service.storage.base import ObjectStore
 from session_service.storage.local import LocalStore
 

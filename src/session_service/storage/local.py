@@ -27,9 +27,9 @@ from typing import IO, Any
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from session_service.api import API_PREFIX
-from session_service.clock import Clock
-from session_service.errors import ServiceError
+from session_service.core.clock import Clock
+from session_service.core.errors import ServiceError
+from session_service.http import API_PREFIX
 from session_service.storage.base import ObjectInfo, StorageUnavailable, UploadSlot
 from session_service.storage.tokens import TokenExpired, TokenInvalid, TokenSigner
 

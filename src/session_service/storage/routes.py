@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from starlette.exceptions import HTTPException
 
-from session_service.api.problems import problem_responses
+from session_service.http.problems import problem_responses
 from session_service.storage.disposition import content_disposition
 from session_service.storage.local import LocalStore
 

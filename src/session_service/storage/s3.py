@@ -16,8 +16,8 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError
 
-from session_service.clock import Clock
-from session_service.settings import Settings
+from session_service.core.clock import Clock
+from session_service.core.settings import Settings
 from session_service.storage.base import ObjectInfo, StorageUnavailable, UploadSlot
 from session_service.storage.disposition import content_disposition
 

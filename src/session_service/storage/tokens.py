@@ -16,7 +16,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from session_service.clock import Clock
+from session_service.core.clock import Clock
 
 
 class TokenInvalid(Exception):

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, FastAPI, Response
 from starlette.staticfiles import StaticFiles
 
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_PATH = "/static"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 
-from session_service.api.rejections import record_rejection
 from session_service.audit.events import EventType
-from session_service.ratelimit import CallKind, RateLimited, RateLimiter
+from session_service.http.rejections import record_rejection
+from session_service.ratelimit.limiter import CallKind, RateLimited, RateLimiter
 
 
 async def enforce(request: Request, kind: CallKind) -> None:

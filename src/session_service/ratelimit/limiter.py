@@ -35,7 +35,7 @@ from limits.util import WindowStats
 from slowapi.errors import RateLimitExceeded
 from slowapi.wrappers import Limit
 
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 
 log = structlog.get_logger(__name__)
 

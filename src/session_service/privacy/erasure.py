@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.audit.events import EventType
 from session_service.audit.service import AuditService
-from session_service.context import RequestContext
+from session_service.core.context import RequestContext
 from session_service.files.names import session_prefix
 from session_service.files.repository import FileRepository
 from session_service.sessions.errors import SessionNotFound

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from session_service.settings import Settings
+from session_service.core.settings import Settings
 
 # Failures that mean "the database cannot be reached", answered 503 rather than 500.
 # Connect errors from asyncpg arrive unwrapped as OSError (TimeoutError is one too).

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from starlette.types import Scope
 
-from session_service.metrics import route_template
+from session_service.core.ids import parse_session_id
 from session_service.notify.alert import Alert
-from session_service.sessions.ids import parse_session_id
+from session_service.observability.metrics import route_template
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 SESSION_HEADER = b"x-session-id"
 LIBRARY_ROOTS = tuple(
     {Path(sysconfig.get_paths()[name]).resolve() for name in ("stdlib", "purelib", "platlib")}

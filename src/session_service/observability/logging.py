@@ -19,8 +19,8 @@ from typing import TextIO
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from session_service.errors import PROBLEM_MEDIA_TYPE, problem_body
-from session_service.settings import Settings
+from session_service.core.errors import PROBLEM_MEDIA_TYPE, problem_body
+from session_service.core.settings import Settings
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
 REQUEST_ID_HEADER = b"x-request-id"

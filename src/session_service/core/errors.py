@@ -18,10 +18,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from session_service.api.rejections import record_rejection
 from session_service.audit.events import EventType
-from session_service.db import UNAVAILABLE_ERRORS
-from session_service.ratelimit import RateLimited
+from session_service.core.db import UNAVAILABLE_ERRORS
+from session_service.http.rejections import record_rejection
+from session_service.ratelimit.limiter import RateLimited
 
 log = structlog.get_logger(__name__)
 

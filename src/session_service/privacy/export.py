@@ -20,15 +20,15 @@ from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
 from session_service.audit.repository import AuditRepository
 from session_service.audit.service import AuditService
-from session_service.clock import Clock
-from session_service.context import RequestContext
-from session_service.db import session_scope
+from session_service.core.clock import Clock
+from session_service.core.context import RequestContext
+from session_service.core.db import session_scope
+from session_service.core.settings import Settings
 from session_service.files.models import FileStatus
 from session_service.files.repository import FileRepository
 from session_service.files.schemas import FileRead
 from session_service.sessions.schemas import SessionDetailsRead
 from session_service.sessions.snapshot import SessionSnapshot
-from session_service.settings import Settings
 from session_service.storage.base import ObjectStore
 
 AUDIT_BATCH = 500

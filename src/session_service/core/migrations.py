@@ -16,10 +16,10 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from session_service.audit import models as _audit_models  # noqa: F401  (registers tables)
-from session_service.db import make_engine
+from session_service.core.db import make_engine
+from session_service.core.settings import Settings
 from session_service.files import models as _file_models  # noqa: F401
 from session_service.sessions import models as _session_models  # noqa: F401
-from session_service.settings import Settings
 
 target_metadata: MetaData = SQLModel.metadata
 T = TypeVar("T")
@@ -30,7 +30,7 @@ MIGRATION_LOCK_KEY = 0x5E55_0001
 
 def _ini_path() -> Path:
     """alembic.ini at the project root (source checkout or the image's /app)."""
-    for candidate in (Path(__file__).resolve().parents[2], Path.cwd()):
+    for candidate in (Path(__file__).resolve().parents[3], Path.cwd()):
         path = candidate / "alembic.ini"
         if path.is_file():
             return path

@@ -15,9 +15,9 @@ from typing import Annotated
 from fastapi import Depends, Request, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from session_service.api.rejections import record_rejection
 from session_service.audit.events import EventType
-from session_service.errors import ServiceError
+from session_service.core.errors import ServiceError
+from session_service.http.rejections import record_rejection
 
 _bearer = HTTPBearer(auto_error=False, description="A `service` or `admin` API key.")
 

@@ -7,11 +7,11 @@ from typing import Any
 import structlog
 from fastapi import Request
 
-from session_service.api.deps import request_context
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
 from session_service.audit.service import AuditService
-from session_service.sessions.ids import parse_session_id
+from session_service.core.ids import parse_session_id
+from session_service.http.deps import request_context
 
 log = structlog.get_logger(__name__)
 

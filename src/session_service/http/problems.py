@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from session_service.errors import PROBLEM_MEDIA_TYPE
+from session_service.core.errors import PROBLEM_MEDIA_TYPE
 
 
 class Problem(BaseModel):

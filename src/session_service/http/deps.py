@@ -11,8 +11,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from session_service.context import RequestContext
-from session_service.db import get_db
+from session_service.core.context import RequestContext
+from session_service.core.db import get_db
 
 # scope="function": the commit runs as the endpoint returns, before the response is sent.
 DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]

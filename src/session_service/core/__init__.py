@@ -1,0 +1,1 @@
+"""The core beneath every domain: settings, clock, ids, errors, the database."""

@@ -1,0 +1,1 @@
+"""Pure ASGI middleware: body cap, CORS, client address."""

@@ -1,0 +1,1 @@
+"""GDPR erasure and export, across the sessions, files and audit domains."""
