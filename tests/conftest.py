@@ -19,13 +19,15 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from session_service.app import create_app
 from session_service.core import migrations
 from session_service.core.settings import Settings
 from session_service.observability.logging import configure_logging
+from session_service.resources import Resources
+from tests.helpers import Running, running
 
 ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -163,27 +165,38 @@ def settings(database_url: str, settings_overrides: dict[str, object], tmp_path:
 
 
 @pytest.fixture
-async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
+async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[Running]:
     """The app with its lifespan running; tables emptied afterwards."""
     application = create_app(settings, clock=clock)
-    try:
-        async with application.router.lifespan_context(application):
-            yield application
-    finally:
-        # After the lifespan: background jobs (sealer, cleanup) have finished their work,
-        # so nothing they write can outlive the emptying into the next test.
-        engine = getattr(application.state, "engine", None)  # None if start-up failed
-        if engine is not None:
-            async with engine.begin() as conn:
-                if conn.dialect.name == "postgresql":  # the append-only guard's purge switch
-                    await conn.execute(text("SET LOCAL session_service.audit_purge = 'on'"))
-                for table in TABLES:
-                    await conn.execute(text(f"DELETE FROM {table}"))
-            await engine.dispose()
+    async with running(application) as started:
+        try:
+            yield started
+        finally:
+            engine = started.resources.engine
+    # After the lifespan: background jobs (sealer, cleanup) have finished their work, so
+    # nothing they write can outlive the emptying into the next test. The engine is
+    # disposed by then; its next connection is a new one.
+    await empty_tables(engine)
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+def resources(app: Running) -> Resources:
+    """The running app's resources (engine, store, services...)."""
+    return app.resources
+
+
+async def empty_tables(engine: AsyncEngine) -> None:
+    """Delete every row of every table (the append-only guard switched off for it)."""
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # the append-only guard's purge switch
+            await conn.execute(text("SET LOCAL session_service.audit_purge = 'on'"))
+        for table in TABLES:
+            await conn.execute(text(f"DELETE FROM {table}"))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def client(app: Running) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
 from sqlalchemy import text
+
+from tests.helpers import Running
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION test_injected_failure() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -14,17 +15,17 @@ BEGIN RAISE EXCEPTION 'injected failure'; END $$
 """
 
 
-async def _run(app: FastAPI, *statements: str) -> None:
-    async with app.state.engine.begin() as conn:
+async def _run(app: Running, *statements: str) -> None:
+    async with app.resources.engine.begin() as conn:
         for statement in statements:
             await conn.execute(text(statement))
 
 
 @asynccontextmanager
-async def failing_insert(app: FastAPI, table: str) -> AsyncIterator[None]:
+async def failing_insert(app: Running, table: str) -> AsyncIterator[None]:
     """Every INSERT into `table` fails at once (statement time)."""
     name = f"test_fail_insert_{table}"
-    if app.state.engine.dialect.name == "postgresql":
+    if app.resources.engine.dialect.name == "postgresql":
         create = [
             _PG_FUNCTION,
             f"CREATE TRIGGER {name} BEFORE INSERT ON {table} "
@@ -45,10 +46,10 @@ async def failing_insert(app: FastAPI, table: str) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
-async def failing_commit(app: FastAPI, table: str) -> AsyncIterator[None]:
+async def failing_commit(app: Running, table: str) -> AsyncIterator[None]:
     """A transaction that inserted into `table` fails at COMMIT, after every statement ran."""
     name = f"test_fail_commit_{table}"
-    if app.state.engine.dialect.name == "postgresql":
+    if app.resources.engine.dialect.name == "postgresql":
         create = [
             _PG_FUNCTION,
             f"CREATE CONSTRAINT TRIGGER {name} AFTER INSERT ON {table} "

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.types import Receive, Scope, Send
 
+from session_service.audit.sealing import VerifyReport, verify_chain
+from session_service.core.db import job_scope
+from session_service.http.deps import RESOURCES
+from session_service.resources import Resources
 from session_service.sessions.models import Session
 
 PROBLEM = "application/problem+json"
@@ -24,14 +31,14 @@ async def create_session(client: httpx.AsyncClient, **body: Any) -> dict[str, An
     return data
 
 
-async def rows(app: FastAPI, sql: str, **params: Any) -> list[dict[str, Any]]:
+async def rows(app: Running, sql: str, **params: Any) -> list[dict[str, Any]]:
     """Run a query on the app's database and return plain dicts."""
-    async with app.state.engine.connect() as conn:
+    async with app.resources.engine.connect() as conn:
         result = await conn.execute(text(sql), params)
         return [dict(row._mapping) for row in result]
 
 
-async def audit_events(app: FastAPI) -> list[dict[str, Any]]:
+async def audit_events(app: Running) -> list[dict[str, Any]]:
     """Every audit event, oldest first, details decoded and session ids as text."""
     events = await rows(app, "SELECT * FROM audit_events ORDER BY id")
     for event in events:
@@ -42,15 +49,15 @@ async def audit_events(app: FastAPI) -> list[dict[str, Any]]:
     return events
 
 
-async def session_row(app: FastAPI, session_id: str) -> dict[str, Any] | None:
+async def session_row(app: Running, session_id: str) -> dict[str, Any] | None:
     """The sessions row for an id (typed values), or None."""
-    async with app.state.engine.connect() as conn:
+    async with app.resources.engine.connect() as conn:
         stmt = SESSIONS.select().where(SESSIONS.c.id == uuid.UUID(session_id))
         row = (await conn.execute(stmt)).first()
     return None if row is None else dict(row._mapping)
 
 
-async def count_sessions(app: FastAPI) -> int:
+async def count_sessions(app: Running) -> int:
     return len(await rows(app, "SELECT id FROM sessions"))
 
 
@@ -65,3 +72,35 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert body["title"]
     assert body["detail"]
     return body
+
+
+class Running:
+    """An app whose lifespan is running, as an ASGI app that hands each request the state.
+
+    A server passes the lifespan state into every request's scope; httpx's ASGITransport
+    does not run the lifespan, so this does what the server would.
+    """
+
+    def __init__(self, app: FastAPI, state: dict[str, Any]) -> None:
+        self.app = app
+        self._state = state
+        self.resources: Resources = state[RESOURCES]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            scope["state"] = dict(self._state)
+        await self.app(scope, receive, send)
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[Running]:
+    """Run the app's lifespan (opening its resources) for the duration of the block."""
+    async with app.router.lifespan_context(app) as state:
+        assert state is not None
+        yield Running(app, dict(state))
+
+
+async def verify(app: Running) -> VerifyReport:
+    """Verify the audit chain in a unit of work of its own, as the CLI does."""
+    async with job_scope(app.resources.sessionmaker) as db:
+        return await verify_chain(db)

@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from session_service.cli import cli
 from session_service.core import migrations
 from session_service.core.settings import Settings
 
@@ -53,9 +55,10 @@ class TestMigrateCommand:
         assert result.returncode == 2
         assert "target revision" in result.stderr
 
+    # Help is only parsing: in process (a subprocess costs seconds of imports per test).
     def test_help_lists_the_commands(self) -> None:
-        result = _run("--help")
-        assert result.returncode == 0
+        result = CliRunner().invoke(cli, ["--help"], prog_name="session-service")
+        assert result.exit_code == 0, result.output
         for command in ("serve", "migrate", "cleanup", "audit", "openapi"):
             assert command in result.stdout
 
@@ -64,8 +67,8 @@ class TestMigrateCommand:
         [["serve"], ["migrate"], ["cleanup"], ["audit", "verify"], ["audit", "seal"], ["openapi"]],
     )
     def test_every_command_has_help(self, command: list[str]) -> None:
-        result = _run(*command, "--help")
-        assert result.returncode == 0, result.stderr
+        result = CliRunner().invoke(cli, [*command, "--help"], prog_name="session-service")
+        assert result.exit_code == 0, result.stderr
         assert "Usage:" in result.stdout
 
     def test_an_unknown_revision_exits_2_and_json_stays_clean(self, tmp_path: Path) -> None:

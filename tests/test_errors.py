@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from session_service.app import create_app
 from session_service.core.settings import Settings
-from tests.helpers import assert_problem
+from tests.helpers import Running, assert_problem, running
 
 
 class TestProblemAnswers:
@@ -26,12 +25,12 @@ class TestProblemAnswers:
         assert response.headers["allow"] == "POST"
 
     async def test_unexpected_error_is_500_without_internals(
-        self, app: FastAPI, client: httpx.AsyncClient
+        self, app: Running, client: httpx.AsyncClient
     ) -> None:
         async def explode() -> None:
             raise RuntimeError("secret internal detail: password=hunter2")
 
-        app.add_api_route("/test-explode", explode)
+        app.app.add_api_route("/test-explode", explode)
         response = await client.get("/test-explode", headers={"X-Request-ID": "boom-1"})
         body = assert_problem(response, 500, "internal_error")
         assert body["request_id"] == "boom-1"
@@ -72,8 +71,8 @@ class TestDatabaseUnreachable:
         app = create_app(
             settings.model_copy(update={"database_url": url, "database_connect_timeout": 2})
         )
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
+        async with running(app) as started:
+            transport = httpx.ASGITransport(app=started)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
                 yield http
 
@@ -97,12 +96,12 @@ class TestDatabaseUnreachable:
 
 
 class TestNoParametersInErrors:
-    async def test_database_errors_do_not_quote_bound_values(self, app: FastAPI) -> None:
+    async def test_database_errors_do_not_quote_bound_values(self, app: Running) -> None:
         from sqlalchemy import text
         from sqlalchemy.exc import DBAPIError
 
         secret = "visitor@example.com"
         with pytest.raises(DBAPIError) as caught:
-            async with app.state.engine.connect() as conn:
+            async with app.resources.engine.connect() as conn:
                 await conn.execute(text("SELECT * FROM no_such_table WHERE x = :v"), {"v": secret})
         assert secret not in str(caught.value)

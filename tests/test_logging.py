@@ -10,6 +10,7 @@ import pytest
 from session_service.core.settings import Settings
 from session_service.observability.logging import configure_logging
 from tests.conftest import service_log_lines
+from tests.helpers import Running
 
 
 class TestJsonLogs:
@@ -31,12 +32,12 @@ class TestJsonLogs:
         assert access["path"] == "/api/v1/sessions"
 
     async def test_unhandled_error_is_logged_with_request_id_and_traceback(
-        self, client: httpx.AsyncClient, app: object, json_log: io.StringIO
+        self, client: httpx.AsyncClient, app: Running, json_log: io.StringIO
     ) -> None:
         async def explode() -> None:
             raise RuntimeError("kaboom")
 
-        app.add_api_route("/test-explode", explode)  # type: ignore[attr-defined]
+        app.app.add_api_route("/test-explode", explode)
         await client.get("/test-explode", headers={"X-Request-ID": "log-test-2"})
         error = next(
             line for line in service_log_lines(json_log) if line["event"] == "unhandled_error"

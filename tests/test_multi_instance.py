@@ -18,8 +18,7 @@ import httpx
 import pytest
 import redis
 
-from session_service.audit.sealing import SEAL_LOCK_KEY
-from session_service.cleanup.runner import CLEANUP_LOCK_KEY
+from session_service.core.locks import LockKey
 from tests import moto_server
 from tests.conftest import PostgresFactory
 from tests.files.helpers import PDF
@@ -155,12 +154,12 @@ def test_cleanup_runs_on_one_instance_at_a_time(instances: tuple[str, str, str])
         # Whoever holds the lock (here: the test, as a third instance would), the others skip.
         conn = await asyncpg.connect(dsn)
         try:
-            await conn.execute("SELECT pg_advisory_lock($1)", CLEANUP_LOCK_KEY)
+            await conn.execute("SELECT pg_advisory_lock($1)", int(LockKey.CLEANUP))
             async with httpx.AsyncClient() as http:
                 answers = await asyncio.gather(
                     *(http.post(f"{url}/api/v1/admin/cleanup", headers=ADMIN) for url in (a, b))
                 )
-            await conn.execute("SELECT pg_advisory_unlock($1)", CLEANUP_LOCK_KEY)
+            await conn.execute("SELECT pg_advisory_unlock($1)", int(LockKey.CLEANUP))
         finally:
             await conn.close()
         return [answer.status_code for answer in answers]
@@ -185,7 +184,7 @@ def test_sealing_waits_for_the_instance_that_holds_the_lock(
         http = httpx.AsyncClient()
         try:
             await holder.execute("BEGIN")
-            await holder.execute("SELECT pg_advisory_xact_lock($1)", SEAL_LOCK_KEY)
+            await holder.execute("SELECT pg_advisory_xact_lock($1)", int(LockKey.AUDIT_CHAIN))
             session = (await http.post(f"{a}/api/v1/sessions")).json()
             event = int(
                 await conn.fetchval(

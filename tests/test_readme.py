@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 from session_service.app import create_app
-from session_service.core.errors import _HTTP_CODES, ServiceError
+from session_service.core.errors import ServiceError
 from session_service.core.settings import Settings
+from session_service.http.problems import _HTTP_CODES
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -17,15 +16,15 @@ from alembic.util.exc import CommandError
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from session_service.app import create_app
-from session_service.audit.sealing import AuditSealer, verify_chain
+from session_service.audit.sealing import AuditSealer, VerifyReport, verify_chain
 from session_service.cleanup.report import CleanupReport
-from session_service.cleanup.runner import CleanupRunner, job_context
+from session_service.cleanup.runner import job_context
 from session_service.core import migrations
 from session_service.core.clock import utc_now
-from session_service.core.db import make_engine, make_sessionmaker
+from session_service.core.db import job_scope, make_engine, make_sessionmaker
 from session_service.core.settings import Settings, get_settings, production_problems
 from session_service.observability.logging import configure_logging
+from session_service.resources import open_resources
 
 T = TypeVar("T")
 
@@ -145,12 +144,17 @@ cli.add_typer(audit_cli, name="audit")
 
 
 async def _with_sessionmaker(job: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
-    settings = get_settings()
-    engine = make_engine(settings)
+    """Run `job` with the database only (no store, limiter or notifier)."""
+    engine = make_engine(get_settings())
     try:
         return await job(make_sessionmaker(engine))
     finally:
         await engine.dispose()
+
+
+async def _verify(maker: async_sessionmaker[AsyncSession]) -> VerifyReport:
+    async with job_scope(maker) as db:
+        return await verify_chain(db)
 
 
 @cli.command()
@@ -164,19 +168,15 @@ def cleanup(
     Exit 0 when the run finished without errors, 1 when a step failed (the report names
     it), 2 when the configuration is refused, 3 when another run holds the lock.
     """
-    settings = _settings_or_exit().model_copy(
-        update={"cleanup_enabled": False, "audit_seal_interval": timedelta(0)}
-    )
+    settings = _settings_or_exit()
     refused = production_problems(settings, workers=1)
     if refused:
         _refuse(refused)
     configure_logging(settings, stream=sys.stderr)  # stdout carries the report
-    app = create_app(settings)
 
     async def run() -> CleanupReport | None:
-        async with app.router.lifespan_context(app):
-            runner: CleanupRunner = app.state.cleanup
-            return await runner.run_once(dry_run=dry_run, ctx=job_context())
+        async with open_resources(settings, utc_now) as resources:
+            return await resources.cleanup.run_once(dry_run=dry_run, ctx=job_context())
 
     report = asyncio.run(run())
     if report is None:
@@ -190,7 +190,7 @@ def cleanup(
 def audit_verify() -> None:
     """Recompute the chain; print a JSON report; exit 1 if any batch is broken."""
     configure_logging(_settings_or_exit(), stream=sys.stderr)
-    report = asyncio.run(_with_sessionmaker(verify_chain))
+    report = asyncio.run(_with_sessionmaker(_verify))
     typer.echo(json.dumps(report.as_dict()))
     raise typer.Exit(0 if report.ok else 1)
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from tests.helpers import audit_events, create_session
+from tests.helpers import Running, audit_events, create_session
 
 
 @pytest.fixture(autouse=True)
@@ -17,8 +16,8 @@ def _postgres_only(backend: str) -> None:
         pytest.skip("the database-level guard is PostgreSQL's (SQLite has no session settings)")
 
 
-async def _run(app: FastAPI, *statements: str) -> None:
-    async with app.state.engine.begin() as conn:
+async def _run(app: Running, *statements: str) -> None:
+    async with app.resources.engine.begin() as conn:
         for statement in statements:
             await conn.execute(text(statement))
 
@@ -36,7 +35,7 @@ PURGE_SWITCH = "SET LOCAL session_service.audit_purge = 'on'"
     ],
 )
 async def test_plain_changes_are_refused(
-    client: httpx.AsyncClient, app: FastAPI, statement: str
+    client: httpx.AsyncClient, app: Running, statement: str
 ) -> None:
     await create_session(client)
     before = await audit_events(app)
@@ -46,7 +45,7 @@ async def test_plain_changes_are_refused(
 
 
 async def test_the_purge_switch_allows_deletes_but_never_updates(
-    client: httpx.AsyncClient, app: FastAPI
+    client: httpx.AsyncClient, app: Running
 ) -> None:
     await create_session(client)
     with pytest.raises(DBAPIError, match="append-only"):

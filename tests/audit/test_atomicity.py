@@ -10,12 +10,18 @@ from contextlib import AbstractAsyncContextManager
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from tests.faults import failing_commit, failing_insert
-from tests.helpers import assert_problem, audit_events, count_sessions, create_session, session_row
+from tests.helpers import (
+    Running,
+    assert_problem,
+    audit_events,
+    count_sessions,
+    create_session,
+    session_row,
+)
 
-Fault = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+Fault = Callable[[Running], AbstractAsyncContextManager[None]]
 
 FAULTS: dict[str, Fault] = {
     # No change without its event: the event's INSERT fails after the change was written.
@@ -35,7 +41,7 @@ def fault(request: pytest.FixtureRequest) -> Fault:
 
 class TestAtomicity:
     async def test_failed_create_leaves_neither_session_nor_event(
-        self, client: httpx.AsyncClient, app: FastAPI, fault: Fault
+        self, client: httpx.AsyncClient, app: Running, fault: Fault
     ) -> None:
         async with fault(app):
             response = await client.post("/api/v1/sessions")
@@ -45,7 +51,7 @@ class TestAtomicity:
         assert await audit_events(app) == []
 
     async def test_failed_reset_changes_nothing(
-        self, client: httpx.AsyncClient, app: FastAPI, fault: Fault
+        self, client: httpx.AsyncClient, app: Running, fault: Fault
     ) -> None:
         old = await create_session(client)
         async with fault(app):

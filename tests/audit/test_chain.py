@@ -9,14 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 
 from session_service.audit.chain import GENESIS, batch_digest, canonical
 from session_service.audit.models import AuditEvent
-from session_service.audit.sealing import AuditSealer, verify_chain
+from session_service.audit.sealing import AuditSealer
 from tests.conftest import FakeClock
-from tests.helpers import rows
+from tests.helpers import Running, rows, verify
 
 ADMIN_KEY = "adm-" + "h" * 40
 EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -27,9 +26,9 @@ def settings_overrides() -> dict[str, object]:
     return {"admin_api_keys": [ADMIN_KEY]}
 
 
-async def _seed(app: FastAPI, clock: FakeClock, ids: list[int]) -> None:
+async def _seed(app: Running, clock: FakeClock, ids: list[int]) -> None:
     """Events with chosen ids (gaps on purpose: ids of rolled-back inserts are gaps too)."""
-    async with app.state.engine.begin() as conn:
+    async with app.resources.engine.begin() as conn:
         await conn.execute(
             EVENTS.insert(),
             [
@@ -46,22 +45,22 @@ async def _seed(app: FastAPI, clock: FakeClock, ids: list[int]) -> None:
         )
 
 
-def _sealer(app: FastAPI, clock: FakeClock, batch_size: int = 3) -> AuditSealer:
+def _sealer(app: Running, clock: FakeClock, batch_size: int = 3) -> AuditSealer:
     return AuditSealer(
-        app.state.sessionmaker, clock=clock, min_age=timedelta(0), batch_size=batch_size
+        app.resources.sessionmaker, clock=clock, min_age=timedelta(0), batch_size=batch_size
     )
 
 
-async def _tamper(app: FastAPI, statement: str, **params: Any) -> None:
-    async with app.state.engine.begin() as conn:
+async def _tamper(app: Running, statement: str, **params: Any) -> None:
+    async with app.resources.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # An attacker with database access can switch the append-only triggers off.
             await conn.execute(text("SET LOCAL session_replication_role = replica"))
         await conn.execute(text(statement), params)
 
 
-async def _problems(app: FastAPI) -> list[tuple[int, str]]:
-    report = await verify_chain(app.state.sessionmaker)
+async def _problems(app: Running) -> list[tuple[int, str]]:
+    report = await verify(app)
     return [(problem.first_event_id, problem.problem) for problem in report.problems]
 
 
@@ -70,7 +69,7 @@ IDS = [10, 20, 30, 40, 50, 60, 70, 80, 90]  # batches of 3: [10..30] [40..60] [7
 
 class TestSealing:
     async def test_events_are_sealed_in_id_order_and_verify(
-        self, app: FastAPI, clock: FakeClock
+        self, app: Running, clock: FakeClock
     ) -> None:
         await _seed(app, clock, IDS)
         assert await _sealer(app, clock).seal() == 9
@@ -82,7 +81,7 @@ class TestSealing:
         ]
         assert batches[0]["previous_digest"] == GENESIS
         assert batches[1]["previous_digest"] == batches[0]["digest"]
-        report = await verify_chain(app.state.sessionmaker)
+        report = await verify(app)
         assert (report.ok, report.batches, report.events, report.unsealed_events) == (
             True,
             3,
@@ -92,7 +91,7 @@ class TestSealing:
         assert await _sealer(app, clock).seal() == 0
 
     async def test_a_third_party_can_recompute_a_digest_from_the_readme_recipe(
-        self, app: FastAPI, clock: FakeClock
+        self, app: Running, clock: FakeClock
     ) -> None:
         await _seed(app, clock, IDS[:3])
         await _sealer(app, clock).seal()
@@ -104,46 +103,46 @@ class TestSealing:
         assert batch_digest(GENESIS, events) == batch["digest"]
 
     async def test_events_younger_than_the_minimum_age_wait(
-        self, app: FastAPI, clock: FakeClock
+        self, app: Running, clock: FakeClock
     ) -> None:
         await _seed(app, clock, IDS[:3])
-        sealer = AuditSealer(app.state.sessionmaker, clock=clock, min_age=timedelta(seconds=5))
+        sealer = AuditSealer(app.resources.sessionmaker, clock=clock, min_age=timedelta(seconds=5))
         assert await sealer.seal() == 0
         clock.advance(timedelta(seconds=5))
         assert await sealer.seal() == 3
 
     async def test_concurrent_sealers_never_seal_twice(
-        self, app: FastAPI, clock: FakeClock
+        self, app: Running, clock: FakeClock
     ) -> None:
         await _seed(app, clock, list(range(1, 301)))
         sealers = [_sealer(app, clock, batch_size=7) for _ in range(3)]
         await asyncio.gather(*(sealer.seal() for sealer in sealers))
         await sealers[0].seal()
-        report = await verify_chain(app.state.sessionmaker)
+        report = await verify(app)
         assert report.ok
         assert report.events == 300
 
 
 class TestTampering:
     @pytest.fixture(autouse=True)
-    async def _sealed(self, app: FastAPI, clock: FakeClock) -> None:
+    async def _sealed(self, app: Running, clock: FakeClock) -> None:
         await _seed(app, clock, IDS)
         await _sealer(app, clock).seal()
 
-    async def test_a_changed_event(self, app: FastAPI) -> None:
+    async def test_a_changed_event(self, app: Running) -> None:
         details = json.dumps({"n": 50, "forged": True})
         await _tamper(app, "UPDATE audit_events SET details = :d WHERE id = 50", d=details)
         assert await _problems(app) == [(40, "event_changed")]
 
-    async def test_a_removed_event(self, app: FastAPI) -> None:
+    async def test_a_removed_event(self, app: Running) -> None:
         await _tamper(app, "DELETE FROM audit_events WHERE id = 80")
         assert await _problems(app) == [(70, "event_removed")]
 
-    async def test_an_inserted_event(self, app: FastAPI, clock: FakeClock) -> None:
+    async def test_an_inserted_event(self, app: Running, clock: FakeClock) -> None:
         await _seed(app, clock, [25])
         assert await _problems(app) == [(10, "event_inserted")]
 
-    async def test_an_altered_batch_digest(self, app: FastAPI) -> None:
+    async def test_an_altered_batch_digest(self, app: Running) -> None:
         await _tamper(
             app,
             "UPDATE audit_batches SET digest = :d WHERE first_event_id = 40",
@@ -151,14 +150,14 @@ class TestTampering:
         )
         assert await _problems(app) == [(40, "digest_changed")]
 
-    async def test_two_separate_problems_are_both_named(self, app: FastAPI) -> None:
+    async def test_two_separate_problems_are_both_named(self, app: Running) -> None:
         await _tamper(
             app, "UPDATE audit_batches SET digest = :d WHERE first_event_id = 10", d="e" * 64
         )
         await _tamper(app, "DELETE FROM audit_events WHERE id = 80")
         assert await _problems(app) == [(10, "digest_changed"), (70, "event_removed")]
 
-    async def test_a_rewritten_link_is_chain_broken(self, app: FastAPI) -> None:
+    async def test_a_rewritten_link_is_chain_broken(self, app: Running) -> None:
         await _tamper(
             app,
             "UPDATE audit_batches SET previous_digest = :d WHERE first_event_id = 70",
@@ -167,17 +166,17 @@ class TestTampering:
         assert (70, "chain_broken") in await _problems(app)
 
     async def test_new_events_after_the_chain_are_reported_unsealed(
-        self, app: FastAPI, clock: FakeClock
+        self, app: Running, clock: FakeClock
     ) -> None:
         await _seed(app, clock, [100, 110])
-        report = await verify_chain(app.state.sessionmaker)
+        report = await verify(app)
         assert report.ok
         assert report.unsealed_events == 2
 
 
 class TestVerifyEndpointAndCommand:
     async def test_admin_endpoint(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         await _seed(app, clock, IDS)
         await _sealer(app, clock).seal()

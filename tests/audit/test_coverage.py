@@ -6,10 +6,9 @@ import uuid
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from tests.faults import failing_insert
-from tests.helpers import assert_problem, audit_events, create_session
+from tests.helpers import Running, assert_problem, audit_events, create_session
 
 SERVICE_KEY = "svc-" + "c" * 40
 ADMIN_KEY = "adm-" + "c" * 40
@@ -22,7 +21,7 @@ def settings_overrides() -> dict[str, object]:
 
 class TestRejectedInput:
     async def test_a_422_is_audited_without_the_rejected_value(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         secret = "not-a-uuid-but-maybe-personal@example.org"
         response = await client.post("/api/v1/sessions", json={"id": secret})
@@ -38,7 +37,7 @@ class TestRejectedInput:
         assert secret not in str(event)
 
     async def test_service_rule_422s_are_audited_with_their_code_and_session(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         sid = (await create_session(client))["id"]
         response = await client.post(
@@ -53,7 +52,7 @@ class TestRejectedInput:
         assert event["details"]["code"] == "unsupported_content_type"
 
     async def test_a_failing_audit_write_does_not_change_the_answer(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         async with failing_insert(app, "audit_events"):
             response = await client.post("/api/v1/sessions", json={"id": "x"})
@@ -72,7 +71,7 @@ class TestDeniedKeys:
     async def test_denials_are_audited_without_the_key(
         self,
         client: httpx.AsyncClient,
-        app: FastAPI,
+        app: Running,
         headers: dict[str, str],
         status: int,
         reason: str,

@@ -7,11 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from itsdangerous import URLSafeSerializer
 
 from tests.conftest import FakeClock
-from tests.helpers import assert_problem, create_session
+from tests.helpers import Running, assert_problem, create_session
 
 ADMIN_KEY = "adm-" + "z" * 40
 SERVICE_KEY = "svc-" + "y" * 40
@@ -59,7 +58,7 @@ class TestQuery:
         assert [event["session_id"] for event in older] == [first["id"]]
 
     async def test_every_event_once_across_pages_while_new_ones_arrive(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         for _ in range(23):
             await create_session(client)

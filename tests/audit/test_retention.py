@@ -10,17 +10,17 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from session_service.audit.events import EventType
 from session_service.audit.models import AuditEvent
 from session_service.audit.retention import PurgeResult, purge_before
-from session_service.audit.sealing import SEAL_LOCK_KEY, AuditSealer, verify_chain
+from session_service.audit.sealing import AuditSealer
 from session_service.core.context import RequestContext
+from session_service.core.locks import LockKey
 from tests.conftest import T0, FakeClock
-from tests.helpers import audit_events, create_session, rows
+from tests.helpers import Running, audit_events, create_session, rows, verify
 
 ADMIN_KEY = "adm-" + "r" * 40
 CTX = RequestContext(request_id="cleanup-run-1", client_ip=None, user_agent="cleanup")
@@ -34,60 +34,63 @@ def settings_overrides() -> dict[str, object]:
     return {"admin_api_keys": [ADMIN_KEY]}
 
 
-async def _record(app: FastAPI, count: int) -> list[int]:
+async def _record(app: Running, count: int) -> list[int]:
     """`count` events at the clock's current time; their ids."""
     return [
-        await app.state.audit.record_alone(
-            EventType.SESSION_VALIDATION_FAILED, ctx=CTX, details={"n": n}
+        await app.resources.audit.record_alone(
+            app.resources.sessionmaker,
+            EventType.SESSION_VALIDATION_FAILED,
+            ctx=CTX,
+            details={"n": n},
         )
         for n in range(count)
     ]
 
 
-async def _seal(app: FastAPI, clock: FakeClock, batch_size: int = 3) -> int:
+async def _seal(app: Running, clock: FakeClock, batch_size: int = 3) -> int:
     sealer = AuditSealer(
-        app.state.sessionmaker, clock=clock, min_age=timedelta(0), batch_size=batch_size
+        app.resources.sessionmaker, clock=clock, min_age=timedelta(0), batch_size=batch_size
     )
     sealed: int = await sealer.seal()
     return sealed
 
 
-async def _purge(app: FastAPI, cutoff: datetime, **options: Any) -> PurgeResult:
+async def _purge(app: Running, cutoff: datetime, **options: Any) -> PurgeResult:
     return await purge_before(
-        app.state.sessionmaker, cutoff=cutoff, audit=app.state.audit, ctx=CTX, **options
+        app.resources.sessionmaker, cutoff=cutoff, audit=app.resources.audit, ctx=CTX, **options
     )
 
 
-async def _tamper(app: FastAPI, statement: str, **params: Any) -> None:
-    async with app.state.engine.begin() as conn:
+async def _tamper(app: Running, statement: str, **params: Any) -> None:
+    async with app.resources.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # An attacker with database access can switch the append-only triggers off.
             await conn.execute(text("SET LOCAL session_replication_role = replica"))
         await conn.execute(text(statement), params)
 
 
-async def _problems(app: FastAPI) -> list[tuple[int, int, str]]:
-    report = await verify_chain(app.state.sessionmaker)
+async def _problems(app: Running) -> list[tuple[int, int, str]]:
+    report = await verify(app)
     return [(p.batch_id, p.first_event_id, p.problem) for p in report.problems]
 
 
-async def _batches(app: FastAPI) -> list[dict[str, Any]]:
+async def _batches(app: Running) -> list[dict[str, Any]]:
     return await rows(app, "SELECT * FROM audit_batches ORDER BY id")
 
 
-async def _anchors(app: FastAPI) -> list[dict[str, Any]]:
+async def _anchors(app: Running) -> list[dict[str, Any]]:
     return await rows(app, "SELECT * FROM audit_anchors ORDER BY id")
 
 
-async def _purge_events(app: FastAPI) -> list[dict[str, Any]]:
+async def _purge_events(app: Running) -> list[dict[str, Any]]:
     return [e for e in await audit_events(app) if e["type"] == EventType.AUDIT_PURGED]
 
 
-async def _snapshot(app: FastAPI) -> tuple[list[dict[str, Any]], ...]:
+async def _snapshot(app: Running) -> tuple[list[dict[str, Any]], ...]:
     return (await audit_events(app), await _batches(app), await _anchors(app))
 
 
-async def _old_and_new(app: FastAPI, clock: FakeClock) -> tuple[list[int], list[int]]:
+async def _old_and_new(app: Running, clock: FakeClock) -> tuple[list[int], list[int]]:
     """Six old events in two batches, then (400 days on) three new ones in a third."""
     old = await _record(app, 6)
     await _seal(app, clock)
@@ -99,7 +102,7 @@ async def _old_and_new(app: FastAPI, clock: FakeClock) -> tuple[list[int], list[
 
 class TestPurge:
     async def test_old_batches_go_and_verify_starts_at_the_anchor(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         for _ in range(3):  # real traffic: the events the API writes
             await create_session(client)
@@ -137,7 +140,7 @@ class TestPurge:
             len(old_events),
         )
 
-        report = await verify_chain(app.state.sessionmaker)
+        report = await verify(app)
         assert (report.ok, report.batches, report.events, report.unsealed_events) == (
             True,
             1,
@@ -157,7 +160,7 @@ class TestPurge:
         assert response.json()["anchor"] == report.anchor
 
     async def test_a_batch_with_one_newer_event_is_kept_and_all_after_it(
-        self, app: FastAPI, clock: FakeClock
+        self, app: Running, clock: FakeClock
     ) -> None:
         first = await _record(app, 4)
         clock.now = T0 + timedelta(days=400)
@@ -174,10 +177,10 @@ class TestPurge:
         assert (result.batches, result.events, result.through_event_id) == (1, 3, first[2])
         assert await _batches(app) == before[1:]
         assert [e["id"] for e in await audit_events(app)][:6] == list(range(first[3], first[3] + 6))
-        assert (await verify_chain(app.state.sessionmaker)).ok
+        assert (await verify(app)).ok
 
     async def test_unsealed_old_events_are_never_purged(
-        self, app: FastAPI, clock: FakeClock
+        self, app: Running, clock: FakeClock
     ) -> None:
         await _record(app, 3)
         clock.advance(timedelta(days=400))
@@ -185,7 +188,7 @@ class TestPurge:
         assert len(await audit_events(app)) == 3
 
     async def test_a_dry_run_reports_exactly_what_the_real_run_purges(
-        self, app: FastAPI, clock: FakeClock
+        self, app: Running, clock: FakeClock
     ) -> None:
         await _old_and_new(app, clock)
         before = await _snapshot(app)
@@ -199,7 +202,7 @@ class TestPurge:
         assert real == dataclasses.replace(dry, dry_run=False)
 
     async def test_the_sealer_continues_from_the_anchor_after_every_batch_is_purged(
-        self, app: FastAPI, clock: FakeClock
+        self, app: Running, clock: FakeClock
     ) -> None:
         old = await _record(app, 6)
         await _seal(app, clock)
@@ -215,7 +218,7 @@ class TestPurge:
         assert batch["previous_digest"] == result.anchor_digest
         assert batch["first_event_id"] > old[-1]
         assert batch["last_event_id"] == new[-1]
-        report = await verify_chain(app.state.sessionmaker)
+        report = await verify(app)
         assert (report.ok, report.batches, report.events, report.unsealed_events) == (
             True,
             1,
@@ -226,22 +229,22 @@ class TestPurge:
         assert report.anchor["last_event_id"] == old[-1]
 
     async def test_max_batches_purges_in_steps_each_leaving_a_verifiable_chain(
-        self, app: FastAPI, clock: FakeClock
+        self, app: Running, clock: FakeClock
     ) -> None:
         await _old_and_new(app, clock)
         cutoff = clock.now - RETENTION
         first = await _purge(app, cutoff, max_batches=1)
         assert (first.batches, first.events) == (1, 3)
-        assert (await verify_chain(app.state.sessionmaker)).ok
+        assert (await verify(app)).ok
         second = await _purge(app, cutoff, max_batches=1)
         assert (second.batches, second.events) == (1, 3)
         assert len(await _anchors(app)) == 2
-        report = await verify_chain(app.state.sessionmaker)
+        report = await verify(app)
         assert report.ok
         assert report.anchor is not None
         assert report.anchor["digest"] == second.anchor_digest
 
-    async def test_purging_twice_is_idempotent(self, app: FastAPI, clock: FakeClock) -> None:
+    async def test_purging_twice_is_idempotent(self, app: Running, clock: FakeClock) -> None:
         await _old_and_new(app, clock)
         cutoff = clock.now - RETENTION
         assert (await _purge(app, cutoff)).batches == 2
@@ -253,7 +256,7 @@ class TestPurge:
         assert len(await _purge_events(app)) == 1
 
     async def test_the_purge_is_audited_with_its_counts(
-        self, app: FastAPI, clock: FakeClock
+        self, app: Running, clock: FakeClock
     ) -> None:
         await _old_and_new(app, clock)
         cutoff = clock.now - RETENTION
@@ -270,19 +273,19 @@ class TestPurge:
         }
         assert (event["outcome"], event["request_id"]) == ("success", CTX.request_id)
 
-    async def test_a_naive_cutoff_is_refused(self, app: FastAPI) -> None:
+    async def test_a_naive_cutoff_is_refused(self, app: Running) -> None:
         with pytest.raises(ValueError, match="timezone-aware"):
             await _purge(app, datetime(2026, 1, 1))
 
 
 class TestTamperingAfterAPurge:
     @pytest.fixture(autouse=True)
-    async def _purged(self, app: FastAPI, clock: FakeClock) -> None:
+    async def _purged(self, app: Running, clock: FakeClock) -> None:
         await _old_and_new(app, clock)
         await _purge(app, clock.now - RETENTION)
         await _seal(app, clock)  # the audit.purged event, in a batch of its own
 
-    async def test_a_changed_remaining_event(self, app: FastAPI) -> None:
+    async def test_a_changed_remaining_event(self, app: Running) -> None:
         batch = (await _batches(app))[0]
         details = json.dumps({"forged": True})
         await _tamper(
@@ -293,26 +296,26 @@ class TestTamperingAfterAPurge:
         )
         assert await _problems(app) == [(batch["id"], batch["first_event_id"], "event_changed")]
 
-    async def test_a_deleted_anchor_breaks_the_chain(self, app: FastAPI) -> None:
+    async def test_a_deleted_anchor_breaks_the_chain(self, app: Running) -> None:
         await _tamper(app, "DELETE FROM audit_anchors")
         first = (await _batches(app))[0]
         assert await _problems(app) == [(first["id"], first["first_event_id"], "chain_broken")]
 
-    async def test_a_rewritten_anchor_breaks_the_chain(self, app: FastAPI) -> None:
+    async def test_a_rewritten_anchor_breaks_the_chain(self, app: Running) -> None:
         await _tamper(app, "UPDATE audit_anchors SET digest = :d", d="a" * 64)
         first = (await _batches(app))[0]
         assert await _problems(app) == [(first["id"], first["first_event_id"], "chain_broken")]
 
-    async def test_an_event_inserted_below_the_anchor(self, app: FastAPI) -> None:
+    async def test_an_event_inserted_below_the_anchor(self, app: Running) -> None:
         [anchor] = await _anchors(app)
         forged = anchor["last_event_id"] - 1
-        async with app.state.engine.begin() as conn:  # inserts pass the append-only guard
+        async with app.resources.engine.begin() as conn:  # inserts pass the append-only guard
             await conn.execute(
                 EVENTS.insert().values(
                     id=forged, occurred_at=T0, type="session.created", outcome="success", details={}
                 )
             )
-        report = await verify_chain(app.state.sessionmaker)
+        report = await verify(app)
         assert not report.ok
         assert [
             (p.batch_id, p.first_event_id, p.last_event_id, p.problem) for p in report.problems
@@ -320,7 +323,7 @@ class TestTamperingAfterAPurge:
 
 
 class TestConcurrency:
-    async def test_concurrent_purges_delete_once(self, app: FastAPI, clock: FakeClock) -> None:
+    async def test_concurrent_purges_delete_once(self, app: Running, clock: FakeClock) -> None:
         await _record(app, 30)
         await _seal(app, clock)
         clock.advance(timedelta(days=400))
@@ -334,17 +337,19 @@ class TestConcurrency:
         assert sum(result.events for result in results) == 30
         assert len(await _anchors(app)) == 1
         assert len(await _purge_events(app)) == 1
-        assert (await verify_chain(app.state.sessionmaker)).ok
+        assert (await verify(app)).ok
 
     async def test_a_purge_skips_while_the_chain_lock_is_held(
-        self, app: FastAPI, clock: FakeClock, backend: str
+        self, app: Running, clock: FakeClock, backend: str
     ) -> None:
         if backend != "postgresql":
             pytest.skip("the advisory lock is PostgreSQL's; SQLite serialises writers itself")
         await _old_and_new(app, clock)
         cutoff = clock.now - RETENTION
-        async with app.state.engine.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEAL_LOCK_KEY})
+        async with app.resources.engine.begin() as conn:
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(LockKey.AUDIT_CHAIN)}
+            )
             assert await _purge(app, cutoff) == NOTHING
         assert (await _purge(app, cutoff)).batches == 2
 
@@ -364,12 +369,12 @@ class TestAnchorsAreAppendOnly:
         ],
     )
     async def test_plain_changes_are_refused(
-        self, app: FastAPI, clock: FakeClock, statement: str
+        self, app: Running, clock: FakeClock, statement: str
     ) -> None:
         await _old_and_new(app, clock)
         await _purge(app, clock.now - RETENTION)
         before = await _anchors(app)
         with pytest.raises(DBAPIError, match="append-only"):
-            async with app.state.engine.begin() as conn:
+            async with app.resources.engine.begin() as conn:
                 await conn.execute(text(statement))
         assert await _anchors(app) == before

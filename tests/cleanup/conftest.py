@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.runner import job_context
@@ -18,6 +17,7 @@ from session_service.core.clock import utc_now
 from tests.conftest import FakeClock
 from tests.files.conftest import moto_endpoint, settings, store_backend  # noqa: F401  (fixtures)
 from tests.files.helpers import request_slot
+from tests.helpers import Running
 from tests.notify.conftest import webhook_server  # noqa: F401  (fixture)
 
 
@@ -26,14 +26,14 @@ def clock() -> FakeClock:
     return FakeClock(start=utc_now())
 
 
-async def run_cleanup(app: FastAPI, *, dry_run: bool = False) -> CleanupReport:
-    report = await app.state.cleanup.run_once(dry_run=dry_run, ctx=job_context())
+async def run_cleanup(app: Running, *, dry_run: bool = False) -> CleanupReport:
+    report = await app.resources.cleanup.run_once(dry_run=dry_run, ctx=job_context())
     assert report is not None
     return report
 
 
-async def object_keys(app: FastAPI) -> set[str]:
-    return {info.key async for info in app.state.store.list_prefix("uploads/")}
+async def object_keys(app: Running) -> set[str]:
+    return {info.key async for info in app.resources.store.list_prefix("uploads/")}
 
 
 async def pending_upload(client: httpx.AsyncClient, session_id: str) -> dict[str, Any]:

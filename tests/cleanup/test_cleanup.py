@@ -6,21 +6,20 @@ import uuid
 from datetime import timedelta
 
 import httpx
-from fastapi import FastAPI
 
 from tests.cleanup.conftest import object_keys, pending_upload, run_cleanup
 from tests.conftest import FakeClock
 from tests.files.helpers import PDF, file_rows, post_form, upload_file
-from tests.helpers import SESSIONS, audit_events, create_session, session_row
+from tests.helpers import SESSIONS, Running, audit_events, create_session, session_row
 
 
-async def file_ids(app: FastAPI) -> set[str]:
+async def file_ids(app: Running) -> set[str]:
     return {str(uuid.UUID(str(row["id"]))) for row in await file_rows(app)}
 
 
 class TestExpiredSessions:
     async def test_idle_active_session_goes_with_its_files(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         idle = await create_session(client)
         idle_file = await upload_file(client, idle["id"])
@@ -45,7 +44,7 @@ class TestExpiredSessions:
         ]
 
     async def test_pending_verification_lasts_its_longer_ttl(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
         details = {"name": "Ada", "email": "ada@example.org", "consent_user_data": True}
@@ -60,7 +59,7 @@ class TestExpiredSessions:
         assert await session_row(app, session["id"]) is None
 
     async def test_superseded_sessions_go_after_the_idle_ttl(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         old = await create_session(client)
         reset = await client.post(
@@ -81,10 +80,10 @@ class TestExpiredSessions:
         assert await session_row(app, new["id"]) is not None
 
     async def test_completed_sessions_never_expire(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
-        async with app.state.engine.begin() as conn:
+        async with app.resources.engine.begin() as conn:
             await conn.execute(
                 SESSIONS.update()
                 .where(SESSIONS.c.id == uuid.UUID(session["id"]))
@@ -96,7 +95,7 @@ class TestExpiredSessions:
 
 class TestAbandonedUploads:
     async def test_pending_past_the_grace_goes_with_its_object(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
         posted = await pending_upload(client, session["id"])  # uploaded, never completed
@@ -120,7 +119,7 @@ class TestAbandonedUploads:
 
 class TestSummary:
     async def test_each_run_writes_a_summary_event_and_counts_metrics(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
         await upload_file(client, session["id"])

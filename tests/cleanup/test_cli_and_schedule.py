@@ -12,12 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 
 from session_service.app import create_app
 from session_service.core.settings import Settings
 from tests.conftest import FakeClock
-from tests.helpers import audit_events
+from tests.helpers import Running, audit_events, running
 from tests.notify.conftest import WebhookReceiver
 
 
@@ -67,7 +66,7 @@ class TestSchedule:
             update={"cleanup_enabled": True, "cleanup_interval": timedelta(milliseconds=50)}
         )
 
-    async def test_runs_by_itself_in_the_background(self, app: FastAPI) -> None:
+    async def test_runs_by_itself_in_the_background(self, app: Running) -> None:
         deadline = time.monotonic() + 10
         while not [e for e in await audit_events(app) if e["type"] == "cleanup.completed"]:
             assert time.monotonic() < deadline, "no scheduled run"
@@ -75,10 +74,10 @@ class TestSchedule:
 
     async def test_disabled_per_instance(self, settings: Settings, clock: FakeClock) -> None:
         quiet = create_app(settings.model_copy(update={"cleanup_enabled": False}), clock=clock)
-        async with quiet.router.lifespan_context(quiet):
-            runs = [e for e in await audit_events(quiet) if e["type"] == "cleanup.completed"]
+        async with running(quiet) as started:
+            runs = [e for e in await audit_events(started) if e["type"] == "cleanup.completed"]
             await asyncio.sleep(0.3)  # six intervals of the enabled schedule
-            after = [e for e in await audit_events(quiet) if e["type"] == "cleanup.completed"]
+            after = [e for e in await audit_events(started) if e["type"] == "cleanup.completed"]
         assert after == runs
 
 
@@ -90,7 +89,7 @@ class TestAlerts:
         )
 
     async def test_errors_and_large_runs_alert_the_admin(
-        self, app: FastAPI, clock: FakeClock, webhook_server: WebhookReceiver
+        self, app: Running, clock: FakeClock, webhook_server: WebhookReceiver
     ) -> None:
         from tests.cleanup.conftest import run_cleanup
         from tests.cleanup.test_orphans import FailingDeletes, stray_key
@@ -99,13 +98,13 @@ class TestAlerts:
         for _ in range(3):
             await put_directly(app, stray_key(), PDF, "application/pdf")
         clock.advance(timedelta(minutes=11))
-        service = app.state.cleanup.service
-        service.store = FailingDeletes(app.state.store, failures=1)
+        service = app.resources.cleanup.job
+        service.store = FailingDeletes(app.resources.store, failures=1)
         service.batch = 1
         report = await run_cleanup(app)
         assert report.errors
         assert report.orphaned_objects.count == 2
-        await app.state.notifier.drain()
+        await app.resources.notifier.drain()
         summaries = sorted(json.loads(r.body)["summary"] for r in webhook_server.requests)
         assert len(summaries) == 1  # two deletions: not above the threshold of 2
         assert summaries[0].startswith("Cleanup run had 1 error(s): orphaned_objects:")
@@ -121,7 +120,7 @@ class TestLargeRunAlert:
         )
 
     async def test_a_run_above_the_threshold_alerts(
-        self, app: FastAPI, clock: FakeClock, webhook_server: WebhookReceiver
+        self, app: Running, clock: FakeClock, webhook_server: WebhookReceiver
     ) -> None:
         from tests.cleanup.conftest import run_cleanup
         from tests.cleanup.test_orphans import stray_key
@@ -132,11 +131,11 @@ class TestLargeRunAlert:
         clock.advance(timedelta(minutes=11))
         dry = await run_cleanup(app, dry_run=True)
         assert dry.deletions == 2
-        await app.state.notifier.drain()
+        await app.resources.notifier.drain()
         assert webhook_server.requests == []  # a dry run never alerts
         report = await run_cleanup(app)
         assert report.errors == []
-        await app.state.notifier.drain()
+        await app.resources.notifier.drain()
         [alert] = [json.loads(r.body) for r in webhook_server.requests]
         assert alert["summary"] == "Cleanup deleted 2 items (threshold 1)"
         assert alert["details"]["counts"]["orphaned_objects"] == 2
@@ -154,8 +153,8 @@ class TestShutdown:
     ) -> None:
         application = create_app(settings, clock=clock)
         started = asyncio.Event()
-        async with application.router.lifespan_context(application):
-            store = application.state.store
+        async with running(application) as run:
+            store = run.resources.store
 
             class SlowListing:
                 def __getattr__(self, name: str) -> object:
@@ -167,11 +166,9 @@ class TestShutdown:
                     async for info in store.list_prefix(prefix):
                         yield info
 
-            application.state.cleanup.service.store = SlowListing()
+            run.resources.cleanup.job.store = SlowListing()  # type: ignore[assignment]
             await asyncio.wait_for(started.wait(), 10)
-            before = len(
-                [e for e in await audit_events(application) if e["type"] == "cleanup.completed"]
-            )
+            before = len([e for e in await audit_events(run) if e["type"] == "cleanup.completed"])
         # The lifespan has exited: the run that had started wrote its summary first.
-        after = [e for e in await audit_events(application) if e["type"] == "cleanup.completed"]
+        after = [e for e in await audit_events(run) if e["type"] == "cleanup.completed"]
         assert len(after) == before + 1

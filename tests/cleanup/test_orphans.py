@@ -10,16 +10,16 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 
 from session_service.cleanup.runner import job_context
+from session_service.core.locks import LockKey, advisory_lock_for_run
 from session_service.core.settings import Settings
 from session_service.storage.base import ObjectInfo, ObjectStore, StorageUnavailable
 from tests.cleanup.conftest import object_keys, pending_upload, run_cleanup
 from tests.conftest import FakeClock
 from tests.files.helpers import PDF, post_form, put_directly, upload_file
-from tests.helpers import assert_problem, audit_events, create_session
+from tests.helpers import Running, assert_problem, audit_events, create_session
 from tests.protection.conftest import running_app
 
 
@@ -45,7 +45,7 @@ def stray_key() -> str:
 
 class TestOrphans:
     async def test_the_fifteen_minute_goal(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         # Left by a reset: the old session's file stays in storage.
         old = await create_session(client)
@@ -59,11 +59,11 @@ class TestOrphans:
         # Left by an erasure while storage was down.
         erased = await create_session(client)
         erased_file = await upload_file(client, erased["id"])
-        real_store = app.state.store
-        app.state.store = FailingDeletes(real_store)
+        real_store = app.resources.files.store
+        app.resources.files.store = FailingDeletes(real_store)
         response = await client.delete("/api/v1/session", headers={"X-Session-ID": erased["id"]})
         assert response.status_code == 202
-        app.state.store = real_store
+        app.resources.files.store = real_store
         # Left by an abandoned upload (posted, never completed).
         keeper = await create_session(client)
         abandoned = await pending_upload(client, keeper["id"])
@@ -82,12 +82,12 @@ class TestOrphans:
         assert any(kept["id"] in key for key in keys)
 
     async def test_objects_of_no_session_go_in_batches_and_are_audited(
-        self, app: FastAPI, clock: FakeClock, settings: Settings
+        self, app: Running, clock: FakeClock, settings: Settings
     ) -> None:
         strays = [stray_key() for _ in range(5)]
         for key in strays:
             await put_directly(app, key, PDF, "application/pdf")
-        app.state.cleanup.service.batch = 2  # three batches
+        app.resources.cleanup.job.batch = 2  # three batches
         clock.advance(timedelta(minutes=11))
         report = await run_cleanup(app)
         assert sorted(report.orphaned_objects.items) == sorted(strays)
@@ -96,7 +96,7 @@ class TestOrphans:
         assert sorted(e["details"]["key"] for e in events) == sorted(strays)
 
     async def test_a_live_sessions_object_is_never_deleted(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
         completed = await upload_file(client, session["id"])
@@ -110,19 +110,19 @@ class TestOrphans:
         assert any(pending["file"]["id"] in key for key in keys)
 
     async def test_an_object_claimed_between_listing_and_deletion_is_kept(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         """The liveness check runs after the listing, so a claim made meanwhile counts."""
         session = await create_session(client)
         uploaded = await upload_file(client, session["id"])
         [key] = await object_keys(app)
         # Detach the object from its row: an orphan, as far as the database knows.
-        async with app.state.engine.begin() as conn:
+        async with app.resources.engine.begin() as conn:
             await conn.execute(
                 text("UPDATE files SET storage_key = 'elsewhere' WHERE storage_key = :k"),
                 {"k": key},
             )
-        store = app.state.store
+        store = app.resources.store
 
         class ClaimingWhileListing:
             def __getattr__(self, name: str) -> Any:
@@ -131,7 +131,7 @@ class TestOrphans:
             async def list_prefix(self, prefix: str) -> AsyncIterator[ObjectInfo]:
                 async for info in store.list_prefix(prefix):
                     # Listed; now the row claims it again before cleanup decides.
-                    async with app.state.engine.begin() as conn:
+                    async with app.resources.engine.begin() as conn:
                         await conn.execute(
                             text(
                                 "UPDATE files SET storage_key = :k WHERE storage_key = 'elsewhere'"
@@ -140,7 +140,7 @@ class TestOrphans:
                         )
                     yield info
 
-        app.state.cleanup.service.store = ClaimingWhileListing()
+        app.resources.cleanup.job.store = ClaimingWhileListing()
         clock.advance(timedelta(minutes=11))
         report = await run_cleanup(app)
         assert report.orphaned_objects.count == 0
@@ -150,7 +150,7 @@ class TestOrphans:
 
 class TestDryRun:
     async def test_reports_exactly_what_the_real_run_then_deletes(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         expired = await create_session(client)
         await upload_file(client, expired["id"])
@@ -182,14 +182,14 @@ class TestDryRun:
 
 class TestStorageErrors:
     async def test_the_run_goes_on_reports_and_a_later_run_finishes(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
         uploaded = await upload_file(client, session["id"])
         stray = stray_key()
         await put_directly(app, stray, PDF, "application/pdf")
-        service = app.state.cleanup.service
-        service.store = FailingDeletes(app.state.store, failures=1)
+        service = app.resources.cleanup.job
+        service.store = FailingDeletes(app.resources.store, failures=1)
         clock.advance(timedelta(days=1, seconds=1))
 
         first = await run_cleanup(app)
@@ -205,12 +205,12 @@ class TestStorageErrors:
         assert stray not in keys
 
     async def test_storage_down_for_the_whole_run_is_finished_by_the_next(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
         uploaded = await upload_file(client, session["id"])
-        service = app.state.cleanup.service
-        service.store = FailingDeletes(app.state.store, failures=10)
+        service = app.resources.cleanup.job
+        service.store = FailingDeletes(app.resources.store, failures=10)
         clock.advance(timedelta(days=1, seconds=1))
         first = await run_cleanup(app)
         assert {error["step"] for error in first.errors} == {"expired_sessions", "orphaned_objects"}
@@ -227,7 +227,7 @@ class TestOneRunAtATime:
     async def test_two_instances_one_runs_the_other_skips(
         self,
         client: httpx.AsyncClient,
-        app: FastAPI,
+        app: Running,
         clock: FakeClock,
         settings: Settings,
         database_url: str,
@@ -239,10 +239,10 @@ class TestOneRunAtATime:
             await put_directly(app, key, PDF, "application/pdf")
         clock.advance(timedelta(minutes=11))
         async with running_app(settings, clock) as other:
-            app.state.cleanup.service.batch = other.state.cleanup.service.batch = 1
+            app.resources.cleanup.job.batch = other.resources.cleanup.job.batch = 1
             reports = await asyncio.gather(
-                app.state.cleanup.run_once(dry_run=False, ctx=job_context()),
-                other.state.cleanup.run_once(dry_run=False, ctx=job_context()),
+                app.resources.cleanup.run_once(dry_run=False, ctx=job_context()),
+                other.resources.cleanup.run_once(dry_run=False, ctx=job_context()),
             )
         ran = [report for report in reports if report is not None]
         assert len(ran) == 1
@@ -257,7 +257,7 @@ class TestAdminEndpoint:
         return settings.model_copy(update={"admin_api_keys": ["admin-key"]})
 
     async def test_dry_run_for_an_admin(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         stray = stray_key()
         await put_directly(app, stray, PDF, "application/pdf")
@@ -276,8 +276,8 @@ class TestAdminEndpoint:
     async def test_needs_the_admin_key(self, client: httpx.AsyncClient) -> None:
         assert_problem(await client.post("/api/v1/admin/cleanup"), 401, "unauthorized")
 
-    async def test_a_run_in_progress_is_409(self, client: httpx.AsyncClient, app: FastAPI) -> None:
-        async with app.state.cleanup._exclusive() as acquired:
+    async def test_a_run_in_progress_is_409(self, client: httpx.AsyncClient, app: Running) -> None:
+        async with advisory_lock_for_run(app.resources.engine, LockKey.CLEANUP) as acquired:
             assert acquired
             response = await client.post(
                 "/api/v1/admin/cleanup", headers={"Authorization": "Bearer admin-key"}

@@ -6,9 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 
-from tests.helpers import rows
+from tests.helpers import Running, rows
 
 _MINUTE = timedelta(minutes=1)
 PDF = b"%PDF-1.7\n" + b"x" * 200 + b"\n%%EOF\n"
@@ -71,9 +70,9 @@ async def upload_file(
     return data
 
 
-async def put_directly(app: FastAPI, key: str, content: bytes, content_type: str) -> None:
+async def put_directly(app: Running, key: str, content: bytes, content_type: str) -> None:
     """Store an object the way a store that ignores the policy would (what moto does)."""
-    store = app.state.store
+    store = app.resources.store
     slot = await store.upload_slot(
         key, content_type=content_type, max_size=len(content) + 10**6, expires_in=_MINUTE
     )
@@ -84,5 +83,5 @@ async def put_directly(app: FastAPI, key: str, content: bytes, content_type: str
     assert response.status_code in (200, 201, 204), response.text
 
 
-async def file_rows(app: FastAPI) -> list[dict[str, Any]]:
+async def file_rows(app: Running) -> list[dict[str, Any]]:
     return await rows(app, "SELECT * FROM files ORDER BY created_at")

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import inspect, text
 
 from session_service.app import create_app
@@ -19,7 +18,14 @@ from session_service.files.names import session_prefix
 from tests import moto_server
 from tests.conftest import FakeClock, service_log_lines
 from tests.files.helpers import PDF, fetch, request_slot, upload_file
-from tests.helpers import assert_problem, audit_events, create_session, session_row
+from tests.helpers import (
+    Running,
+    assert_problem,
+    audit_events,
+    create_session,
+    running,
+    session_row,
+)
 
 NAME, EMAIL = "Grace Hopper", "grace.hopper@example.navy"
 SERVICE_KEY = "svc-" + "e" * 40
@@ -40,8 +46,8 @@ async def _holder_with_data(client: httpx.AsyncClient) -> tuple[str, dict[str, A
     return sid, file
 
 
-async def _every_table_text(app: FastAPI) -> str:
-    async with app.state.engine.connect() as conn:
+async def _every_table_text(app: Running) -> str:
+    async with app.resources.engine.connect() as conn:
         tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
         dump = []
         for table in tables:
@@ -50,13 +56,13 @@ async def _every_table_text(app: FastAPI) -> str:
     return "\n".join(dump)
 
 
-async def _objects(app: FastAPI, storage_id: uuid.UUID) -> list[str]:
-    return [info.key async for info in app.state.store.list_prefix(session_prefix(storage_id))]
+async def _objects(app: Running, storage_id: uuid.UUID) -> list[str]:
+    return [info.key async for info in app.resources.store.list_prefix(session_prefix(storage_id))]
 
 
 class TestErasure:
     async def test_holder_erasure_leaves_nothing_personal(
-        self, client: httpx.AsyncClient, app: FastAPI, json_log: io.StringIO
+        self, client: httpx.AsyncClient, app: Running, json_log: io.StringIO
     ) -> None:
         sid, _ = await _holder_with_data(client)
         row = await session_row(app, sid)
@@ -94,7 +100,7 @@ class TestErasure:
         )
         assert_problem(by_service, 404, "session_not_found")
 
-    async def test_service_erasure(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_service_erasure(self, client: httpx.AsyncClient, app: Running) -> None:
         sid, _ = await _holder_with_data(client)
         response = await client.delete(
             f"/api/v1/sessions/{sid}", headers={"Authorization": f"Bearer {SERVICE_KEY}"}
@@ -111,7 +117,7 @@ class TestErasureWithStorageDown:
         return "s3"
 
     async def test_database_part_commits_and_objects_are_left_for_cleanup(
-        self, client: httpx.AsyncClient, app: FastAPI, settings: Settings, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, settings: Settings, clock: FakeClock
     ) -> None:
         sid, _ = await _holder_with_data(client)
         row = await session_row(app, sid)
@@ -119,8 +125,8 @@ class TestErasureWithStorageDown:
         closed = f"http://127.0.0.1:{moto_server.free_port()}"
         update = {"s3_endpoint_url": closed, "s3_max_attempts": 0, "s3_connect_timeout": 1.0}
         down = create_app(settings.model_copy(update=update), clock=clock)
-        async with down.router.lifespan_context(down):
-            transport = httpx.ASGITransport(app=down)
+        async with running(down) as started:
+            transport = httpx.ASGITransport(app=started)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
                 response = await http.delete("/api/v1/session", headers={"X-Session-ID": sid})
         assert response.status_code == 202
@@ -137,7 +143,7 @@ class TestErasureWithStorageDown:
 
 class TestExport:
     async def test_export_is_one_json_attachment_with_everything(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         sid, file = await _holder_with_data(client)
         response = await client.get("/api/v1/session/export", headers={"X-Session-ID": sid})
@@ -160,11 +166,11 @@ class TestExport:
         assert types[-1] == "session.exported"
 
     async def test_a_long_trail_is_exported_in_full(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         sid = str((await create_session(client))["id"])
         events = AuditEvent.__table__  # type: ignore[attr-defined]
-        async with app.state.engine.begin() as conn:
+        async with app.resources.engine.begin() as conn:
             await conn.execute(
                 events.insert(),
                 [

@@ -11,13 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from session_service.core.settings import Settings
 from session_service.storage.tokens import TokenSigner, load_signing_keys
 from tests.conftest import FakeClock
 from tests.files.helpers import PDF, file_rows, post_form, request_slot, upload_file
-from tests.helpers import assert_problem, create_session
+from tests.helpers import Running, assert_problem, create_session
 
 UPLOADS = "/api/v1/storage/uploads"
 
@@ -41,20 +40,20 @@ def _incoming(settings: Settings) -> list[str]:
     return os.listdir(settings.local_storage_dir / "incoming")
 
 
-async def _stored(app: FastAPI, upload: dict[str, Any]) -> bool:
-    return await app.state.store.inspect(upload["fields"]["key"], first_bytes=0) is not None
+async def _stored(app: Running, upload: dict[str, Any]) -> bool:
+    return await app.resources.store.inspect(upload["fields"]["key"], first_bytes=0) is not None
 
 
 class TestUploadEnforcement:
     async def test_a_good_upload_is_stored(
-        self, client: httpx.AsyncClient, app: FastAPI, slot: dict[str, Any]
+        self, client: httpx.AsyncClient, app: Running, slot: dict[str, Any]
     ) -> None:
         response = await post_form(client, slot, PDF)
         assert response.status_code == 204
         assert await _stored(app, slot)
 
     async def test_a_large_file_arriving_with_the_token_in_one_chunk_is_accepted(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         """Browsers send the token field and the file's first bytes together."""
         session = await create_session(client)
@@ -72,7 +71,7 @@ class TestUploadEnforcement:
     async def test_more_bytes_than_the_slot_allows_is_413(
         self,
         client: httpx.AsyncClient,
-        app: FastAPI,
+        app: Running,
         settings: Settings,
         slot: dict[str, Any],
     ) -> None:
@@ -82,7 +81,7 @@ class TestUploadEnforcement:
         assert _incoming(settings) == []
 
     async def test_an_oversize_stream_is_cut_off_early(
-        self, client: httpx.AsyncClient, app: FastAPI, slot: dict[str, Any]
+        self, client: httpx.AsyncClient, app: Running, slot: dict[str, Any]
     ) -> None:
         sent = 0
 
@@ -117,7 +116,7 @@ class TestUploadEnforcement:
 
     @pytest.mark.parametrize("field", ["Content-Type", "key"])
     async def test_a_field_that_differs_from_the_slot_is_403(
-        self, client: httpx.AsyncClient, app: FastAPI, slot: dict[str, Any], field: str
+        self, client: httpx.AsyncClient, app: Running, slot: dict[str, Any], field: str
     ) -> None:
         changed = {**slot["fields"]}
         changed[field] = "text/html" if field == "Content-Type" else changed["key"] + ".exe"
@@ -126,7 +125,7 @@ class TestUploadEnforcement:
         assert not await _stored(app, slot)
 
     async def test_an_expired_slot_is_403(
-        self, client: httpx.AsyncClient, app: FastAPI, slot: dict[str, Any], clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, slot: dict[str, Any], clock: FakeClock
     ) -> None:
         clock.advance(timedelta(minutes=5, seconds=1))
         response = await post_form(client, slot, PDF)
@@ -134,13 +133,13 @@ class TestUploadEnforcement:
         assert not await _stored(app, slot)
 
     async def test_a_slot_is_single_use(
-        self, client: httpx.AsyncClient, app: FastAPI, settings: Settings, slot: dict[str, Any]
+        self, client: httpx.AsyncClient, app: Running, settings: Settings, slot: dict[str, Any]
     ) -> None:
         assert (await post_form(client, slot, PDF)).status_code == 204
         other = b"%PDF-" + b"y" * (len(PDF) - 5)
         response = await post_form(client, slot, other)
         assert_problem(response, 409, "upload_already_used")
-        info = await app.state.store.inspect(slot["fields"]["key"], first_bytes=len(PDF))
+        info = await app.resources.store.inspect(slot["fields"]["key"], first_bytes=len(PDF))
         assert info.first_bytes == PDF  # the first upload is untouched
         assert _incoming(settings) == []
 
@@ -165,9 +164,9 @@ class TestUploadEnforcement:
         assert_problem(response, 403, "upload_token_invalid")
 
     async def test_a_download_token_is_not_an_upload_token(
-        self, client: httpx.AsyncClient, app: FastAPI, slot: dict[str, Any]
+        self, client: httpx.AsyncClient, app: Running, slot: dict[str, Any]
     ) -> None:
-        url = await app.state.store.download_url(
+        url = await app.resources.store.download_url(
             slot["fields"]["key"], filename="x.pdf", expires_in=timedelta(minutes=5)
         )
         token = url.rsplit("/", 1)[1]
@@ -175,7 +174,7 @@ class TestUploadEnforcement:
         assert_problem(response, 403, "upload_token_invalid")
 
     async def test_an_empty_file_is_400(
-        self, client: httpx.AsyncClient, app: FastAPI, slot: dict[str, Any]
+        self, client: httpx.AsyncClient, app: Running, slot: dict[str, Any]
     ) -> None:
         assert_problem(await post_form(client, slot, b""), 400, "upload_empty")
         assert not await _stored(app, slot)
@@ -219,10 +218,10 @@ class TestDownloads:
         clock.advance(timedelta(minutes=5, seconds=1))
         assert_problem(await client.get(url), 403, "download_refused")
 
-    async def test_a_deleted_file_is_404(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_a_deleted_file_is_404(self, client: httpx.AsyncClient, app: Running) -> None:
         url = await self._download_url(client)
         [row] = await file_rows(app)
-        await app.state.store.delete_many([row["storage_key"]])
+        await app.resources.store.delete_many([row["storage_key"]])
         assert_problem(await client.get(url), 404, "file_not_found")
         assert (await client.get(url)).headers["content-type"].startswith("application/problem")
 

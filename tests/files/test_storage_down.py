@@ -13,7 +13,7 @@ from session_service.core.settings import Settings
 from tests import moto_server
 from tests.conftest import FakeClock
 from tests.files.helpers import file_rows, request_slot, upload_file
-from tests.helpers import assert_problem, create_session
+from tests.helpers import Running, assert_problem, create_session, running
 
 
 @pytest.fixture
@@ -22,8 +22,8 @@ def store_backend() -> str:
 
 
 async def _client_for(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with running(app) as started:
+        transport = httpx.ASGITransport(app=started)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http
 
@@ -38,7 +38,7 @@ def down_app(settings: Settings, clock: FakeClock) -> FastAPI:
 
 class TestStorageDown:
     async def test_completion_delete_and_readiness_answer_503_and_change_nothing(
-        self, client: httpx.AsyncClient, app: FastAPI, down_app: FastAPI
+        self, client: httpx.AsyncClient, app: Running, down_app: FastAPI
     ) -> None:
         sid = str((await create_session(client))["id"])
         uploaded = await upload_file(client, sid)

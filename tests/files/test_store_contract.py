@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from session_service.storage.base import ObjectStore
 from tests.files.helpers import PDF, put_directly
+from tests.helpers import Running
 
 
 async def _keys(store: ObjectStore, prefix: str) -> list[str]:
@@ -13,8 +12,8 @@ async def _keys(store: ObjectStore, prefix: str) -> list[str]:
 
 
 class TestStoreContract:
-    async def test_list_prefix_inspect_and_delete_many(self, app: FastAPI) -> None:
-        store: ObjectStore = app.state.store
+    async def test_list_prefix_inspect_and_delete_many(self, app: Running) -> None:
+        store: ObjectStore = app.resources.store
         keys = [f"uploads/s1/f{n}/a.pdf" for n in range(5)] + ["uploads/s2/f0/b.pdf"]
         for key in keys:
             await put_directly(app, key, PDF, "application/pdf")

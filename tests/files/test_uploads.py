@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from tests.conftest import FakeClock
 from tests.files.helpers import (
@@ -19,7 +18,7 @@ from tests.files.helpers import (
     request_slot,
     upload_file,
 )
-from tests.helpers import assert_problem, audit_events, create_session, session_row
+from tests.helpers import Running, assert_problem, audit_events, create_session, session_row
 
 
 @pytest.fixture
@@ -33,7 +32,7 @@ def _path(file_id: str, action: str = "") -> str:
 
 class TestSlot:
     async def test_slot_records_a_pending_file_and_returns_the_form(
-        self, client: httpx.AsyncClient, app: FastAPI, sid: str, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, sid: str, clock: FakeClock
     ) -> None:
         response = await request_slot(client, sid, name="Quarterly report.pdf")
         assert response.status_code == 201
@@ -78,7 +77,7 @@ class TestSlot:
     async def test_bad_requests_are_refused_and_leave_nothing(
         self,
         client: httpx.AsyncClient,
-        app: FastAPI,
+        app: Running,
         sid: str,
         payload: dict[str, object],
         code: str,
@@ -98,7 +97,7 @@ class TestSlot:
         assert_problem(response, 422, "validation_error")
 
     async def test_invalid_or_reset_sessions_get_no_slot(
-        self, client: httpx.AsyncClient, app: FastAPI, sid: str
+        self, client: httpx.AsyncClient, app: Running, sid: str
     ) -> None:
         for session_id in (str(uuid.uuid4()), "garbage"):
             response = await request_slot(client, session_id)
@@ -129,7 +128,7 @@ class TestLimits:
         assert body["used_bytes"] == 900
 
     async def test_concurrent_slots_never_pass_the_limit(
-        self, client: httpx.AsyncClient, app: FastAPI, sid: str
+        self, client: httpx.AsyncClient, app: Running, sid: str
     ) -> None:
         responses = await asyncio.gather(*(request_slot(client, sid, size=10) for _ in range(6)))
         statuses = sorted(response.status_code for response in responses)
@@ -137,7 +136,7 @@ class TestLimits:
         assert len(await file_rows(app)) == 2
 
     async def test_rejected_files_free_their_place(
-        self, client: httpx.AsyncClient, app: FastAPI, sid: str
+        self, client: httpx.AsyncClient, app: Running, sid: str
     ) -> None:
         created = (await request_slot(client, sid, size=10)).json()
         await put_directly(
@@ -149,7 +148,7 @@ class TestLimits:
 
 
 class TestCompletion:
-    async def test_full_flow(self, client: httpx.AsyncClient, app: FastAPI, sid: str) -> None:
+    async def test_full_flow(self, client: httpx.AsyncClient, app: Running, sid: str) -> None:
         file = await upload_file(client, sid)
         assert file["status"] == "uploaded"
         assert file["stored_size"] == len(PDF)
@@ -158,7 +157,7 @@ class TestCompletion:
         assert types[-2:] == ["file.slot_issued", "file.uploaded"]
 
     async def test_completing_twice_is_idempotent(
-        self, client: httpx.AsyncClient, app: FastAPI, sid: str
+        self, client: httpx.AsyncClient, app: Running, sid: str
     ) -> None:
         file = await upload_file(client, sid)
         again = await client.post(_path(file["id"], "complete"), headers={"X-Session-ID": sid})
@@ -168,7 +167,7 @@ class TestCompletion:
         assert types.count("file.uploaded") == 1
 
     async def test_completing_before_the_upload_is_409_and_stays_pending(
-        self, client: httpx.AsyncClient, app: FastAPI, sid: str
+        self, client: httpx.AsyncClient, app: Running, sid: str
     ) -> None:
         created = (await request_slot(client, sid)).json()
         response = await client.post(
@@ -195,7 +194,7 @@ class TestCompletion:
     async def test_what_the_policy_would_refuse_is_rejected_at_completion(
         self,
         client: httpx.AsyncClient,
-        app: FastAPI,
+        app: Running,
         sid: str,
         content: bytes,
         stored_type: str,
@@ -208,7 +207,7 @@ class TestCompletion:
         file_id = created["file"]["id"]
         response = await client.post(_path(file_id, "complete"), headers={"X-Session-ID": sid})
         assert assert_problem(response, 422, "upload_rejected")["reason"] == reason
-        assert await app.state.store.inspect(key, first_bytes=0) is None
+        assert await app.resources.store.inspect(key, first_bytes=0) is None
         [row] = await file_rows(app)
         assert row["status"] == "rejected"
         assert row["rejection_reason"] == reason
@@ -218,7 +217,7 @@ class TestCompletion:
         assert assert_problem(again, 422, "upload_rejected")["reason"] == reason
 
     async def test_another_sessions_file_is_not_found(
-        self, client: httpx.AsyncClient, app: FastAPI, sid: str
+        self, client: httpx.AsyncClient, app: Running, sid: str
     ) -> None:
         file = await upload_file(client, sid)
         other = str((await create_session(client))["id"])
@@ -252,7 +251,7 @@ class TestListDownloadDelete:
         assert [f["id"] for f in response.json()["files"]] == [first["id"], pending["id"]]
 
     async def test_download_serves_the_file_as_an_attachment(
-        self, client: httpx.AsyncClient, app: FastAPI, sid: str
+        self, client: httpx.AsyncClient, app: Running, sid: str
     ) -> None:
         file = await upload_file(client, sid, name='Résumé "final".pdf')
         response = await client.get(_path(file["id"], "download"), headers={"X-Session-ID": sid})
@@ -275,14 +274,14 @@ class TestListDownloadDelete:
         assert_problem(response, 409, "file_not_uploaded")
 
     async def test_delete_removes_object_and_row(
-        self, client: httpx.AsyncClient, app: FastAPI, sid: str
+        self, client: httpx.AsyncClient, app: Running, sid: str
     ) -> None:
         file = await upload_file(client, sid)
         [row] = await file_rows(app)
         response = await client.delete(_path(file["id"]), headers={"X-Session-ID": sid})
         assert response.status_code == 204
         assert await file_rows(app) == []
-        assert await app.state.store.inspect(row["storage_key"], first_bytes=0) is None
+        assert await app.resources.store.inspect(row["storage_key"], first_bytes=0) is None
         assert (await audit_events(app))[-1]["type"] == "file.deleted"
         again = await client.delete(_path(file["id"]), headers={"X-Session-ID": sid})
         assert_problem(again, 404, "file_not_found")

@@ -12,11 +12,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import httpx
 import pytest
 import redis
-from fastapi import FastAPI
 
 from session_service.app import create_app
 from session_service.core.settings import Settings
 from tests.conftest import FakeClock
+from tests.helpers import Running, running
 from tests.moto_server import free_port
 from tests.notify.conftest import smtp_server, webhook_server  # noqa: F401  (fixtures)
 
@@ -71,7 +71,7 @@ ClientFactory = Callable[[str], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
-def client_from(app: FastAPI) -> ClientFactory:
+def client_from(app: Running) -> ClientFactory:
     """Clients whose connections come from a given address."""
 
     @asynccontextmanager
@@ -84,11 +84,11 @@ def client_from(app: FastAPI) -> ClientFactory:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings, clock: FakeClock) -> AsyncIterator[FastAPI]:
+async def running_app(settings: Settings, clock: FakeClock) -> AsyncIterator[Running]:
     """A second app instance (its own process state) on the same database and Redis."""
     application = create_app(settings, clock=clock)
-    async with application.router.lifespan_context(application):
-        yield application
+    async with running(application) as started:
+        yield started
 
 
 @pytest.fixture

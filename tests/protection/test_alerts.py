@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI, Header
+from fastapi import Header
 
 from tests.conftest import FakeClock
-from tests.helpers import assert_problem, create_session
+from tests.helpers import Running, assert_problem, create_session
 from tests.notify.conftest import SmtpSink, WebhookReceiver
 
 
@@ -30,15 +30,15 @@ def settings_overrides(smtp_server: SmtpSink, webhook_server: WebhookReceiver) -
 
 
 @pytest.fixture
-def failing_routes(app: FastAPI) -> None:
+def failing_routes(app: Running) -> None:
     async def explode(x_session_id: str | None = Header(default=None)) -> None:
         raise RuntimeError("internal detail: password=hunter2")
 
     async def other(x_session_id: str | None = Header(default=None)) -> None:
         raise KeyError("missing")
 
-    app.add_api_route("/test-explode", explode)
-    app.add_api_route("/test-other", other)
+    app.app.add_api_route("/test-explode", explode)
+    app.app.add_api_route("/test-other", other)
 
 
 async def until(condition: Callable[[], bool], seconds: float = 5) -> None:
@@ -53,7 +53,7 @@ class TestAlerts:
     async def test_a_500_alerts_by_email_and_webhook(
         self,
         client: httpx.AsyncClient,
-        app: FastAPI,
+        app: Running,
         smtp_server: SmtpSink,
         webhook_server: WebhookReceiver,
     ) -> None:
@@ -63,7 +63,7 @@ class TestAlerts:
             "/test-explode", headers={"X-Session-ID": session["id"], "X-Request-ID": "req-500-1"}
         )
         assert_problem(response, 500, "internal_error")
-        await app.state.notifier.drain()
+        await app.resources.notifier.drain()
 
         [mail] = smtp_server.messages()
         text = mail.get_content()
@@ -90,14 +90,14 @@ class TestAlerts:
     async def test_a_burst_of_one_error_sends_one_message_distinct_errors_their_own(
         self,
         client: httpx.AsyncClient,
-        app: FastAPI,
+        app: Running,
         smtp_server: SmtpSink,
         webhook_server: WebhookReceiver,
     ) -> None:
         burst = await asyncio.gather(*(client.get("/test-explode") for _ in range(100)))
         assert {r.status_code for r in burst} == {500}
         await client.get("/test-other")
-        await app.state.notifier.drain()
+        await app.resources.notifier.drain()
         summaries = sorted(
             json.loads(r.body)["summary"].split(" at ")[0] for r in webhook_server.requests
         )
@@ -105,7 +105,7 @@ class TestAlerts:
         assert len(smtp_server.messages()) == 2
 
     async def test_a_slow_receiver_never_slows_the_answer(
-        self, client: httpx.AsyncClient, app: FastAPI, webhook_server: WebhookReceiver
+        self, client: httpx.AsyncClient, app: Running, webhook_server: WebhookReceiver
     ) -> None:
         webhook_server.hold = asyncio.Event()
         response = await client.get("/test-explode")
@@ -114,12 +114,12 @@ class TestAlerts:
         # The answer is out while the webhook call is still waiting on the receiver.
         assert len(webhook_server.requests) == 1
         webhook_server.hold.set()
-        await app.state.notifier.drain()
+        await app.resources.notifier.drain()
 
     async def test_the_window_allows_the_next_message_with_the_count(
         self,
         client: httpx.AsyncClient,
-        app: FastAPI,
+        app: Running,
         webhook_server: WebhookReceiver,
         clock: FakeClock,
     ) -> None:
@@ -127,7 +127,7 @@ class TestAlerts:
             await client.get("/test-explode")
         clock.advance(timedelta(minutes=5))
         await client.get("/test-explode")
-        await app.state.notifier.drain()
+        await app.resources.notifier.drain()
         counts = [json.loads(r.body)["occurrences"] for r in webhook_server.requests]
         assert counts == [1, 3]
 
@@ -138,11 +138,11 @@ class TestNoChannels:
         return {}
 
     async def test_errors_are_answered_with_nothing_configured(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         async def explode() -> None:
             raise RuntimeError
 
-        app.add_api_route("/test-explode", explode)
+        app.app.add_api_route("/test-explode", explode)
         assert_problem(await client.get("/test-explode"), 500, "internal_error")
-        assert app.state.notifier.enabled is False
+        assert app.resources.notifier.enabled is False

@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from tests.helpers import assert_problem, count_sessions, create_session
+from tests.helpers import Running, assert_problem, count_sessions, create_session
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -41,7 +40,7 @@ class Streamed:
     ],
 )
 async def test_ten_megabytes_of_json_is_413(
-    client: httpx.AsyncClient, app: FastAPI, method: str, path: str
+    client: httpx.AsyncClient, app: Running, method: str, path: str
 ) -> None:
     session = await create_session(client)
     body = b'{"name": "' + b"x" * TEN_MB + b'"}'
@@ -57,7 +56,7 @@ async def test_ten_megabytes_of_json_is_413(
 
 
 async def test_chunked_body_above_the_cap_is_cut_off(
-    client: httpx.AsyncClient, app: FastAPI
+    client: httpx.AsyncClient, app: Running
 ) -> None:
     body = Streamed(chunks=160)  # 10 MiB, never declared
     response = await client.post(

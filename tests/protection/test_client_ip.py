@@ -7,11 +7,10 @@ import ipaddress
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from session_service.http.middleware.clientip import TrustedProxies, parse_address
 from tests.conftest import service_log_lines
-from tests.helpers import audit_events
+from tests.helpers import Running, audit_events
 from tests.protection.conftest import ClientFactory
 
 CREATE = "/api/v1/sessions"
@@ -78,7 +77,7 @@ def limit_storage() -> str:
 
 class TestInTheApp:
     async def test_forged_header_from_untrusted_peer_is_ignored(
-        self, client_from: ClientFactory, app: FastAPI
+        self, client_from: ClientFactory, app: Running
     ) -> None:
         async with client_from("198.51.100.7") as http:
             for n in range(4):
@@ -90,7 +89,7 @@ class TestInTheApp:
         assert {e["client_ip"] for e in events} == {"198.51.100.7"}
 
     async def test_clients_behind_a_trusted_proxy_each_have_a_budget(
-        self, client_from: ClientFactory, app: FastAPI
+        self, client_from: ClientFactory, app: Running
     ) -> None:
         async with client_from(PROXY) as proxy:
             for _ in range(3):
@@ -104,7 +103,7 @@ class TestInTheApp:
         assert [e["client_ip"] for e in created] == ["203.0.113.1"] * 3 + ["203.0.113.2"]
 
     async def test_malformed_header_from_a_trusted_proxy_is_not_an_error(
-        self, client_from: ClientFactory, app: FastAPI
+        self, client_from: ClientFactory, app: Running
     ) -> None:
         async with client_from(PROXY) as proxy:
             response = await proxy.post(CREATE, headers={"X-Forwarded-For": "<script>"})
@@ -147,7 +146,7 @@ class TestNoTrustedProxies:
     def settings_overrides(self) -> dict[str, object]:
         return {}
 
-    async def test_the_header_is_never_read(self, app: FastAPI) -> None:
+    async def test_the_header_is_never_read(self, app: Running) -> None:
         transport = httpx.ASGITransport(app=app, client=(PROXY, 1))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             await http.post(CREATE, headers={"X-Forwarded-For": "1.2.3.4"})

@@ -7,10 +7,9 @@ import uuid
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from tests.files.helpers import PDF
-from tests.helpers import assert_problem, create_session
+from tests.helpers import Running, assert_problem, create_session
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -83,7 +82,7 @@ class TestRequests:
 
 class TestOutcomes:
     async def test_sessions_validations_and_uploads(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         session = await create_session(client)
         headers = {"X-Session-ID": session["id"]}

@@ -10,9 +10,9 @@ from subprocess import Popen
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from tests.conftest import service_log_lines
+from tests.helpers import Running
 from tests.moto_server import free_port
 
 CREATE = "/api/v1/sessions"
@@ -66,7 +66,7 @@ class TestRedisUnreachable:
         metrics = (await client.get("/metrics")).text
         assert "session_service_rate_limit_shared_storage_up 0.0" in metrics
 
-    async def test_logged_once_at_start(self, json_log: io.StringIO, app: FastAPI) -> None:
+    async def test_logged_once_at_start(self, json_log: io.StringIO, app: Running) -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             for _ in range(5):
@@ -84,11 +84,11 @@ class TestRecovery:
     async def test_counts_move_to_redis_once_it_answers(
         self,
         client: httpx.AsyncClient,
-        app: FastAPI,
+        app: Running,
         redis_port: int,
         redis_server: Callable[[int], Popen[bytes]],
     ) -> None:
-        limiter = app.state.rate_limiter
+        limiter = app.resources.limiter
         assert (await client.post(CREATE)).status_code == 201  # counted locally
         assert limiter.shared_down_since is not None
 
@@ -103,12 +103,12 @@ class TestRecovery:
     async def test_redis_dying_mid_run_falls_back_without_failing_requests(
         self,
         client: httpx.AsyncClient,
-        app: FastAPI,
+        app: Running,
         redis_port: int,
         redis_server: Callable[[int], Popen[bytes]],
     ) -> None:
         server = redis_server(redis_port)
-        limiter = app.state.rate_limiter
+        limiter = app.resources.limiter
         await wait_for(lambda: limiter.shared_down_since is None)
         assert (await client.post(CREATE)).status_code == 201
 

@@ -8,13 +8,12 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from pydantic import ValidationError
 
 from session_service.core.settings import Settings
 from tests.conftest import FakeClock
 from tests.files.helpers import PDF
-from tests.helpers import assert_problem, audit_events, create_session
+from tests.helpers import Running, assert_problem, audit_events, create_session
 from tests.protection.conftest import ClientFactory, running_app
 
 CREATE = "/api/v1/sessions"
@@ -37,7 +36,7 @@ def assert_limited(response: httpx.Response, *, limit: int, kind: str) -> dict[s
 
 class TestEachKind:
     async def test_create_holds_exactly_at_its_limit(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         for _ in range(3):
             assert (await client.post(CREATE)).status_code == 201
@@ -99,7 +98,7 @@ class TestPerClientAddress:
 
 class TestRejections:
     async def test_each_rejection_is_audited_with_address_and_kind(
-        self, client_from: ClientFactory, app: FastAPI
+        self, client_from: ClientFactory, app: Running
     ) -> None:
         async with client_from("203.0.113.9") as http:
             for _ in range(3):
@@ -115,7 +114,7 @@ class TestRejections:
             assert event["details"]["limit"] == "3 per 1 minute"
 
     async def test_rejection_names_the_session_it_was_for(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         session = await create_session(client)
         headers = {"X-Session-ID": session["id"]}
@@ -134,7 +133,7 @@ class TestRejections:
 @pytest.mark.parametrize("limit_storage", ["redis"], indirect=True)
 class TestSharedByInstances:
     async def test_two_instances_share_one_count(
-        self, app: FastAPI, settings: Settings, clock: FakeClock
+        self, app: Running, settings: Settings, clock: FakeClock
     ) -> None:
         async with running_app(settings, clock) as other:
             first = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://a")

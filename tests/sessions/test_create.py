@@ -6,19 +6,26 @@ import uuid
 from collections.abc import Iterator
 
 import httpx
-from fastapi import FastAPI
 
 from session_service.app import create_app
 from session_service.core.settings import Settings
 from tests.conftest import T0, FakeClock
-from tests.helpers import assert_problem, audit_events, count_sessions, create_session, session_row
+from tests.helpers import (
+    Running,
+    assert_problem,
+    audit_events,
+    count_sessions,
+    create_session,
+    running,
+    session_row,
+)
 
 URL = "/api/v1/sessions"
 
 
 class TestCreateSession:
     async def test_server_generates_a_uuid4_and_answers_201_with_location(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         response = await client.post(URL)
         assert response.status_code == 201
@@ -34,7 +41,7 @@ class TestCreateSession:
         assert row["created_at"] == T0
 
     async def test_creation_is_audited_with_request_facts(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         response = await client.post(
             URL, headers={"User-Agent": "pytest-browser", "X-Request-ID": "req-create-1"}
@@ -58,7 +65,7 @@ class TestCreateSession:
 
 
 class TestProposedId:
-    async def test_a_free_uuid4_is_taken(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_a_free_uuid4_is_taken(self, client: httpx.AsyncClient, app: Running) -> None:
         proposed = str(uuid.uuid4())
         response = await client.post(URL, json={"id": proposed})
         assert response.status_code == 201
@@ -67,7 +74,7 @@ class TestProposedId:
         assert event["details"] == {"id_source": "client"}
 
     async def test_an_existing_id_is_409_and_changes_nothing(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         existing = await create_session(client)
         response = await client.post(URL, json={"id": existing["id"]})
@@ -85,7 +92,7 @@ class TestProposedId:
         assert_problem(again, 409, "session_exists")
 
     async def test_rejected_ids_are_422_and_write_nothing(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         v4 = str(uuid.uuid4())
         bad_ids = [
@@ -116,14 +123,14 @@ class TestProposedId:
 
 class TestBadBodies:
     async def test_unknown_fields_are_rejected(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         response = await client.post(URL, json={"id": str(uuid.uuid4()), "admin": True})
         body = assert_problem(response, 422, "validation_error")
         assert ["body", "admin"] in [err["loc"] for err in body["errors"]]
         assert await count_sessions(app) == 0
 
-    async def test_non_json_body_is_422(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_non_json_body_is_422(self, client: httpx.AsyncClient, app: Running) -> None:
         response = await client.post(
             URL, content=b"{not json", headers={"content-type": "application/json"}
         )
@@ -140,7 +147,7 @@ class TestBadBodies:
             assert_problem(response, 422, "validation_error")
 
     async def test_huge_body_is_413_without_writing(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         huge = b'{"id": "' + b"a" * (2 * 1024 * 1024) + b'"}'
         response = await client.post(
@@ -151,7 +158,7 @@ class TestBadBodies:
         assert await count_sessions(app) == 0
 
     async def test_huge_streamed_body_without_length_is_413(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         async def chunks() -> object:
             for _ in range(100):
@@ -176,8 +183,8 @@ async def _post_with_ids(
 ) -> httpx.Response:
     """POST /sessions on an app whose id generator yields `ids`."""
     app = create_app(settings, clock=clock, new_id=lambda: next(ids))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with running(app) as started:
+        transport = httpx.ASGITransport(app=started)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             return await http.post(URL)
 
@@ -192,7 +199,7 @@ class TestIdCollisions:
         assert response.json()["id"] != str(existing)
 
     async def test_four_collisions_give_up_with_500_and_write_nothing(
-        self, client: httpx.AsyncClient, app: FastAPI, settings: Settings, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, settings: Settings, clock: FakeClock
     ) -> None:
         existing = uuid.UUID((await create_session(client))["id"])
         response = await _post_with_ids(settings, clock, _colliding(existing, 4))

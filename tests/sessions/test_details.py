@@ -7,10 +7,9 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from tests.conftest import FakeClock
-from tests.helpers import assert_problem, audit_events, create_session, session_row
+from tests.helpers import Running, assert_problem, audit_events, create_session, session_row
 
 SERVICE_KEY = "svc-" + "s" * 40
 NAME, EMAIL = "Ada Lovelace", "ada@example.org"
@@ -34,7 +33,7 @@ async def complete(client: httpx.AsyncClient, sid: str) -> httpx.Response:
 
 class TestDetails:
     async def test_details_with_consent_make_the_session_pending(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         sid = (await create_session(client))["id"]
         response = await submit(client, sid, name="  Ada Lovelace  ")
@@ -61,7 +60,7 @@ class TestDetails:
         assert EMAIL not in str(event)
 
     async def test_resubmitting_while_pending_updates(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         sid = (await create_session(client))["id"]
         await submit(client, sid)
@@ -90,7 +89,7 @@ class TestDetails:
         ],
     )
     async def test_bad_details_are_422_and_store_nothing(
-        self, client: httpx.AsyncClient, app: FastAPI, override: dict[str, object]
+        self, client: httpx.AsyncClient, app: Running, override: dict[str, object]
     ) -> None:
         sid = (await create_session(client))["id"]
         response = await submit(client, sid, **override)
@@ -116,7 +115,7 @@ class TestDetails:
 
 class TestCompletion:
     async def test_service_completes_a_pending_session(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         sid = (await create_session(client))["id"]
         await submit(client, sid)

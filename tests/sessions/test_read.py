@@ -6,10 +6,9 @@ import uuid
 from datetime import timedelta
 
 import httpx
-from fastapi import FastAPI
 
 from tests.conftest import FakeClock
-from tests.helpers import assert_problem, audit_events, create_session
+from tests.helpers import Running, assert_problem, audit_events, create_session
 
 URL = "/api/v1/session"
 
@@ -30,7 +29,7 @@ class TestReadSession:
         assert body["action"] == "reset"
 
     async def test_unknown_and_expired_are_401_with_reason(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         response = await client.get(URL, headers={"X-Session-ID": str(uuid.uuid4())})
         assert assert_problem(response, 401, "session_invalid")["reason"] == "not_found"

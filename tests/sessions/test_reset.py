@@ -8,11 +8,17 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from session_service.sessions.schemas import RESET_NOTICE
 from tests.conftest import FakeClock
-from tests.helpers import assert_problem, audit_events, count_sessions, create_session, session_row
+from tests.helpers import (
+    Running,
+    assert_problem,
+    audit_events,
+    count_sessions,
+    create_session,
+    session_row,
+)
 
 URL = "/api/v1/session/reset"
 NOTICE = "Your session has been reset due to a technical issue. Please start again."
@@ -27,7 +33,7 @@ async def reset(
 
 class TestReset:
     async def test_old_session_is_superseded_and_new_one_points_back(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         old = await create_session(client)
         response = await reset(client, old["id"], "tampered")
@@ -70,21 +76,21 @@ class TestReset:
         )
         assert response.json()["valid"] is True
 
-    async def test_without_a_header(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_without_a_header(self, client: httpx.AsyncClient, app: Running) -> None:
         response = await reset(client, None, "missing")
         assert response.status_code == 201
         assert response.json()["session"]["previous_session_id"] is None
         [event] = await audit_events(app)
         assert event["details"]["old_id"] == "absent"
 
-    async def test_with_a_malformed_header(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_with_a_malformed_header(self, client: httpx.AsyncClient, app: Running) -> None:
         response = await reset(client, "tampered-value", "malformed")
         assert response.status_code == 201
         assert response.json()["session"]["previous_session_id"] is None
         [event] = await audit_events(app)
         assert event["details"]["old_id"] == "malformed"
 
-    async def test_with_an_unknown_id(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_with_an_unknown_id(self, client: httpx.AsyncClient, app: Running) -> None:
         response = await reset(client, str(uuid.uuid4()), "not_found")
         assert response.status_code == 201
         assert response.json()["session"]["previous_session_id"] is None
@@ -93,7 +99,7 @@ class TestReset:
         assert event["details"]["old_id"] == "unknown"
 
     async def test_resetting_an_already_reset_session_supersedes_nothing_twice(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         old = await create_session(client)
         await reset(client, old["id"])
@@ -105,7 +111,7 @@ class TestReset:
         assert types.count("session.reset") == 2
 
     async def test_an_expired_session_is_superseded_too(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         old = await create_session(client)
         clock.advance(timedelta(days=2))
@@ -123,7 +129,7 @@ class TestResetBadInput:
         [b"", b"{}", b'{"reason": "because"}', b'{"reason": "expired", "x": 1}', b"nope"],
     )
     async def test_rejected_and_nothing_changes(
-        self, client: httpx.AsyncClient, app: FastAPI, payload: bytes
+        self, client: httpx.AsyncClient, app: Running, payload: bytes
     ) -> None:
         old = await create_session(client)
         response = await client.post(
@@ -140,7 +146,7 @@ class TestResetBadInput:
 
 class TestRacingResets:
     async def test_concurrent_resets_of_one_session(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         old = await create_session(client)
         responses = await asyncio.gather(*(reset(client, old["id"]) for _ in range(4)))

@@ -8,11 +8,10 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 
 from tests.conftest import T0, FakeClock
-from tests.helpers import audit_events, create_session, session_row
+from tests.helpers import Running, audit_events, create_session, session_row
 
 URL = "/api/v1/session/validate"
 
@@ -80,7 +79,7 @@ class TestValidateAnswers:
 
 class TestSlidingExpiry:
     async def test_last_seen_write_is_throttled_to_once_a_minute(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
         clock.advance(timedelta(seconds=59))
@@ -107,7 +106,7 @@ class TestSlidingExpiry:
             assert (await validate(client, session["id"]))["valid"] is True
 
     async def test_an_expired_session_is_not_revived(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
         clock.advance(timedelta(hours=25))
@@ -119,7 +118,7 @@ class TestSlidingExpiry:
 
 class TestValidationAudit:
     async def test_failures_are_audited_by_default_and_successes_not(
-        self, client: httpx.AsyncClient, app: FastAPI
+        self, client: httpx.AsyncClient, app: Running
     ) -> None:
         session = await create_session(client)
         await validate(client, session["id"])
@@ -137,7 +136,7 @@ class TestValidationAudit:
         assert events[2]["details"]["reason"] == "not_found"
 
     async def test_expired_failure_names_the_session(
-        self, client: httpx.AsyncClient, app: FastAPI, clock: FakeClock
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
         clock.advance(timedelta(days=2))
@@ -152,7 +151,7 @@ class TestValidationAuditAll:
     def settings_overrides(self) -> dict[str, object]:
         return {"audit_validations": "all"}
 
-    async def test_every_attempt_is_audited(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_every_attempt_is_audited(self, client: httpx.AsyncClient, app: Running) -> None:
         session = await create_session(client)
         await validate(client, session["id"])
         await validate(client, None)
@@ -167,15 +166,15 @@ class TestValidationAuditAll:
 
 class TestDatabaseRestart:
     async def test_validate_recovers_when_every_pooled_connection_died(
-        self, client: httpx.AsyncClient, app: FastAPI, backend: str
+        self, client: httpx.AsyncClient, app: Running, backend: str
     ) -> None:
         if backend != "postgresql":
             pytest.skip("an embedded SQLite database cannot restart under the app")
         session = await create_session(client)
         # Fill the pool with several connections, then kill them all server-side.
         await asyncio.gather(*(validate(client, session["id"]) for _ in range(8)))
-        database = app.state.engine.url.database
-        async with app.state.engine.connect() as conn:
+        database = app.resources.engine.url.database
+        async with app.resources.engine.connect() as conn:
             await conn.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"

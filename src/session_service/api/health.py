@@ -6,13 +6,11 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-from fastapi import APIRouter, Request
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from fastapi import APIRouter
 
-from session_service.core.db import UNAVAILABLE_ERRORS
-from session_service.core.errors import NotReady
-from session_service.storage.base import ObjectStore, StorageUnavailable
+from session_service.core.db import ping
+from session_service.core.errors import DatabaseUnavailable, NotReady, StorageUnavailable
+from session_service.http.deps import ResourcesDep
 
 router = APIRouter(tags=["operations"])
 
@@ -26,19 +24,18 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "A dependency is unreachable."}})
-async def readyz(request: Request) -> dict[str, Any]:
+async def readyz(resources: ResourcesDep) -> dict[str, Any]:
     """Ready: the database and the object store each answer within two seconds.
 
     The rate-limit store is reported but never makes the instance unready: without
     Redis, limits are counted per instance and the service keeps serving.
     """
-    engine: AsyncEngine = request.app.state.engine
-    store: ObjectStore = request.app.state.store
     database, storage = await asyncio.gather(
-        _check(_ping(engine), UNAVAILABLE_ERRORS), _check(store.check(), (StorageUnavailable,))
+        _check(ping(resources.engine), (DatabaseUnavailable,)),
+        _check(resources.store.check(), (StorageUnavailable,)),
     )
     checks = {"database": database, "storage": storage}
-    limiter = request.app.state.rate_limiter
+    limiter = resources.limiter
     if limiter is not None:
         checks["rate_limit"] = limiter.status
     if database != "ok" or storage != "ok":
@@ -53,8 +50,3 @@ async def _check(probe: Awaitable[None], failures: tuple[type[Exception], ...]) 
     except caught as error:
         return f"unavailable: {type(error).__name__}"
     return "ok"
-
-
-async def _ping(engine: AsyncEngine) -> None:
-    async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))

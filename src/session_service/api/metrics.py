@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
 from session_service.http.auth import AdminKey
+from session_service.http.deps import ResourcesDep
 from session_service.observability.metrics import Metrics
 
 
-async def metrics(request: Request) -> Response:
+async def metrics(resources: ResourcesDep) -> Response:
     """Prometheus metrics of this process: requests, sessions, uploads, limits, alerts."""
-    registry: Metrics = request.app.state.metrics
-    return Response(registry.render(), media_type=Metrics.content_type)
+    return Response(resources.metrics.render(), media_type=Metrics.content_type)
 
 
 def metrics_router(*, require_admin: bool) -> APIRouter:

@@ -14,6 +14,7 @@ from session_service.cleanup import routes as cleanup_routes
 from session_service.core.settings import Settings
 from session_service.files import routes as file_routes
 from session_service.http import API_PREFIX
+from session_service.privacy import routes as privacy_routes
 from session_service.sessions import routes as session_routes
 from session_service.storage import routes as storage_routes
 from session_service.web.routes import include_web
@@ -33,6 +34,8 @@ def include_routes(app: FastAPI, settings: Settings) -> dict[int, str]:
     routers += [
         (session_routes.router, API_PREFIX),
         (session_routes.service_router, API_PREFIX),
+        (privacy_routes.router, API_PREFIX),
+        (privacy_routes.service_router, API_PREFIX),
         (file_routes.router, API_PREFIX),
         (storage_routes.router, API_PREFIX),
         (audit_routes.admin_router, API_PREFIX),

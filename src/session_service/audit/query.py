@@ -16,16 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.audit.events import EventType
-from session_service.audit.models import AuditEvent
+from session_service.audit.repository import AuditRepository
 from session_service.audit.service import AuditService
 from session_service.core.context import RequestContext
 from session_service.core.errors import InvalidInput
-
-_table = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 class InvalidCursor(InvalidInput):
@@ -61,8 +58,7 @@ class AuditPage:
 class AuditQuery:
     """Reads the trail for admins; each query is itself an audited admin call."""
 
-    def __init__(self, db: AsyncSession, *, audit: AuditService, signing_keys: list[str]) -> None:
-        self.db = db
+    def __init__(self, *, audit: AuditService, signing_keys: list[str]) -> None:
         self.audit = audit
         self._cursors = URLSafeSerializer(list(reversed(signing_keys)), salt="audit-cursor")
 
@@ -70,6 +66,7 @@ class AuditQuery:
         self,
         audit_filter: AuditFilter,
         *,
+        db: AsyncSession,
         cursor: str | None,
         limit: int,
         ctx: RequestContext,
@@ -77,18 +74,14 @@ class AuditQuery:
         """The next `limit` events (newest first) after `cursor`."""
         fingerprint = audit_filter.fingerprint()
         before = None if cursor is None else self._decode(cursor, fingerprint)
-        stmt = select(_table).order_by(_table.c.id.desc()).limit(limit + 1)
-        if before is not None:
-            stmt = stmt.where(_table.c.id < before)
-        if audit_filter.session_id is not None:
-            stmt = stmt.where(_table.c.session_id == audit_filter.session_id)
-        if audit_filter.type is not None:
-            stmt = stmt.where(_table.c.type == audit_filter.type)
-        if audit_filter.since is not None:
-            stmt = stmt.where(_table.c.occurred_at >= audit_filter.since)
-        if audit_filter.until is not None:
-            stmt = stmt.where(_table.c.occurred_at < audit_filter.until)
-        rows = [dict(row) for row in (await self.db.execute(stmt)).mappings()]
+        rows = await AuditRepository(db).newest_first(
+            before=before,
+            session_id=audit_filter.session_id,
+            type=audit_filter.type,
+            since=audit_filter.since,
+            until=audit_filter.until,
+            limit=limit + 1,
+        )
         more = len(rows) > limit
         events = rows[:limit]
         next_cursor = (
@@ -97,8 +90,8 @@ class AuditQuery:
             else None
         )
         await self.audit.record(
-            self.db,
             EventType.ADMIN_AUDIT_QUERIED,
+            db=db,
             ctx=ctx,
             session_id=audit_filter.session_id,
             details={

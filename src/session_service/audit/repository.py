@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
@@ -32,6 +33,30 @@ class AuditRepository:
         """Insert many events in one executemany statement (cleanup's batches)."""
         if rows:
             await self.db.execute(_INSERT_MANY, rows)
+
+    async def newest_first(
+        self,
+        *,
+        before: int | None,
+        session_id: uuid.UUID | None,
+        type: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Events matching the filter, newest first, below the id `before` (keyset paging)."""
+        stmt = select(_table).order_by(_table.c.id.desc()).limit(limit)
+        if before is not None:
+            stmt = stmt.where(_table.c.id < before)
+        if session_id is not None:
+            stmt = stmt.where(_table.c.session_id == session_id)
+        if type is not None:
+            stmt = stmt.where(_table.c.type == type)
+        if since is not None:
+            stmt = stmt.where(_table.c.occurred_at >= since)
+        if until is not None:
+            stmt = stmt.where(_table.c.occurred_at < until)
+        return [dict(row) for row in (await self.db.execute(stmt)).mappings()]
 
     async def recent(self, session_id: uuid.UUID, *, limit: int) -> list[dict[str, Any]]:
         """A session's latest events (type, time, outcome), newest first."""

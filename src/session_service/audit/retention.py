@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from session_service.audit.events import EventType
 from session_service.audit.models import AuditAnchor, AuditBatch, AuditEvent
-from session_service.audit.sealing import SEAL_LOCK_KEY
 from session_service.audit.service import AuditService
 from session_service.core.context import RequestContext
-from session_service.core.db import session_scope
+from session_service.core.db import is_postgres, job_scope
+from session_service.core.locks import LockKey, try_advisory_lock
 
 log = structlog.get_logger(__name__)
 
@@ -89,15 +89,11 @@ async def purge_before(
         raise ValueError("cutoff must be timezone-aware")
     if max_batches < 1:
         raise ValueError("max_batches must be at least 1")
-    async with session_scope(maker) as db:
-        postgres = db.get_bind().dialect.name == "postgresql"
-        if postgres:
-            locked = await db.scalar(
-                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SEAL_LOCK_KEY}
-            )
-            if not locked:
-                log.info("audit_purge_skipped", reason="chain_locked")
-                return _nothing(dry_run=dry_run)
+    async with job_scope(maker) as db:
+        postgres = is_postgres(db)
+        if not await try_advisory_lock(db, LockKey.AUDIT_CHAIN):
+            log.info("audit_purge_skipped", reason="chain_locked")
+            return _nothing(dry_run=dry_run)
         plan = await _plan(db, cutoff=cutoff, max_batches=max_batches)
         if plan is None:
             return _nothing(dry_run=dry_run)
@@ -115,8 +111,8 @@ async def purge_before(
         # Recorded before the deletes: on SQLite an emptied table would hand out purged ids
         # again (rowid reuse), and a reused id below the anchor reads as an insertion.
         await audit.record(
-            db,
             EventType.AUDIT_PURGED,
+            db=db,
             ctx=ctx,
             details={
                 "batches": plan.batches,

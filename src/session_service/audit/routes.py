@@ -5,27 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from session_service.audit.query import AuditFilter, AuditQuery
+from session_service.audit.query import AuditFilter
 from session_service.audit.schemas import AuditEventPage, AuditEventRead
 from session_service.audit.sealing import verify_and_record
 from session_service.http.auth import AdminKey
-from session_service.http.deps import DbSession, RequestContextDep
+from session_service.http.deps import DbSession, RequestContextDep, ResourcesDep
 from session_service.http.problems import problem_responses
 
 admin_router = APIRouter(tags=["admin"], dependencies=[AdminKey])
 MAX_PAGE = 200
-
-
-async def get_audit_query(request: Request, db: DbSession) -> AuditQuery:
-    """An audit query bound to this request's unit of work."""
-    state = request.app.state
-    return AuditQuery(db, audit=state.audit, signing_keys=state.signing_keys)
-
-
-AuditQueryDep = Annotated[AuditQuery, Depends(get_audit_query)]
 
 
 @admin_router.get(
@@ -34,7 +25,8 @@ AuditQueryDep = Annotated[AuditQuery, Depends(get_audit_query)]
     responses=problem_responses(401, 403, 422),
 )
 async def list_audit_events(
-    query: AuditQueryDep,
+    resources: ResourcesDep,
+    db: DbSession,
     ctx: RequestContextDep,
     session_id: uuid.UUID | None = None,
     type: Annotated[str | None, Query(max_length=64)] = None,
@@ -45,7 +37,9 @@ async def list_audit_events(
 ) -> AuditEventPage:
     """Events newest first, filtered by session, type and time; keyset cursor pagination."""
     audit_filter = AuditFilter(session_id=session_id, type=type, since=since, until=until)
-    page = await query.page(audit_filter, cursor=cursor, limit=limit, ctx=ctx)
+    page = await resources.audit_query.page(
+        audit_filter, db=db, cursor=cursor, limit=limit, ctx=ctx
+    )
     return AuditEventPage(
         events=[AuditEventRead.model_validate(event) for event in page.events],
         next_cursor=page.next_cursor,
@@ -53,9 +47,9 @@ async def list_audit_events(
 
 
 @admin_router.get("/admin/audit/verify", responses=problem_responses(401, 403))
-async def verify_audit_chain(request: Request, ctx: RequestContextDep) -> dict[str, Any]:
+async def verify_audit_chain(
+    resources: ResourcesDep, db: DbSession, ctx: RequestContextDep
+) -> dict[str, Any]:
     """Recompute the hash chain; `problems` names each broken batch and how it broke."""
-    report = await verify_and_record(
-        request.app.state.sessionmaker, audit=request.app.state.audit, ctx=ctx
-    )
+    report = await verify_and_record(db=db, audit=resources.audit, ctx=ctx)
     return report.as_dict()

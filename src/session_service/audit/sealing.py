@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,11 +30,11 @@ from session_service.audit.models import AuditAnchor, AuditBatch, AuditEvent, Ou
 from session_service.audit.service import AuditService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
-from session_service.core.db import session_scope
+from session_service.core.db import is_postgres, job_scope
+from session_service.core.locks import LockKey, try_advisory_lock
 
 log = structlog.get_logger(__name__)
 
-SEAL_LOCK_KEY = 0x5E55_0002
 BATCH_SIZE = 1000
 _events = AuditEvent.__table__  # type: ignore[attr-defined]
 _batches = AuditBatch.__table__  # type: ignore[attr-defined]
@@ -73,13 +73,9 @@ class AuditSealer:
             return total
 
     async def _seal_batch(self) -> int:
-        async with session_scope(self.maker) as db:
-            if db.get_bind().dialect.name == "postgresql":
-                locked = await db.scalar(
-                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SEAL_LOCK_KEY}
-                )
-                if not locked:
-                    return 0
+        async with job_scope(self.maker) as db:
+            if not await try_advisory_lock(db, LockKey.AUDIT_CHAIN):
+                return 0
             last = (
                 (await db.execute(select(_batches).order_by(_batches.c.id.desc()).limit(1)))
                 .mappings()
@@ -161,7 +157,7 @@ class VerifyReport:
         return asdict(self)
 
 
-async def verify_chain(maker: async_sessionmaker[AsyncSession]) -> VerifyReport:
+async def verify_chain(db: AsyncSession) -> VerifyReport:
     """Recompute every batch; name each broken one and how it broke.
 
     Problems: `event_changed` (same events, other content), `event_removed` and
@@ -180,91 +176,91 @@ async def verify_chain(maker: async_sessionmaker[AsyncSession]) -> VerifyReport:
     cannot be told apart from a fresh chain.
 
     On PostgreSQL the reads share one snapshot, so a purge or a seal committing meanwhile
-    cannot make a sound chain look broken (on SQLite the transaction holds the write lock).
+    cannot make a sound chain look broken (on SQLite the transaction holds the write lock):
+    call it first in its unit of work, before anything else has run in it.
     """
     started = time.perf_counter()
     problems: list[BatchProblem] = []
     batches = events = 0
-    async with session_scope(maker) as db:
-        if db.get_bind().dialect.name == "postgresql":
-            await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        anchor = await latest_anchor(db)
-        previous_stored, previous_last = GENESIS, 0
-        if anchor is not None:
-            previous_stored, previous_last = str(anchor["digest"]), int(anchor["last_event_id"])
-            reappeared = (
+    if is_postgres(db):
+        await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    anchor = await latest_anchor(db)
+    previous_stored, previous_last = GENESIS, 0
+    if anchor is not None:
+        previous_stored, previous_last = str(anchor["digest"]), int(anchor["last_event_id"])
+        reappeared = (
+            await db.execute(
+                select(func.count(), func.min(_events.c.id), func.max(_events.c.id)).where(
+                    _events.c.id <= previous_last
+                )
+            )
+        ).one()
+        if reappeared[0]:
+            problems.append(
+                BatchProblem(
+                    batch_id=0,
+                    first_event_id=int(reappeared[1]),
+                    last_event_id=int(reappeared[2]),
+                    problem="event_inserted",
+                )
+            )
+    stored = (await db.execute(select(_batches).order_by(_batches.c.id))).mappings().all()
+    for index, batch in enumerate(stored):
+        rows = (
+            (
                 await db.execute(
-                    select(func.count(), func.min(_events.c.id), func.max(_events.c.id)).where(
-                        _events.c.id <= previous_last
-                    )
+                    select(_events)
+                    .where(_events.c.id > previous_last, _events.c.id <= batch["last_event_id"])
+                    .order_by(_events.c.id)
                 )
-            ).one()
-            if reappeared[0]:
-                problems.append(
-                    BatchProblem(
-                        batch_id=0,
-                        first_event_id=int(reappeared[1]),
-                        last_event_id=int(reappeared[2]),
-                        problem="event_inserted",
-                    )
-                )
-        stored = (await db.execute(select(_batches).order_by(_batches.c.id))).mappings().all()
-        for index, batch in enumerate(stored):
-            rows = (
-                (
-                    await db.execute(
-                        select(_events)
-                        .where(_events.c.id > previous_last, _events.c.id <= batch["last_event_id"])
-                        .order_by(_events.c.id)
-                    )
-                )
-                .mappings()
-                .all()
             )
-            batches += 1
-            events += len(rows)
-            problem = None
-            if len(rows) < batch["event_count"]:
-                problem = "event_removed"
-            elif len(rows) > batch["event_count"]:
-                problem = "event_inserted"
-            elif (from_chain := batch_digest(previous_stored, rows)) == batch["digest"]:
-                # The events and the chain agree; only the stored link field can be off.
-                if batch["previous_digest"] != previous_stored:
-                    problem = "chain_broken"
-            elif batch_digest(batch["previous_digest"], rows) == batch["digest"]:
-                # Consistent with its own link, which is not the predecessor's stored digest:
-                # explained when that predecessor's digest was altered.
-                explained = (
-                    index > 0
-                    and bool(problems)
-                    and problems[-1].batch_id == stored[index - 1]["id"]
-                    and problems[-1].problem == "digest_changed"
-                )
-                problem = None if explained else "chain_broken"
-            else:
-                following = stored[index + 1] if index + 1 < len(stored) else None
-                chains_to_truth = following is not None and following["previous_digest"] in {
-                    from_chain,
-                    batch_digest(batch["previous_digest"], rows),
-                }
-                problem = "digest_changed" if chains_to_truth else "event_changed"
-            if problem:
-                problems.append(
-                    BatchProblem(
-                        batch_id=int(batch["id"]),
-                        first_event_id=int(batch["first_event_id"]),
-                        last_event_id=int(batch["last_event_id"]),
-                        problem=problem,
-                    )
-                )
-            previous_stored, previous_last = batch["digest"], int(batch["last_event_id"])
-        unsealed = int(
-            await db.scalar(
-                select(func.count()).select_from(_events).where(_events.c.id > previous_last)
-            )
-            or 0
+            .mappings()
+            .all()
         )
+        batches += 1
+        events += len(rows)
+        problem = None
+        if len(rows) < batch["event_count"]:
+            problem = "event_removed"
+        elif len(rows) > batch["event_count"]:
+            problem = "event_inserted"
+        elif (from_chain := batch_digest(previous_stored, rows)) == batch["digest"]:
+            # The events and the chain agree; only the stored link field can be off.
+            if batch["previous_digest"] != previous_stored:
+                problem = "chain_broken"
+        elif batch_digest(batch["previous_digest"], rows) == batch["digest"]:
+            # Consistent with its own link, which is not the predecessor's stored digest:
+            # explained when that predecessor's digest was altered.
+            explained = (
+                index > 0
+                and bool(problems)
+                and problems[-1].batch_id == stored[index - 1]["id"]
+                and problems[-1].problem == "digest_changed"
+            )
+            problem = None if explained else "chain_broken"
+        else:
+            following = stored[index + 1] if index + 1 < len(stored) else None
+            chains_to_truth = following is not None and following["previous_digest"] in {
+                from_chain,
+                batch_digest(batch["previous_digest"], rows),
+            }
+            problem = "digest_changed" if chains_to_truth else "event_changed"
+        if problem:
+            problems.append(
+                BatchProblem(
+                    batch_id=int(batch["id"]),
+                    first_event_id=int(batch["first_event_id"]),
+                    last_event_id=int(batch["last_event_id"]),
+                    problem=problem,
+                )
+            )
+        previous_stored, previous_last = batch["digest"], int(batch["last_event_id"])
+    unsealed = int(
+        await db.scalar(
+            select(func.count()).select_from(_events).where(_events.c.id > previous_last)
+        )
+        or 0
+    )
     return VerifyReport(
         ok=not problems,
         batches=batches,
@@ -286,12 +282,13 @@ def _describe_anchor(anchor: RowMapping) -> dict[str, Any]:
 
 
 async def verify_and_record(
-    maker: async_sessionmaker[AsyncSession], *, audit: AuditService, ctx: RequestContext
+    *, db: AsyncSession, audit: AuditService, ctx: RequestContext
 ) -> VerifyReport:
-    """Verify the chain for an admin, and audit that they did."""
-    report = await verify_chain(maker)
-    await audit.record_alone(
+    """Verify the chain for an admin, and audit that they did, in the caller's unit of work."""
+    report = await verify_chain(db)
+    await audit.record(
         EventType.ADMIN_AUDIT_VERIFIED,
+        db=db,
         ctx=ctx,
         outcome=Outcome.SUCCESS if report.ok else Outcome.FAILURE,
         details={"batches": report.batches, "problems": len(report.problems)},

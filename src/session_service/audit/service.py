@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from session_service.audit.models import Outcome
 from session_service.audit.repository import AuditRepository
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
-from session_service.core.db import after_commit, session_scope
+from session_service.core.db import after_commit, job_scope
 from session_service.core.ids import parse_session_id
 
 log = structlog.get_logger(__name__)
@@ -30,12 +30,10 @@ class AuditService:
     def __init__(
         self,
         *,
-        maker: async_sessionmaker[AsyncSession],
         clock: Clock,
         on_commit: Callable[[], None] | None = None,
         on_event: Callable[[str, Mapping[str, Any]], None] | None = None,
     ) -> None:
-        self.maker = maker
         self.clock = clock
         # Called once an event is durable (the sealer's wake-up); must be cheap.
         self.on_commit = on_commit
@@ -44,9 +42,9 @@ class AuditService:
 
     async def record(
         self,
-        db: AsyncSession,
         event_type: EventType,
         *,
+        db: AsyncSession,
         ctx: RequestContext,
         session_id: uuid.UUID | None = None,
         outcome: Outcome = Outcome.SUCCESS,
@@ -72,9 +70,9 @@ class AuditService:
 
     async def record_many(
         self,
-        db: AsyncSession,
         event_type: EventType,
         *,
+        db: AsyncSession,
         ctx: RequestContext,
         items: list[tuple[uuid.UUID | None, dict[str, Any]]],
         outcome: Outcome = Outcome.SUCCESS,
@@ -105,17 +103,15 @@ class AuditService:
         if self.on_commit is not None:
             after_commit(db, self.on_commit)
 
-    async def recent_actions(self, session_id: str) -> str:
-        """What a session did last, newest first, for admin alerts (types and times only)."""
-        parsed = parse_session_id(session_id)
-        if parsed is None:
-            return ""
-        async with session_scope(self.maker) as db:
-            events = await AuditRepository(db).recent(parsed, limit=RECENT_ACTIONS)
-        return "; ".join(_describe(event) for event in events)
+    def trail(
+        self, session_id: uuid.UUID, *, db: AsyncSession, batch: int
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """A session's events, oldest first, in batches (for its export)."""
+        return AuditRepository(db).for_session(session_id, batch=batch)
 
     async def record_alone(
         self,
+        maker: async_sessionmaker[AsyncSession],
         event_type: EventType,
         *,
         ctx: RequestContext,
@@ -123,14 +119,24 @@ class AuditService:
         outcome: Outcome = Outcome.FAILURE,
         details: dict[str, Any] | None = None,
     ) -> int:
-        """Record an event in a transaction of its own, for attempts that change nothing."""
-        async with session_scope(self.maker) as db:
+        """Record an event in a unit of work of its own, for attempts that changed nothing."""
+        async with job_scope(maker) as db:
             return await self.record(
-                db, event_type, ctx=ctx, session_id=session_id, outcome=outcome, details=details
+                event_type, db=db, ctx=ctx, session_id=session_id, outcome=outcome, details=details
             )
 
 
 RECENT_ACTIONS = 10
+
+
+async def recent_actions(maker: async_sessionmaker[AsyncSession], session_id: str) -> str:
+    """What a session did last, newest first, for admin alerts (types and times only)."""
+    parsed = parse_session_id(session_id)
+    if parsed is None:
+        return ""
+    async with job_scope(maker) as db:
+        events = await AuditRepository(db).recent(parsed, limit=RECENT_ACTIONS)
+    return "; ".join(_describe(event) for event in events)
 
 
 def _row(

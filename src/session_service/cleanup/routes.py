@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 
-from session_service.cleanup.runner import CleanupRunner
 from session_service.core.errors import Conflict
 from session_service.http.auth import AdminKey
-from session_service.http.deps import RequestContextDep
+from session_service.http.deps import RequestContextDep, ResourcesDep
 from session_service.http.problems import problem_responses
 
 admin_router = APIRouter(tags=["admin"], dependencies=[AdminKey])
@@ -24,13 +23,12 @@ class CleanupRunning(Conflict):
 
 @admin_router.post("/admin/cleanup", responses=problem_responses(401, 403, 409))
 async def run_cleanup(
-    request: Request,
+    resources: ResourcesDep,
     ctx: RequestContextDep,
     dry_run: Annotated[bool, Query(description="Report what would go; delete nothing.")] = False,
 ) -> dict[str, Any]:
     """Run cleanup now: counts, the first ids and keys per kind, errors, duration."""
-    runner: CleanupRunner = request.app.state.cleanup
-    report = await runner.run_once(dry_run=dry_run, ctx=ctx)
+    report = await resources.cleanup.run_once(dry_run=dry_run, ctx=ctx)
     if report is None:
         raise CleanupRunning("A cleanup run is in progress; try again when it has finished.")
     return report.as_dict()

@@ -1,9 +1,8 @@
 """Running cleanup: one run at a time across instances, periodically and on demand.
 
-Exclusion is a PostgreSQL session-level advisory lock held on a connection of its own for
-the whole run (a run spans many transactions), so a second instance, a CLI call or an
-admin call during a run skips instead of racing it. On SQLite (one process) a process
-lock does the same. Runs happen in a background task, never on the request path.
+Exclusion is `advisory_lock_for_run` (a run spans many transactions), so a second
+instance, a CLI call or an admin call during a run skips instead of racing it. Runs
+happen in a background task, never on the request path.
 """
 
 from __future__ import annotations
@@ -11,23 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from session_service.cleanup.job import CleanupJob
 from session_service.cleanup.report import CleanupReport
-from session_service.cleanup.service import CleanupService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
+from session_service.core.locks import LockKey, advisory_lock_for_run
 from session_service.notify.alert import Alert
 from session_service.notify.notifier import AlertNotifier
 
 log = structlog.get_logger(__name__)
-
-CLEANUP_LOCK_KEY = 0x5E55_0003
 
 
 def job_context() -> RequestContext:
@@ -38,31 +34,30 @@ def job_context() -> RequestContext:
 
 
 class CleanupRunner:
-    """Runs `CleanupService` exclusively, alerts on errors and unusually large runs."""
+    """Runs `CleanupJob` exclusively, alerts on errors and unusually large runs."""
 
     def __init__(
         self,
         *,
         engine: AsyncEngine,
-        service: CleanupService,
+        job: CleanupJob,
         clock: Clock,
         notifier: AlertNotifier | None,
         alert_threshold: int,
     ) -> None:
         self.engine = engine
-        self.service = service
+        self.job = job
         self.clock = clock
         self.notifier = notifier
         self.alert_threshold = alert_threshold
-        self._local = asyncio.Lock()
 
     async def run_once(self, *, dry_run: bool, ctx: RequestContext) -> CleanupReport | None:
         """One run now; None when another run (here or in another instance) holds the lock."""
-        async with self._exclusive() as acquired:
+        async with advisory_lock_for_run(self.engine, LockKey.CLEANUP) as acquired:
             if not acquired:
                 log.info("cleanup_skipped", reason="another run holds the lock")
                 return None
-            report = await self.service.run(now=self.clock(), ctx=ctx, dry_run=dry_run)
+            report = await self.job.run(now=self.clock(), ctx=ctx, dry_run=dry_run)
         log.info(
             "cleanup_finished",
             dry_run=dry_run,
@@ -88,30 +83,6 @@ class CleanupRunner:
                 await self.run_once(dry_run=False, ctx=job_context())
             except Exception:
                 log.exception("cleanup_run_failed")
-
-    @contextlib.asynccontextmanager
-    async def _exclusive(self) -> AsyncIterator[bool]:
-        if self._local.locked():
-            yield False
-            return
-        async with self._local:
-            if self.engine.dialect.name != "postgresql":
-                yield True
-                return
-            async with self.engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                locked = await conn.scalar(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": CLEANUP_LOCK_KEY}
-                )
-                if not locked:
-                    yield False
-                    return
-                try:
-                    yield True
-                finally:
-                    await conn.execute(
-                        text("SELECT pg_advisory_unlock(:key)"), {"key": CLEANUP_LOCK_KEY}
-                    )
 
     def _alert(self, report: CleanupReport) -> None:
         if self.notifier is None or not self.notifier.enabled:

@@ -1,19 +1,26 @@
-"""One engine per process, the request-owned transaction, and database error classes.
+"""One engine per process, the unit of work, and database errors translated at the boundary.
 
-The request (or job) owns the transaction: `get_db` and `session_scope` commit on success
-and roll back on any exception. Services and repositories may flush, never commit.
+A unit of work commits on success and rolls back on any exception; services and
+repositories may flush, never commit. Requests get theirs from one dependency
+(`http/deps.get_db_session`), background jobs and the CLI from `job_scope`: both are this
+module's `unit_of_work`, the only place that commits.
+
+Driver errors that mean "the database cannot be reached right now" become
+`DatabaseUnavailable` (503) here, where the database is called: failed connects in the
+engine's `do_connect` hook, and failed statements and commits by their `.orig` in the unit
+of work. Everything else stays what it is (a 500 that alerts).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-from fastapi import Request
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -23,23 +30,64 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from session_service.core.errors import DatabaseUnavailable
 from session_service.core.settings import Settings
 
-# Failures that mean "the database cannot be reached", answered 503 rather than 500.
-# Connect errors from asyncpg arrive unwrapped as OSError (TimeoutError is one too).
-UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
-    OSError,
-    sa_exc.OperationalError,
-    sa_exc.InterfaceError,
-    sa_exc.TimeoutError,
+# Driver errors meaning "not reachable now": the connection is gone or refused, the server
+# is starting or shutting down (57P0x), out of connection slots (53300), or SQLite busy.
+DRIVER_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable; TimeoutError is one too
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
+    asyncpg.InterfaceError,  # ConnectionDoesNotExistError and other lost connections
     asyncpg.CannotConnectNowError,
-    asyncpg.exceptions.OperatorInterventionError,  # admin or crash shutdown (57P0x)
+    asyncpg.exceptions.OperatorInterventionError,
     asyncpg.TooManyConnectionsError,
+    asyncpg.exceptions.InternalClientError,
+    sqlite3.OperationalError,  # locked past the busy timeout, disk I/O
 )
+UNAVAILABLE_DETAIL = "The database is not reachable right now; try again shortly."
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def unavailable(error: BaseException) -> DatabaseUnavailable | None:
+    """`DatabaseUnavailable` for an error that means the database cannot be reached now.
+
+    SQLAlchemy wraps driver errors in `DBAPIError`; the driver's own exception is its
+    `.orig` (asyncpg's sits one `__cause__` further, behind SQLAlchemy's adapter).
+    """
+    if isinstance(error, DatabaseUnavailable):
+        return error
+    if isinstance(error, sa_exc.TimeoutError):  # no pooled connection within the timeout
+        return DatabaseUnavailable(UNAVAILABLE_DETAIL)
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return DatabaseUnavailable(UNAVAILABLE_DETAIL)
+        cause: BaseException | None = error.orig
+        while cause is not None:
+            if isinstance(cause, DRIVER_UNAVAILABLE):
+                return DatabaseUnavailable(UNAVAILABLE_DETAIL)
+            cause = cause.__cause__
+        return None
+    if isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError):
+        return (
+            DatabaseUnavailable(UNAVAILABLE_DETAIL)
+            if isinstance(error, DRIVER_UNAVAILABLE)
+            else None
+        )
+    return None
+
+
+@asynccontextmanager
+async def translated_errors() -> AsyncIterator[None]:
+    """Re-raise database errors that mean "unreachable now" as `DatabaseUnavailable`."""
+    try:
+        yield
+    except Exception as error:
+        translated = unavailable(error)
+        if translated is None or translated is error:
+            raise
+        raise translated from error
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -70,11 +118,30 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _translate_connect_errors(engine: AsyncEngine) -> None:
+    """A connect that fails (refused, no slots, starting up) raises `DatabaseUnavailable`.
+
+    asyncpg's connect errors reach SQLAlchemy's pool unwrapped (an `OSError`, or asyncpg's
+    own class), so they are translated where the connection is made.
+    """
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except DRIVER_UNAVAILABLE as error:
+            raise DatabaseUnavailable(UNAVAILABLE_DETAIL) from error
+        except asyncpg.PostgresError as error:
+            if isinstance(error, DRIVER_UNAVAILABLE):
+                raise DatabaseUnavailable(UNAVAILABLE_DETAIL) from error
+            raise
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     """Create the process's single engine for the configured database.
 
-    `hide_parameters`: bound values (later: names, emails) never appear in exception
-    messages, so no traceback or error log can carry them.
+    `hide_parameters`: bound values (names, emails) never appear in exception messages, so
+    no traceback or error log can carry them.
     """
     url = settings.database_url
     if settings.is_sqlite:
@@ -84,7 +151,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         # Overflow connections are closed on check-in, so under steady load they are opened
@@ -98,11 +165,25 @@ def make_engine(settings: Settings) -> AsyncEngine:
             "server_settings": {"application_name": "session-service"},
         },
     )
+    _translate_connect_errors(engine)
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """ORM sessions that keep loaded values after commit (responses are built after it)."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def is_postgres(db: AsyncSession | AsyncEngine) -> bool:
+    """Whether this unit of work (or engine) talks to PostgreSQL rather than SQLite."""
+    bind = db.get_bind() if isinstance(db, AsyncSession) else db
+    return bind.dialect.name == "postgresql"
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip on a pooled connection; raises `DatabaseUnavailable` if there is none."""
+    async with translated_errors(), engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
 
 
 AFTER_COMMIT_KEY = "after_commit"
@@ -114,28 +195,22 @@ def after_commit(db: AsyncSession, callback: Callable[[], None]) -> None:
 
 
 @asynccontextmanager
-async def session_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work for requests, jobs and the CLI: commit on success, roll back on error."""
+async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """Commit on success, roll back on any exception; the only place that commits."""
     async with maker() as db:
         try:
             yield db
             await db.commit()
         except BaseException as error:
-            if getattr(error, "keeps_changes", False):
-                await db.commit()
-            else:
-                await db.rollback()
+            await db.rollback()
+            translated = unavailable(error) if isinstance(error, Exception) else None
+            if translated is not None and translated is not error:
+                raise translated from error
             raise
         for callback in db.info.pop(AFTER_COMMIT_KEY, ()):
             callback()
 
 
-async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work; commits before the response is sent.
-
-    Declared with `Depends(get_db, scope="function")` so the commit runs when the endpoint
-    returns, before the response goes out: a failing commit becomes a 5xx, not a lie.
-    """
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with session_scope(maker) as db:
-        yield db
+def job_scope(maker: async_sessionmaker[AsyncSession]) -> AbstractAsyncContextManager[AsyncSession]:
+    """One unit of work for a background job, the CLI, or a refusal's own audit event."""
+    return unit_of_work(maker)

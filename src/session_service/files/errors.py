@@ -58,14 +58,13 @@ class FileNotUploaded(Conflict):
 class UploadRejected(ServiceError):
     """The stored object did not match its declaration; it was deleted.
 
-    The rejection itself is the outcome to keep (row marked, object gone, event written),
-    so the unit of work commits before this is answered.
+    A fresh rejection is returned (`Rejected`), not raised, so the request commits it (row
+    marked, object gone, event written) before the route answers with this.
     """
 
     status_code = 422
     code = "upload_rejected"
     title = "Upload rejected"
-    keeps_changes = True
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail, extra={"reason": reason})

@@ -11,21 +11,15 @@ from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.files.models import FileStatus, StoredFile
-from session_service.sessions.models import Session
 
 _table = StoredFile.__table__  # type: ignore[attr-defined]
-_sessions = Session.__table__  # type: ignore[attr-defined]
 _INSERT = insert(_table)
 _HELD = (FileStatus.PENDING.value, FileStatus.UPLOADED.value)
 
 
-# Prebuilt, executed with parameters. Two statements on purpose: in READ COMMITTED a
-# statement that waits for FOR UPDATE re-checks the locked row but keeps its snapshot for
-# everything else, so counting in the locking statement would miss files that concurrent
-# slots committed meanwhile. The count runs after the lock, with a fresh snapshot.
-_LOCK_SESSION = (
-    select(_sessions.c.id).where(_sessions.c.id == bindparam("session_id")).with_for_update()
-)
+# Counted in a statement of its own after the caller locked the session (its own earlier
+# statement): in READ COMMITTED each statement takes a fresh snapshot, so the count sees
+# files that concurrent slots committed while this one waited for the lock.
 _USAGE = select(func.count(), func.coalesce(func.sum(_table.c.declared_size), 0)).where(
     _table.c.session_id == bindparam("session_id"), _table.c.status.in_(_HELD)
 )
@@ -59,15 +53,9 @@ class FileRepository:
         )
         return (await self.db.execute(stmt)).scalars().all()
 
-    async def lock_usage(self, session_id: uuid.UUID) -> tuple[int, int]:
-        """Lock the session for this transaction; its files and bytes (pending or uploaded).
-
-        PostgreSQL: the session row, FOR UPDATE. SQLite: the write transaction already holds
-        the database lock (BEGIN IMMEDIATE).
-        """
-        params = {"session_id": session_id}
-        await self.db.execute(_LOCK_SESSION, params)
-        result = await self.db.execute(_USAGE, params)
+    async def usage(self, session_id: uuid.UUID) -> tuple[int, int]:
+        """A session's files and bytes (pending or uploaded); the caller holds its lock."""
+        result = await self.db.execute(_USAGE, {"session_id": session_id})
         count, total = cast(tuple[int, int], tuple(result.one()))
         return int(count), int(total)
 

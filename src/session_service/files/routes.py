@@ -15,12 +15,13 @@ from session_service.files.schemas import (
     UploadCreated,
     UploadFormRead,
 )
-from session_service.http.deps import RequestContextDep
-from session_service.http.problems import problem_responses
+from session_service.files.service import Rejected
+from session_service.http.deps import DbSession, RequestContextDep
+from session_service.http.problems import error_response, problem_responses
 from session_service.http.ratelimits import rate_limit
 from session_service.http.urls import absolute_url
 from session_service.ratelimit.limiter import CallKind
-from session_service.sessions.deps import CurrentSession
+from session_service.sessions.deps import CurrentSession, LockedSession
 
 router = APIRouter(tags=["files"])
 
@@ -34,13 +35,14 @@ router = APIRouter(tags=["files"])
 )
 async def create_upload(
     request: Request,
-    session: CurrentSession,
+    session: LockedSession,
     body: UploadCreate,
     service: FileServiceDep,
+    db: DbSession,
     ctx: RequestContextDep,
 ) -> UploadCreated:
     """Record a pending file and return the form that uploads it straight to storage."""
-    issued = await service.issue_slot(session, body, ctx=ctx)
+    issued = await service.issue_slot(session, body, db=db, ctx=ctx)
     slot = issued.slot
     return UploadCreated(
         file=FileRead.model_validate(issued.file),
@@ -56,25 +58,38 @@ async def create_upload(
     responses=problem_responses(401, 404, 409, 422),
 )
 async def complete_upload(
-    file_id: uuid.UUID, session: CurrentSession, service: FileServiceDep, ctx: RequestContextDep
-) -> FileRead:
+    request: Request,
+    file_id: uuid.UUID,
+    session: LockedSession,
+    service: FileServiceDep,
+    db: DbSession,
+    ctx: RequestContextDep,
+) -> FileRead | Response:
     """Check the uploaded object (size, type, first bytes); idempotent once uploaded."""
-    return FileRead.model_validate(await service.complete(session, file_id, ctx=ctx))
+    # A rejection is committed (row marked, object gone, event written), then answered 422.
+    outcome = await service.complete(session, file_id, db=db, ctx=ctx)
+    if isinstance(outcome, Rejected):
+        return error_response(request, outcome.error())
+    return FileRead.model_validate(outcome)
 
 
 @router.get("/session/files", response_model=FileList, responses=problem_responses(401))
-async def list_files(session: CurrentSession, service: FileServiceDep) -> FileList:
+async def list_files(session: CurrentSession, service: FileServiceDep, db: DbSession) -> FileList:
     """The session's files, oldest first."""
-    files = await service.list(session)
+    files = await service.list(session, db=db)
     return FileList(files=[FileRead.model_validate(file) for file in files])
 
 
 @router.delete("/session/files/{file_id}", status_code=204, responses=problem_responses(401, 404))
 async def delete_file(
-    file_id: uuid.UUID, session: CurrentSession, service: FileServiceDep, ctx: RequestContextDep
+    file_id: uuid.UUID,
+    session: LockedSession,
+    service: FileServiceDep,
+    db: DbSession,
+    ctx: RequestContextDep,
 ) -> Response:
     """Delete the file: its object and its row."""
-    await service.delete(session, file_id, ctx=ctx)
+    await service.delete(session, file_id, db=db, ctx=ctx)
     return Response(status_code=204)
 
 
@@ -88,8 +103,9 @@ async def download_file(
     file_id: uuid.UUID,
     session: CurrentSession,
     service: FileServiceDep,
+    db: DbSession,
     ctx: RequestContextDep,
 ) -> DownloadRead:
     """A short-lived URL that serves the file as an attachment."""
-    issued = await service.download(session, file_id, ctx=ctx)
+    issued = await service.download(session, file_id, db=db, ctx=ctx)
     return DownloadRead(url=absolute_url(request, issued.url), expires_at=issued.expires_at)

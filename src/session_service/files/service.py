@@ -1,6 +1,8 @@
 """Upload rules: slots, completion checks, listing, deletion, downloads.
 
-No SQL and no HTTP types here. Each change is audited in the request's transaction.
+No SQL and no HTTP types here. One instance per process; the unit of work is passed to
+each call (`db=`), and each change is audited in it. Callers hold the session's lock
+(`SessionService.hold(lock=True)`) for every change.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from session_service.files.errors import (
     UploadRejected,
 )
 from session_service.files.models import FileStatus, StoredFile
-from session_service.files.names import storage_key
+from session_service.files.names import session_prefix, storage_key
 from session_service.files.repository import FileRepository
 from session_service.files.schemas import UploadCreate
 from session_service.sessions.snapshot import SessionSnapshot
@@ -49,6 +51,18 @@ class IssuedSlot:
 
 
 @dataclass(frozen=True, slots=True)
+class Rejected:
+    """A completion whose object failed a check: committed as such, answered as a 422."""
+
+    reason: str
+    file: StoredFile
+
+    def error(self) -> UploadRejected:
+        """The refusal the caller answers with, once the rejection is committed."""
+        return UploadRejected(self.reason, _REJECTION_DETAILS[self.reason])
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedDownload:
     """A short-lived download URL."""
 
@@ -61,22 +75,24 @@ class FileService:
 
     def __init__(
         self,
-        db: AsyncSession,
         *,
         store: ObjectStore,
         audit: AuditService,
         settings: Settings,
         clock: Clock,
     ) -> None:
-        self.db = db
-        self.files = FileRepository(db)
         self.store = store
         self.audit = audit
         self.settings = settings
         self.clock = clock
 
     async def issue_slot(
-        self, session: SessionSnapshot, request: UploadCreate, *, ctx: RequestContext
+        self,
+        session: SessionSnapshot,
+        request: UploadCreate,
+        *,
+        db: AsyncSession,
+        ctx: RequestContext,
     ) -> IssuedSlot:
         """Record a pending file and sign a form that accepts exactly it."""
         settings = self.settings
@@ -90,7 +106,8 @@ class FileService:
                 f"Files may be at most {settings.upload_max_bytes} bytes.",
                 extra={"max_bytes": settings.upload_max_bytes},
             )
-        count, used = await self.files.lock_usage(session.id)
+        files = FileRepository(db)
+        count, used = await files.usage(session.id)
         if count >= settings.upload_max_files:
             raise FileLimitReached(
                 f"A session may hold at most {settings.upload_max_files} files.",
@@ -115,7 +132,7 @@ class FileService:
             created_at=now,
             updated_at=now,
         )
-        await self.files.insert(file.model_dump())
+        await files.insert(file.model_dump())
         # Signed last: if storage fails, the transaction rolls back and no row remains.
         slot = await self.store.upload_slot(
             file.storage_key,
@@ -124,8 +141,8 @@ class FileService:
             expires_in=settings.upload_url_ttl,
         )
         await self.audit.record(
-            self.db,
             EventType.FILE_SLOT_ISSUED,
+            db=db,
             ctx=ctx,
             session_id=session.id,
             details={
@@ -137,14 +154,15 @@ class FileService:
         return IssuedSlot(file=file, slot=slot)
 
     async def complete(
-        self, session: SessionSnapshot, file_id: uuid.UUID, *, ctx: RequestContext
-    ) -> StoredFile:
+        self, session: SessionSnapshot, file_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
+    ) -> StoredFile | Rejected:
         """Check the stored object against its declaration; idempotent once uploaded.
 
         Reads only the first bytes of the object. A mismatch deletes the object, marks the
-        file rejected and answers 422 (the rejection is committed).
+        file rejected and returns `Rejected`: an outcome to commit, answered as a 422.
         """
-        file = await self._get(session, file_id, for_update=True)
+        files = FileRepository(db)
+        file = await self._get(files, session, file_id, for_update=True)
         if file.status == FileStatus.UPLOADED:
             return file
         if file.status == FileStatus.REJECTED:
@@ -163,35 +181,36 @@ class FileService:
         details = {"file_id": str(file.id), "stored_size": info.size}
         if reason is not None:
             await self.store.delete_many([file.storage_key])
-            await self.files.mark_rejected(file, reason=reason, now=now)
+            await files.mark_rejected(file, reason=reason, now=now)
             await self.audit.record(
-                self.db,
                 EventType.FILE_REJECTED,
+                db=db,
                 ctx=ctx,
                 session_id=session.id,
                 outcome=Outcome.FAILURE,
                 details={**details, "reason": reason},
             )
-            raise UploadRejected(reason, _REJECTION_DETAILS[reason])
-        await self.files.mark_uploaded(file, stored_size=info.size, now=now)
+            return Rejected(reason=reason, file=file)
+        await files.mark_uploaded(file, stored_size=info.size, now=now)
         await self.audit.record(
-            self.db, EventType.FILE_UPLOADED, ctx=ctx, session_id=session.id, details=details
+            EventType.FILE_UPLOADED, db=db, ctx=ctx, session_id=session.id, details=details
         )
         return file
 
-    async def list(self, session: SessionSnapshot) -> Sequence[StoredFile]:
+    async def list(self, session: SessionSnapshot, *, db: AsyncSession) -> Sequence[StoredFile]:
         """The session's files, oldest first."""
-        return await self.files.list(session.id)
+        return await FileRepository(db).list(session.id)
 
     async def delete(
-        self, session: SessionSnapshot, file_id: uuid.UUID, *, ctx: RequestContext
+        self, session: SessionSnapshot, file_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
     ) -> None:
         """Delete the object and the row; if storage fails, nothing is deleted."""
-        file = await self._get(session, file_id, for_update=True)
-        await self.files.delete(file.id)
+        files = FileRepository(db)
+        file = await self._get(files, session, file_id, for_update=True)
+        await files.delete(file.id)
         await self.audit.record(
-            self.db,
             EventType.FILE_DELETED,
+            db=db,
             ctx=ctx,
             session_id=session.id,
             details={"file_id": str(file.id)},
@@ -199,10 +218,10 @@ class FileService:
         await self.store.delete_many([file.storage_key])
 
     async def download(
-        self, session: SessionSnapshot, file_id: uuid.UUID, *, ctx: RequestContext
+        self, session: SessionSnapshot, file_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
     ) -> IssuedDownload:
         """A short-lived URL serving the file as an attachment under its own name."""
-        file = await self._get(session, file_id)
+        file = await self._get(FileRepository(db), session, file_id)
         if file.status != FileStatus.UPLOADED:
             raise FileNotUploaded("Only a completed upload can be downloaded.")
         ttl = self.settings.download_url_ttl
@@ -210,18 +229,43 @@ class FileService:
             file.storage_key, filename=file.original_name, expires_in=ttl
         )
         await self.audit.record(
-            self.db,
             EventType.FILE_DOWNLOAD_ISSUED,
+            db=db,
             ctx=ctx,
             session_id=session.id,
             details={"file_id": str(file.id)},
         )
         return IssuedDownload(url=url, expires_at=self.clock() + ttl)
 
+    async def delete_every_object(self, session: SessionSnapshot) -> int:
+        """Delete every object under the session's prefix (rows or not); how many there were.
+
+        Raises `StorageUnavailable` when storage cannot be listed or does not delete.
+        """
+        prefix = session_prefix(session.storage_id)
+        keys = [info.key async for info in self.store.list_prefix(prefix)]
+        await self.store.delete_many(keys)
+        return len(keys)
+
+    async def download_url(self, file: StoredFile) -> str | None:
+        """A fresh download URL for an uploaded file (None without content), for exports."""
+        if file.status != FileStatus.UPLOADED:
+            return None
+        return await self.store.download_url(
+            file.storage_key,
+            filename=file.original_name,
+            expires_in=self.settings.download_url_ttl,
+        )
+
     async def _get(
-        self, session: SessionSnapshot, file_id: uuid.UUID, *, for_update: bool = False
+        self,
+        files: FileRepository,
+        session: SessionSnapshot,
+        file_id: uuid.UUID,
+        *,
+        for_update: bool = False,
     ) -> StoredFile:
-        file = await self.files.get(file_id, session_id=session.id, for_update=for_update)
+        file = await files.get(file_id, session_id=session.id, for_update=for_update)
         if file is None:
             raise FileNotFound("No such file in this session.")
         return file

@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from session_service.audit.events import EventType
 from session_service.core.errors import ServiceError
+from session_service.http.deps import resources_of
 from session_service.http.rejections import record_rejection
 
 _bearer = HTTPBearer(auto_error=False, description="A `service` or `admin` API key.")
@@ -87,7 +88,7 @@ def _requires(role: Role) -> params.Depends:
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
-        settings = request.app.state.settings
+        settings = resources_of(request).settings
         try:
             authorise(
                 credentials.credentials if credentials else None,
@@ -100,7 +101,7 @@ def _requires(role: Role) -> params.Depends:
             await record_rejection(
                 request,
                 EventType.AUTH_DENIED,
-                session_header=None,
+                session_id=None,
                 details={"role": role.value, "reason": reason},
             )
             raise

@@ -1,4 +1,4 @@
-"""Dependencies shared by every domain: the unit of work and the request context.
+"""Dependencies every domain's routes share: the resources, the unit of work, the context.
 
 All `async def`: FastAPI runs plain `def` dependencies in a worker thread, a thread hop
 per dependency per request.
@@ -6,16 +6,50 @@ per dependency per request.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Scope
 
 from session_service.core.context import RequestContext
-from session_service.core.db import get_db
+from session_service.core.db import unit_of_work
+from session_service.resources import Resources
 
-# scope="function": the commit runs as the endpoint returns, before the response is sent.
-DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]
+# The lifespan state entry that holds the process's resources.
+RESOURCES = "resources"
+
+
+def resources_in(scope: Scope) -> Resources | None:
+    """The resources of a request's ASGI scope (None before start-up has finished)."""
+    return cast("Resources | None", scope.get("state", {}).get(RESOURCES))
+
+
+def resources_of(request: Request) -> Resources:
+    """The process's resources, as the lifespan yielded them."""
+    return cast(Resources, request.scope["state"][RESOURCES])
+
+
+async def get_resources(request: Request) -> Resources:
+    """`resources_of` as a dependency."""
+    return resources_of(request)
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+async def get_db_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    """The request's one unit of work: committed when the endpoint returns, else rolled back.
+
+    Declared with `scope="function"`, so the commit runs as the endpoint returns and before
+    the response goes out: a failing commit becomes a 5xx, never a success that was lost.
+    """
+    async with unit_of_work(resources.sessionmaker) as db:
+        yield db
+
+
+DbSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
 
 
 def request_context(request: Request) -> RequestContext:

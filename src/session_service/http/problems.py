@@ -1,12 +1,31 @@
-"""OpenAPI descriptions of problem+json answers, so generated clients know their shape."""
+"""Problem+json answers (RFC 9457): the one translation of errors into HTTP, and their OpenAPI.
+
+Services raise `ServiceError` subclasses (`core/errors.py`); nothing below the route layer
+builds HTTP responses. Every error answer carries a stable `code` the frontend switches on
+and the `request_id` that finds the request's log lines.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
-from session_service.core.errors import PROBLEM_MEDIA_TYPE
+from session_service.audit.events import EventType
+from session_service.core.errors import InvalidInput, ServiceError
+from session_service.core.ids import parse_session_id
+from session_service.http.problem_json import PROBLEM_MEDIA_TYPE, problem_body
+from session_service.http.rejections import record_rejection
+from session_service.ratelimit.limiter import RateLimited
+
+log = structlog.get_logger(__name__)
 
 
 class Problem(BaseModel):
@@ -46,3 +65,128 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in (*statuses, 500, 503)
     }
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A problem+json response for the request being handled."""
+    request_id = request.scope.get("state", {}).get("request_id")
+    content = problem_body(
+        status=status, code=code, title=title, detail=detail, request_id=request_id, extra=extra
+    )
+    return Response(content, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def error_response(request: Request, exc: ServiceError) -> Response:
+    """The problem answer for a service error (also for errors a route returns, not raises)."""
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        extra=exc.extra,
+        headers=exc.headers,
+    )
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    if exc.record is not None:
+        await record_rejection(
+            request,
+            EventType(exc.record.event_type),
+            session_id=exc.record.session_id,
+            details=exc.record.details,
+        )
+    elif isinstance(exc, InvalidInput):
+        await _audit_rejected(request, code=exc.code, errors=[])
+    return error_response(request, exc)
+
+
+def _summarise_validation(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Field errors without the offending input, which may be huge or personal."""
+    return [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()[:20]
+    ]
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _summarise_validation(exc)
+    await _audit_rejected(request, code=InvalidInput.code, errors=errors)
+    detail = "; ".join(
+        f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}" for err in errors[:3]
+    )
+    return problem_response(
+        request,
+        status=422,
+        code=InvalidInput.code,
+        title=InvalidInput.title,
+        detail=detail or InvalidInput.title,
+        extra={"errors": errors},
+    )
+
+
+async def _audit_rejected(request: Request, *, code: str, errors: list[dict[str, Any]]) -> None:
+    """Rejected input is audited: where, which code, which fields (never the values)."""
+    fields = [{"loc": error["loc"], "type": error["type"]} for error in errors]
+    await record_rejection(
+        request,
+        EventType.REQUEST_REJECTED,
+        session_id=parse_session_id(request.headers.get("x-session-id")),
+        details={"code": code, "fields": fields},
+    )
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    code = _HTTP_CODES.get(exc.status_code, phrase.lower().replace(" ", "_").replace("-", "_"))
+    detail = exc.detail if isinstance(exc.detail, str) else phrase
+    if exc.status_code == 404 and detail == phrase:
+        detail = f"No route matches {request.method} {request.url.path}"
+    elif exc.status_code == 405 and detail == phrase:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem_response(
+        request,
+        status=exc.status_code,
+        code=code,
+        title=phrase,
+        detail=detail,
+        headers=exc.headers,
+    )
+
+
+async def _rate_limited(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RateLimited)
+    return problem_response(
+        request,
+        status=429,
+        code="rate_limited",
+        title="Too many requests",
+        detail=f"Too many {exc.kind.value} calls from this address ({exc.rule.limit}); "
+        f"try again in {exc.retry_after} s.",
+        extra={"kind": exc.kind.value, "retry_after": exc.retry_after},
+        headers=exc.headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every expected failure through problem+json; unexpected ones go to middleware."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(RateLimited, _rate_limited)

@@ -6,24 +6,27 @@ from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 
 from session_service.audit.events import EventType
+from session_service.core.ids import parse_session_id
+from session_service.http.deps import resources_of
 from session_service.http.rejections import record_rejection
-from session_service.ratelimit.limiter import CallKind, RateLimited, RateLimiter
+from session_service.ratelimit.limiter import CallKind, RateLimited
 
 
 async def enforce(request: Request, kind: CallKind) -> None:
     """Count this call against its client's budget; audit and raise `RateLimited` if spent."""
-    limiter: RateLimiter | None = request.app.state.rate_limiter
+    resources = resources_of(request)
+    limiter = resources.limiter
     if limiter is None:
         return
     client = request.client
     try:
         await limiter.check(kind, client.host if client else None)
     except RateLimited as refusal:
-        request.app.state.metrics.rate_limited(kind)
+        resources.metrics.rate_limited(kind)
         await record_rejection(
             request,
             EventType.REQUEST_RATE_LIMITED,
-            session_header=request.headers.get("x-session-id"),
+            session_id=parse_session_id(request.headers.get("x-session-id")),
             details={"kind": kind.value, "limit": str(refusal.rule.limit)},
         )
         raise

@@ -1,7 +1,12 @@
-"""Audit of refused requests (rejected input, denied keys), written at the HTTP edge."""
+"""Audit of refused requests (rejected input, denied keys, limits, invalid sessions).
+
+A refusal is written in a transaction of its own, after the request's unit of work (if it
+had one) has rolled back: the refusal is the only fact worth keeping.
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import structlog
@@ -9,9 +14,7 @@ from fastapi import Request
 
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
-from session_service.audit.service import AuditService
-from session_service.core.ids import parse_session_id
-from session_service.http.deps import request_context
+from session_service.http.deps import request_context, resources_of
 
 log = structlog.get_logger(__name__)
 
@@ -20,23 +23,22 @@ async def record_rejection(
     request: Request,
     event_type: EventType,
     *,
-    session_header: str | None,
+    session_id: uuid.UUID | None,
     details: dict[str, Any],
 ) -> None:
-    """Audit a refused request in a transaction of its own; never fails the answer.
+    """Audit a refused request; never fails the answer.
 
     The refusal is answered whatever happens here: if the event cannot be written (the
     database is down), that is logged and the client still gets its 4xx.
     """
-    audit: AuditService | None = getattr(request.app.state, "audit", None)
-    if audit is None:
-        return
+    resources = resources_of(request)
     details = {**details, "method": request.method, "path": request.url.path}
     try:
-        await audit.record_alone(
+        await resources.audit.record_alone(
+            resources.sessionmaker,
             event_type,
             ctx=request_context(request),
-            session_id=parse_session_id(session_header),
+            session_id=session_id,
             outcome=Outcome.FAILURE,
             details=details,
         )

@@ -8,7 +8,6 @@ answer says so. The audit event keeps the session id and counts, nothing persona
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,11 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from session_service.audit.events import EventType
 from session_service.audit.service import AuditService
 from session_service.core.context import RequestContext
-from session_service.files.names import session_prefix
-from session_service.files.repository import FileRepository
-from session_service.sessions.errors import SessionNotFound
-from session_service.sessions.repository import SessionRepository
-from session_service.storage.base import ObjectStore, StorageUnavailable
+from session_service.files.service import FileService
+from session_service.sessions.service import SessionService
+from session_service.sessions.snapshot import SessionSnapshot
+from session_service.storage.base import StorageUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -39,38 +37,32 @@ class Erasure:
 
 
 class SessionEraser:
-    """Erases one session in the request's unit of work."""
+    """Erases one session through the sessions and files services; one per process."""
 
-    def __init__(self, db: AsyncSession, *, store: ObjectStore, audit: AuditService) -> None:
-        self.db = db
-        self.sessions = SessionRepository(db)
-        self.files = FileRepository(db)
-        self.store = store
+    def __init__(
+        self, *, sessions: SessionService, files: FileService, audit: AuditService
+    ) -> None:
+        self.sessions = sessions
+        self.files = files
         self.audit = audit
 
-    async def erase(self, session_id: uuid.UUID, *, ctx: RequestContext, by: ErasedBy) -> Erasure:
-        """Erase the session at the request of its holder or of a service."""
-        session = await self.sessions.get(session_id)
-        if session is None:
-            raise SessionNotFound("No session with this id.")
-        files = len(await self.files.list(session_id))
+    async def erase(
+        self, session: SessionSnapshot, *, db: AsyncSession, ctx: RequestContext, by: ErasedBy
+    ) -> Erasure:
+        """Erase a session the caller holds locked, for its holder or for a service."""
+        files = len(await self.files.list(session, db=db))
         deleted, reachable = 0, True
         try:
-            keys = [
-                info.key
-                async for info in self.store.list_prefix(session_prefix(session.storage_id))
-            ]
-            await self.store.delete_many(keys)
-            deleted = len(keys)
+            deleted = await self.files.delete_every_object(session)
         except StorageUnavailable:
             reachable = False
-            log.warning("erasure_left_orphans", session_id=str(session_id))
-        await self.sessions.delete(session_id)
+            log.warning("erasure_left_orphans", session_id=str(session.id))
+        await self.sessions.remove(session.id, db=db)
         await self.audit.record(
-            self.db,
             EventType.SESSION_ERASED,
+            db=db,
             ctx=ctx,
-            session_id=session_id,
+            session_id=session.id,
             details={
                 "by": by,
                 "files": files,
@@ -78,5 +70,5 @@ class SessionEraser:
                 "storage": "deleted" if reachable else "unreachable_left_for_cleanup",
             },
         )
-        log.info("session_erased", session_id=str(session_id), by=by)
+        log.info("session_erased", session_id=str(session.id), by=by)
         return Erasure(files=files, objects_deleted=deleted, storage_reachable=reachable)

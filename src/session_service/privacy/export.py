@@ -1,35 +1,30 @@
 """GDPR portability: one JSON document with the session, its files and its audit events.
 
-Streamed: the document is written piece by piece while audit events are read in keyset
-batches, so a long trail is never held in memory. The stream reads in a unit of work of
-its own, because the response body is produced after the request's transaction ended.
+The document is read in the request's unit of work, right after `session.exported` is
+recorded in it (so the document includes its own export), and is answered once that unit
+of work has committed: no database connection waits on a slow reader. Audit events are
+read in keyset batches.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
-from session_service.audit.repository import AuditRepository
 from session_service.audit.service import AuditService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
-from session_service.core.db import session_scope
-from session_service.core.settings import Settings
-from session_service.files.models import FileStatus
-from session_service.files.repository import FileRepository
 from session_service.files.schemas import FileRead
+from session_service.files.service import FileService
 from session_service.sessions.schemas import SessionDetailsRead
 from session_service.sessions.snapshot import SessionSnapshot
-from session_service.storage.base import ObjectStore
 
 AUDIT_BATCH = 500
 
@@ -41,60 +36,45 @@ class ExportedFile(FileRead):
 
 
 class SessionExporter:
-    """Writes a session's export as a stream of JSON bytes."""
+    """Writes a session's export through the files and audit services; one per process."""
 
-    def __init__(
-        self,
-        *,
-        maker: async_sessionmaker[AsyncSession],
-        audit: AuditService,
-        store: ObjectStore,
-        settings: Settings,
-        clock: Clock,
-    ) -> None:
-        self.maker = maker
+    def __init__(self, *, files: FileService, audit: AuditService, clock: Clock) -> None:
+        self.files = files
         self.audit = audit
-        self.store = store
-        self.settings = settings
         self.clock = clock
 
     async def export(
-        self, session: SessionSnapshot, *, ctx: RequestContext, base_url: str
-    ) -> AsyncIterator[bytes]:
-        """Audit the export (committed first, so the document includes it), then stream it."""
-        await self.audit.record_alone(
-            EventType.SESSION_EXPORTED, ctx=ctx, session_id=session.id, outcome=Outcome.SUCCESS
+        self, session: SessionSnapshot, *, db: AsyncSession, ctx: RequestContext, base_url: str
+    ) -> list[bytes]:
+        """Audit the export, then the document's pieces; relative URLs resolve on `base_url`."""
+        await self.audit.record(
+            EventType.SESSION_EXPORTED,
+            db=db,
+            ctx=ctx,
+            session_id=session.id,
+            outcome=Outcome.SUCCESS,
         )
-        return self.stream(session, base_url=base_url)
-
-    async def stream(self, session: SessionSnapshot, *, base_url: str) -> AsyncIterator[bytes]:
-        """The export document; relative download URLs are resolved against `base_url`."""
-        async with session_scope(self.maker) as db:
-            yield b'{"format":"session-service.export.v1","exported_at":'
-            yield _json(self.clock())
-            yield b',"session":'
-            yield _model(SessionDetailsRead.model_validate(session))
-            yield b',"files":['
-            for index, file in enumerate(await FileRepository(db).list(session.id)):
-                url = None
-                if file.status == FileStatus.UPLOADED:
-                    relative = await self.store.download_url(
-                        file.storage_key,
-                        filename=file.original_name,
-                        expires_in=self.settings.download_url_ttl,
-                    )
-                    url = urljoin(base_url, relative)
-                exported = ExportedFile.model_validate(file).model_copy(
-                    update={"download_url": url}
-                )
-                yield (b"," if index else b"") + _model(exported)
-            yield b'],"audit_events":['
-            first = True
-            async for batch in AuditRepository(db).for_session(session.id, batch=AUDIT_BATCH):
-                for event in batch:
-                    yield (b"" if first else b",") + _json(event)
-                    first = False
-            yield b"]}"
+        parts = [
+            b'{"format":"session-service.export.v1","exported_at":',
+            _json(self.clock()),
+            b',"session":',
+            _model(SessionDetailsRead.model_validate(session)),
+            b',"files":[',
+        ]
+        for index, file in enumerate(await self.files.list(session, db=db)):
+            relative = await self.files.download_url(file)
+            exported = ExportedFile.model_validate(file).model_copy(
+                update={"download_url": None if relative is None else urljoin(base_url, relative)}
+            )
+            parts.append((b"," if index else b"") + _model(exported))
+        parts.append(b'],"audit_events":[')
+        first = True
+        async for batch in self.audit.trail(session.id, db=db, batch=AUDIT_BATCH):
+            for event in batch:
+                parts.append((b"" if first else b",") + _json(event))
+                first = False
+        parts.append(b"]}")
+        return parts
 
 
 def _json(value: Any) -> bytes:

@@ -4,60 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header
 
-from session_service.http.deps import DbSession, RequestContextDep
-from session_service.privacy.erasure import SessionEraser
-from session_service.privacy.export import SessionExporter
-from session_service.sessions.service import SessionService, SessionValidator
+from session_service.http.deps import DbSession, RequestContextDep, ResourcesDep
+from session_service.sessions.service import SessionService
 from session_service.sessions.snapshot import SessionSnapshot
 
 
-async def get_session_service(request: Request, db: DbSession) -> SessionService:
-    """A session service bound to this request's unit of work."""
-    state = request.app.state
-    return SessionService(
-        db,
-        audit=state.audit,
-        settings=state.settings,
-        clock=state.clock,
-        new_id=state.new_session_id,
-    )
-
-
-def session_validator(request: Request) -> SessionValidator:
-    """The process's validator (no unit of work: validation is the hot path)."""
-    validator: SessionValidator = request.app.state.session_validator
-    return validator
-
-
-async def get_session_validator(request: Request) -> SessionValidator:
-    """`session_validator` as a dependency."""
-    return session_validator(request)
-
-
-async def get_session_eraser(request: Request, db: DbSession) -> SessionEraser:
-    """An eraser bound to this request's unit of work."""
-    state = request.app.state
-    return SessionEraser(db, store=state.store, audit=state.audit)
-
-
-async def get_session_exporter(request: Request) -> SessionExporter:
-    """An exporter; it streams from a unit of work of its own."""
-    state = request.app.state
-    return SessionExporter(
-        maker=state.sessionmaker,
-        audit=state.audit,
-        store=state.store,
-        settings=state.settings,
-        clock=state.clock,
-    )
+async def get_session_service(resources: ResourcesDep) -> SessionService:
+    """The process's session service."""
+    return resources.sessions
 
 
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
-SessionEraserDep = Annotated[SessionEraser, Depends(get_session_eraser)]
-SessionExporterDep = Annotated[SessionExporter, Depends(get_session_exporter)]
-SessionValidatorDep = Annotated[SessionValidator, Depends(get_session_validator)]
 SESSION_ID_HEADER = "X-Session-ID"
 SessionIdHeader = Annotated[
     str | None,
@@ -69,10 +28,28 @@ SessionIdHeader = Annotated[
 
 
 async def get_current_session(
-    validator: SessionValidatorDep, ctx: RequestContextDep, x_session_id: SessionIdHeader = None
+    service: SessionServiceDep,
+    db: DbSession,
+    ctx: RequestContextDep,
+    x_session_id: SessionIdHeader = None,
 ) -> SessionSnapshot:
-    """The caller's valid session; otherwise 401 `session_invalid` with the reason."""
-    return await validator.require(x_session_id, ctx=ctx)
+    """The caller's valid session, read in the request's unit of work; else 401."""
+    return await service.hold(x_session_id, db=db, ctx=ctx, lock=False)
+
+
+async def get_locked_session(
+    service: SessionServiceDep,
+    db: DbSession,
+    ctx: RequestContextDep,
+    x_session_id: SessionIdHeader = None,
+) -> SessionSnapshot:
+    """The caller's valid session, locked until the request's unit of work ends; else 401.
+
+    For every route that changes the session or what belongs to it: a reset, an erasure or
+    another change of the same session waits for this request, or this request for it.
+    """
+    return await service.hold(x_session_id, db=db, ctx=ctx, lock=True)
 
 
 CurrentSession = Annotated[SessionSnapshot, Depends(get_current_session)]
+LockedSession = Annotated[SessionSnapshot, Depends(get_locked_session)]

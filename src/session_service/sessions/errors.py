@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from session_service.core.errors import Conflict, ServiceError
+from session_service.core.errors import Conflict, RefusalRecord, ServiceError
 
 
 class InvalidReason(StrEnum):
@@ -23,10 +23,11 @@ class SessionInvalid(ServiceError):
     code = "session_invalid"
     title = "Session invalid"
 
-    def __init__(self, reason: InvalidReason) -> None:
+    def __init__(self, reason: InvalidReason, *, record: RefusalRecord | None = None) -> None:
         super().__init__(
             f"The session is not valid ({reason}); start a new one with a reset.",
             extra={"reason": reason.value, "action": "reset"},
+            record=record,
         )
         self.reason = reason
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.util import greenlet_spawn
 
+from session_service.core.db import translated_errors
 from session_service.sessions.models import Session, SessionStatus
 from session_service.sessions.snapshot import SessionSnapshot
 
@@ -85,10 +86,25 @@ class SessionRepository:
         values = {name: getattr(session, name) for name in _FIELDS}
         return (await self.db.execute(stmt, values)).first() is not None
 
-    async def get(self, session_id: uuid.UUID) -> SessionSnapshot | None:
-        """The session with this id, whatever its status."""
-        row = (await self.db.execute(_SELECT_BY_ID, {"session_id": session_id})).first()
+    async def get(self, session_id: uuid.UUID, *, lock: bool = False) -> SessionSnapshot | None:
+        """The session with this id, whatever its status.
+
+        `lock`: `SELECT ... FOR UPDATE`, held until this unit of work ends, so a reset, an
+        erasure or another change of the same session waits for it (and it for them). On
+        SQLite the write transaction already holds the database lock (`BEGIN IMMEDIATE`).
+        """
+        stmt = _SELECT_BY_ID_FOR_UPDATE if lock else _SELECT_BY_ID
+        row = (await self.db.execute(stmt, {"session_id": session_id})).first()
         return None if row is None else _snapshot(row._mapping)
+
+    async def slide(self, session_id: uuid.UUID, *, now: datetime, expires_at: datetime) -> None:
+        """Record a visit: `last_seen_at` and the idle expiry move to `now`."""
+        stmt = (
+            update(_table)
+            .where(_table.c.id == session_id)
+            .values(last_seen_at=now, expires_at=expires_at)
+        )
+        await self.db.execute(stmt)
 
     async def save_details(
         self,
@@ -189,9 +205,10 @@ class SessionLookup:
     ) -> SessionSnapshot | None:
         """Read a session, sliding its expiry when `last_seen_at <= seen_before`."""
         touch = _Touch(session_id, now, seen_before, idle_ttl, pending_ttl)
-        if self.is_postgres:
-            return await self._touch_postgres(touch)
-        return await self._touch_portable(touch)
+        async with translated_errors():
+            if self.is_postgres:
+                return await self._touch_postgres(touch)
+            return await self._touch_portable(touch)
 
     async def _touch_postgres(self, touch: _Touch) -> SessionSnapshot | None:
         try:
@@ -254,6 +271,7 @@ class _Touch(NamedTuple):
 
 
 _SELECT_BY_ID = select(_table).where(_table.c.id == bindparam("session_id"))
+_SELECT_BY_ID_FOR_UPDATE = _SELECT_BY_ID.with_for_update()
 
 
 def _snapshot(mapping: Any) -> SessionSnapshot:

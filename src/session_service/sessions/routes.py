@@ -3,32 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, FastAPI, Request, Response
-from fastapi.responses import StreamingResponse
 
 from session_service.http import API_PREFIX
 from session_service.http.auth import ServiceKey
-from session_service.http.deps import RequestContextDep, request_context
+from session_service.http.deps import DbSession, RequestContextDep, request_context, resources_of
 from session_service.http.direct import add_direct_route
 from session_service.http.problems import problem_responses
 from session_service.http.ratelimits import enforce, rate_limit
-from session_service.http.urls import absolute_url
-from session_service.privacy.erasure import Erasure
 from session_service.ratelimit.limiter import CallKind
 from session_service.sessions.deps import (
     SESSION_ID_HEADER,
     CurrentSession,
-    SessionEraserDep,
-    SessionExporterDep,
+    LockedSession,
     SessionIdHeader,
     SessionServiceDep,
-    session_validator,
 )
 from session_service.sessions.schemas import (
     DetailsUpdate,
-    ErasureRead,
     ResetRead,
     ResetRequest,
     SessionCreate,
@@ -62,12 +56,13 @@ HOLDER_SESSION_PATH = f"{API_PREFIX}/session"
 )
 async def create_session(
     service: SessionServiceDep,
+    db: DbSession,
     ctx: RequestContextDep,
     response: Response,
     body: Annotated[SessionCreate | None, Body()] = None,
 ) -> SessionSnapshot:
     """Open a new anonymous session (optionally with a client-proposed UUIDv4)."""
-    session = await service.open(proposed_id=body.id if body else None, ctx=ctx)
+    session = await service.open(db=db, proposed_id=body.id if body else None, ctx=ctx)
     response.headers["Location"] = HOLDER_SESSION_PATH
     return session
 
@@ -77,7 +72,7 @@ async def create_session(
 async def validate_session(request: Request) -> Response:
     """Check the `X-Session-ID` before a user action; invalid answers say to reset."""
     await enforce(request, CallKind.VALIDATE)
-    result = await session_validator(request).validate(
+    result = await resources_of(request).validator.validate(
         request.headers.get(SESSION_ID_HEADER), ctx=request_context(request)
     )
     body: ValidationOk | ValidationFailed
@@ -97,13 +92,14 @@ async def validate_session(request: Request) -> Response:
 )
 async def reset_session(
     service: SessionServiceDep,
+    db: DbSession,
     ctx: RequestContextDep,
     response: Response,
     body: ResetRequest,
     x_session_id: SessionIdHeader = None,
 ) -> ResetRead:
     """Replace a lost, tampered or invalid session with a new one."""
-    session = await service.reset(x_session_id, reason=body.reason, ctx=ctx)
+    session = await service.reset(x_session_id, db=db, reason=body.reason, ctx=ctx)
     response.headers["Location"] = HOLDER_SESSION_PATH
     return ResetRead(session=SessionRead.model_validate(session))
 
@@ -124,64 +120,14 @@ async def read_session(session: CurrentSession) -> SessionSnapshot:
     responses=problem_responses(401, 409, 422),
 )
 async def submit_details(
-    session: CurrentSession, body: DetailsUpdate, service: SessionServiceDep, ctx: RequestContextDep
+    session: LockedSession,
+    body: DetailsUpdate,
+    service: SessionServiceDep,
+    db: DbSession,
+    ctx: RequestContextDep,
 ) -> SessionSnapshot:
     """Give a name and an email with explicit consent; the session awaits verification."""
-    return await service.submit_details(session, body, ctx=ctx)
-
-
-ERASURE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    204: {"description": "Erased: personal data, file rows and stored objects."},
-    202: {
-        "model": ErasureRead,
-        "description": "Erased, but storage was unreachable: its objects are left to cleanup.",
-    },
-}
-
-
-def _erasure_response(erasure: Erasure) -> Response:
-    if erasure.storage_reachable:
-        return Response(status_code=204)
-    body = ErasureRead(files=erasure.files, objects_deleted=erasure.objects_deleted)
-    return Response(body.model_dump_json(), status_code=202, media_type="application/json")
-
-
-@router.delete(
-    "/session",
-    status_code=204,
-    responses={**ERASURE_RESPONSES, **problem_responses(401)},
-    response_class=Response,
-)
-async def erase_session(
-    session: CurrentSession, eraser: SessionEraserDep, ctx: RequestContextDep
-) -> Response:
-    """Erase the caller's session, its personal data and its files, for good."""
-    return _erasure_response(await eraser.erase(session.id, ctx=ctx, by="holder"))
-
-
-@router.get(
-    "/session/export",
-    response_class=StreamingResponse,
-    responses={
-        200: {"content": {"application/json": {}}, "description": "The export, as an attachment."},
-        **problem_responses(401),
-    },
-)
-async def export_session(
-    request: Request,
-    session: CurrentSession,
-    exporter: SessionExporterDep,
-    ctx: RequestContextDep,
-) -> StreamingResponse:
-    """Everything stored about the caller's session, as one JSON attachment."""
-    return StreamingResponse(
-        await exporter.export(session, ctx=ctx, base_url=absolute_url(request, "/")),
-        media_type="application/json",
-        headers={
-            "Content-Disposition": 'attachment; filename="session-export.json"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return await service.submit_details(session, body, db=db, ctx=ctx)
 
 
 # Other services (email verification, support tools): a `service` key, the id in the path.
@@ -192,9 +138,11 @@ SERVICE_PROBLEMS = problem_responses(401, 403, 404)
 @service_router.get(
     "/sessions/{session_id}", response_model=SessionServiceRead, responses=SERVICE_PROBLEMS
 )
-async def find_session(session_id: uuid.UUID, service: SessionServiceDep) -> SessionSnapshot:
+async def find_session(
+    session_id: uuid.UUID, service: SessionServiceDep, db: DbSession
+) -> SessionSnapshot:
     """Look up any session, with its details."""
-    return await service.find(session_id)
+    return await service.find(session_id, db=db)
 
 
 @service_router.post(
@@ -203,23 +151,10 @@ async def find_session(session_id: uuid.UUID, service: SessionServiceDep) -> Ses
     responses={**SERVICE_PROBLEMS, **problem_responses(409)},
 )
 async def complete_session(
-    session_id: uuid.UUID, service: SessionServiceDep, ctx: RequestContextDep
+    session_id: uuid.UUID, service: SessionServiceDep, db: DbSession, ctx: RequestContextDep
 ) -> SessionSnapshot:
     """Mark a pending_verification session completed (its email is verified)."""
-    return await service.complete(session_id, ctx=ctx)
-
-
-@service_router.delete(
-    "/sessions/{session_id}",
-    status_code=204,
-    responses={**ERASURE_RESPONSES, **SERVICE_PROBLEMS},
-    response_class=Response,
-)
-async def erase_session_by_service(
-    session_id: uuid.UUID, eraser: SessionEraserDep, ctx: RequestContextDep
-) -> Response:
-    """Erase a session, its personal data and its files, for good."""
-    return _erasure_response(await eraser.erase(session_id, ctx=ctx, by="service"))
+    return await service.complete(session_id, db=db, ctx=ctx)
 
 
 def add_direct_routes(app: FastAPI) -> None:

@@ -1,23 +1,25 @@
-"""Session rules: validate and require (per process), open and reset (per request).
+"""Session rules: the fast validate check, and every change inside the request's unit of work.
 
-No SQL and no HTTP types here.
+No SQL and no HTTP types here. One instance of each class per process; the unit of work
+is passed to each call (`db=`, keyword-only).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
 from session_service.audit.service import AuditService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
+from session_service.core.errors import RefusalRecord
 from session_service.core.ids import new_session_id, parse_session_id
 from session_service.core.settings import AuditValidations, Settings
 from session_service.sessions.errors import (
@@ -34,6 +36,8 @@ from session_service.sessions.schemas import DetailsUpdate, ResetReason
 from session_service.sessions.snapshot import SessionSnapshot
 
 log = structlog.get_logger(__name__)
+
+SLIDING = (SessionStatus.ACTIVE, SessionStatus.PENDING_VERIFICATION)
 
 # The first try plus at most three retries on a unique violation (SPEC §3.1).
 MAX_ID_ATTEMPTS = 4
@@ -61,18 +65,25 @@ def invalid_reason(session: SessionSnapshot | None, now: datetime) -> InvalidRea
 
 
 class SessionValidator:
-    """Checks session ids before user actions; one per process, no request state."""
+    """Checks session ids for `POST /session/validate`, the hot path: no request transaction.
+
+    One statement on a pooled connection (`SessionLookup`); a failed check is audited in a
+    unit of work of its own. Routes that act on the session load it inside their own
+    transaction instead (`SessionService.hold`).
+    """
 
     def __init__(
         self,
         *,
         lookup: SessionLookup,
+        maker: async_sessionmaker[AsyncSession],
         audit: AuditService,
         settings: Settings,
         clock: Clock,
         observe: Callable[[str], None] | None = None,
     ) -> None:
         self.lookup = lookup
+        self.maker = maker
         self.audit = audit
         self.settings = settings
         self.clock = clock
@@ -89,6 +100,7 @@ class SessionValidator:
             self.observe(reason.value if reason is not None else "valid")
         if reason is not None:
             await self.audit.record_alone(
+                self.maker,
                 EventType.SESSION_VALIDATION_FAILED,
                 ctx=ctx,
                 session_id=session.id if session is not None else None,
@@ -99,17 +111,13 @@ class SessionValidator:
         assert session is not None
         if self.settings.audit_validations == AuditValidations.ALL:
             await self.audit.record_alone(
-                EventType.SESSION_VALIDATED, ctx=ctx, session_id=session.id, outcome=Outcome.SUCCESS
+                self.maker,
+                EventType.SESSION_VALIDATED,
+                ctx=ctx,
+                session_id=session.id,
+                outcome=Outcome.SUCCESS,
             )
         return Validation(session=session, reason=None)
-
-    async def require(self, raw_id: str | None, *, ctx: RequestContext) -> SessionSnapshot:
-        """The caller's valid session, or `SessionInvalid` telling the frontend to reset."""
-        result = await self.validate(raw_id, ctx=ctx)
-        if result.reason is not None:
-            raise SessionInvalid(result.reason)
-        assert result.session is not None
-        return result.session
 
     async def _touch(self, session_id: uuid.UUID, now: datetime) -> SessionSnapshot | None:
         return await self.lookup.touch(
@@ -122,36 +130,82 @@ class SessionValidator:
 
 
 class SessionService:
-    """Creates and resets sessions in the request's unit of work, each change audited in it."""
+    """Session changes in the caller's unit of work, each audited in it."""
 
     def __init__(
         self,
-        db: AsyncSession,
         *,
         audit: AuditService,
         settings: Settings,
         clock: Clock,
         new_id: Callable[[], uuid.UUID] = new_session_id,
+        observe: Callable[[str], None] | None = None,
     ) -> None:
-        self.db = db
-        self.repository = SessionRepository(db)
         self.audit = audit
+        # Told each holder check's outcome (`valid` or the reason), for metrics; cheap.
+        self.observe = observe
         self.settings = settings
         self.clock = clock
         self.new_id = new_id
 
-    async def open(self, *, proposed_id: uuid.UUID | None, ctx: RequestContext) -> SessionSnapshot:
+    async def hold(
+        self, raw_id: str | None, *, db: AsyncSession, ctx: RequestContext, lock: bool
+    ) -> SessionSnapshot:
+        """The caller's valid session, read in this unit of work (and locked, for changes).
+
+        Locked (`lock=True`), the session cannot be reset, erased or changed by anyone else
+        until this unit of work ends, so what the caller does next acts on a live session.
+        A valid visit slides the idle expiry, as validate does. Anything else raises
+        `SessionInvalid`, whose failure event is written once this unit of work is gone.
+        """
+        now = self.clock()
+        session_id = parse_session_id(raw_id)
+        repository = SessionRepository(db)
+        session = None if session_id is None else await repository.get(session_id, lock=lock)
+        reason = InvalidReason.MALFORMED if session_id is None else invalid_reason(session, now)
+        if self.observe is not None:
+            self.observe(reason.value if reason is not None else "valid")
+        if reason is not None:
+            log.info("session_invalid", reason=reason.value)
+            raise SessionInvalid(
+                reason,
+                record=RefusalRecord(
+                    EventType.SESSION_VALIDATION_FAILED.value,
+                    session_id=session.id if session is not None else None,
+                    details={"reason": reason.value, "id_given": raw_id is not None},
+                ),
+            )
+        assert session is not None
+        if (
+            session.status in SLIDING
+            and session.last_seen_at <= now - self.settings.last_seen_throttle
+        ):
+            ttl = (
+                self.settings.session_idle_ttl
+                if session.status == SessionStatus.ACTIVE
+                else self.settings.pending_ttl
+            )
+            await repository.slide(session.id, now=now, expires_at=now + ttl)
+            session = replace(session, last_seen_at=now, expires_at=now + ttl)
+        return session
+
+    async def open(
+        self, *, db: AsyncSession, proposed_id: uuid.UUID | None, ctx: RequestContext
+    ) -> SessionSnapshot:
         """Create an active session, with the client's proposed id if it is free."""
         now = self.clock()
+        repository = SessionRepository(db)
         if proposed_id is None:
-            session = await self._insert_fresh(now=now, ctx=ctx, previous_session_id=None)
+            session = await self._insert_fresh(
+                repository, now=now, ctx=ctx, previous_session_id=None
+            )
         else:
             session = self._new(proposed_id, now=now, ctx=ctx, previous_session_id=None)
-            if not await self.repository.insert(session):
+            if not await repository.insert(session):
                 raise SessionExists("A session with this id already exists.")
         await self.audit.record(
-            self.db,
             EventType.SESSION_CREATED,
+            db=db,
             ctx=ctx,
             session_id=session.id,
             details={"id_source": "server" if proposed_id is None else "client"},
@@ -160,7 +214,7 @@ class SessionService:
         return session
 
     async def reset(
-        self, raw_old_id: str | None, *, reason: ResetReason, ctx: RequestContext
+        self, raw_old_id: str | None, *, db: AsyncSession, reason: ResetReason, ctx: RequestContext
     ) -> SessionSnapshot:
         """Replace the caller's session: the old one (if any) becomes `reset`, a new one starts.
 
@@ -168,25 +222,28 @@ class SessionService:
         is superseded exactly once, so exactly one `session.superseded` event exists.
         """
         now = self.clock()
+        repository = SessionRepository(db)
         old_id = parse_session_id(raw_old_id)
         superseded = False
         old_exists = False
         if old_id is not None:
-            superseded = await self.repository.mark_reset(old_id, now=now)
-            old_exists = superseded or await self.repository.exists(old_id)
+            superseded = await repository.mark_reset(old_id, now=now)
+            old_exists = superseded or await repository.exists(old_id)
         previous = old_id if old_exists else None
-        session = await self._insert_fresh(now=now, ctx=ctx, previous_session_id=previous)
+        session = await self._insert_fresh(
+            repository, now=now, ctx=ctx, previous_session_id=previous
+        )
         if superseded:
             await self.audit.record(
-                self.db,
                 EventType.SESSION_SUPERSEDED,
+                db=db,
                 ctx=ctx,
                 session_id=old_id,
                 details={"new_session_id": str(session.id), "reason": reason.value},
             )
         await self.audit.record(
-            self.db,
             EventType.SESSION_RESET,
+            db=db,
             ctx=ctx,
             session_id=session.id,
             details={
@@ -200,7 +257,12 @@ class SessionService:
         return session
 
     async def submit_details(
-        self, session: SessionSnapshot, details: DetailsUpdate, *, ctx: RequestContext
+        self,
+        session: SessionSnapshot,
+        details: DetailsUpdate,
+        *,
+        db: AsyncSession,
+        ctx: RequestContext,
     ) -> SessionSnapshot:
         """Store name and email with consent; the session awaits verification.
 
@@ -214,14 +276,14 @@ class SessionService:
             )
         now = self.clock()
         email = str(details.email)
-        updated = await self.repository.save_details(
+        updated = await SessionRepository(db).save_details(
             session.id,
             name=details.name,
             email=email,
             now=now,
             expires_at=now + self.settings.pending_ttl,
         )
-        if updated is None:  # changed status since validation (reset or completed meanwhile)
+        if updated is None:  # unreachable while the caller holds the session's lock
             raise SessionInvalid(InvalidReason.RESET)
         changed = [
             field
@@ -232,8 +294,8 @@ class SessionService:
             if old != new
         ]
         await self.audit.record(
-            self.db,
             EventType.SESSION_DETAILS_SUBMITTED,
+            db=db,
             ctx=ctx,
             session_id=session.id,
             details={"changed": changed, "consent_user_data": True, "status": updated.status.value},
@@ -241,39 +303,50 @@ class SessionService:
         log.info("session_details_submitted", session_id=str(session.id), changed=changed)
         return updated
 
-    async def find(self, session_id: uuid.UUID) -> SessionSnapshot:
-        """Any session by id, for services."""
-        session = await self.repository.get(session_id)
+    async def find(
+        self, session_id: uuid.UUID, *, db: AsyncSession, lock: bool = False
+    ) -> SessionSnapshot:
+        """Any session by id, for services (`lock`: held until this unit of work ends)."""
+        session = await SessionRepository(db).get(session_id, lock=lock)
         if session is None:
             raise SessionNotFound("No session with this id.")
         return session
 
-    async def complete(self, session_id: uuid.UUID, *, ctx: RequestContext) -> SessionSnapshot:
+    async def complete(
+        self, session_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
+    ) -> SessionSnapshot:
         """A verified email: pending verification becomes completed; nothing else can."""
         now = self.clock()
-        completed = await self.repository.complete(session_id, now=now)
+        current = await self.find(session_id, db=db, lock=True)
+        completed = await SessionRepository(db).complete(session_id, now=now)
         if completed is None:
-            current = await self.find(session_id)
             status = current.status.value
             if invalid_reason(current, now) is InvalidReason.EXPIRED:
                 status = SessionStatus.EXPIRED.value
             raise WrongSessionStatus(
                 status, f"Only a pending_verification session can be completed; it is {status}."
             )
-        await self.audit.record(
-            self.db, EventType.SESSION_COMPLETED, ctx=ctx, session_id=session_id
-        )
+        await self.audit.record(EventType.SESSION_COMPLETED, db=db, ctx=ctx, session_id=session_id)
         log.info("session_completed", session_id=str(session_id))
         return completed
 
+    async def remove(self, session_id: uuid.UUID, *, db: AsyncSession) -> None:
+        """Delete the session row; its file rows go with it (erasure, in `privacy/`)."""
+        await SessionRepository(db).delete(session_id)
+
     async def _insert_fresh(
-        self, *, now: datetime, ctx: RequestContext, previous_session_id: uuid.UUID | None
+        self,
+        repository: SessionRepository,
+        *,
+        now: datetime,
+        ctx: RequestContext,
+        previous_session_id: uuid.UUID | None,
     ) -> SessionSnapshot:
         for _ in range(MAX_ID_ATTEMPTS):
             session = self._new(
                 self.new_id(), now=now, ctx=ctx, previous_session_id=previous_session_id
             )
-            if await self.repository.insert(session):
+            if await repository.insert(session):
                 return session
             log.warning("session_id_collision")
         raise SessionIdExhausted("Could not allocate a unique session id; try again.")

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from session_service.core.errors import ServiceError
+from session_service.core.errors import StorageUnavailable
+
+__all__ = ["ObjectInfo", "ObjectStore", "StorageUnavailable", "UploadSlot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +38,6 @@ class ObjectInfo:
     last_modified: datetime
     content_type: str | None = None
     first_bytes: bytes = field(default=b"", repr=False)
-
-
-class StorageUnavailable(ServiceError):
-    """The object store could not be reached or refused the call."""
-
-    status_code = 503
-    code = "storage_unavailable"
-    title = "Storage unavailable"
 
 
 class ObjectStore(Protocol):

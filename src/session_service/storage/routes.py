@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from starlette.exceptions import HTTPException
 
+from session_service.http.deps import resources_of
 from session_service.http.problems import problem_responses
 from session_service.storage.disposition import content_disposition
 from session_service.storage.local import LocalStore
@@ -14,7 +15,7 @@ router = APIRouter(tags=["storage"])
 
 
 def _local_store(request: Request) -> LocalStore:
-    store = request.app.state.store
+    store = resources_of(request).store
     if not isinstance(store, LocalStore):
         raise HTTPException(404)
     return store

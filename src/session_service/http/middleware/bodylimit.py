@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from session_service.core.errors import PROBLEM_MEDIA_TYPE, problem_body
+from session_service.http.problem_json import PROBLEM_MEDIA_TYPE, problem_body
 
 
 class BodyLimitMiddleware:

@@ -7,7 +7,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from session_service.core.errors import PROBLEM_MEDIA_TYPE, problem_body
+from session_service.http.problem_json import PROBLEM_MEDIA_TYPE, problem_body
 
 # What the browser module sends and reads (SPEC §9, §10).
 ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE")

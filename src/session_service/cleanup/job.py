@@ -29,7 +29,7 @@ from session_service.audit.service import AuditService
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.repository import CleanupRepository
 from session_service.core.context import RequestContext
-from session_service.core.db import session_scope
+from session_service.core.db import job_scope
 from session_service.core.settings import Settings
 from session_service.storage.base import ObjectStore
 
@@ -38,8 +38,8 @@ log = structlog.get_logger(__name__)
 UPLOADS_PREFIX = "uploads/"
 
 
-class CleanupService:
-    """Runs the steps of one cleanup run; holds no state between runs."""
+class CleanupJob:
+    """The steps of one cleanup run, a unit of work per batch; no state between runs."""
 
     def __init__(
         self,
@@ -85,7 +85,7 @@ class CleanupService:
         reset_before = now - self.settings.session_idle_ttl
         after: uuid.UUID | None = None
         while True:
-            async with session_scope(self.maker) as db:
+            async with job_scope(self.maker) as db:
                 repo = CleanupRepository(db)
                 found = await repo.expired_sessions(
                     now=now, reset_before=reset_before, after=after, limit=self.batch
@@ -102,8 +102,8 @@ class CleanupService:
                         ids, now=now, reset_before=reset_before
                     )
                     await self.audit.record_many(
-                        db,
                         EventType.SESSION_EXPIRED,
+                        db=db,
                         ctx=ctx,
                         items=[
                             (
@@ -126,7 +126,7 @@ class CleanupService:
         created_before = now - self.settings.upload_grace
         after: uuid.UUID | None = None
         while True:
-            async with session_scope(self.maker) as db:
+            async with job_scope(self.maker) as db:
                 repo = CleanupRepository(db)
                 found = await repo.abandoned_uploads(
                     created_before=created_before, after=after, limit=self.batch
@@ -142,8 +142,8 @@ class CleanupService:
                         ids, created_before=created_before
                     )
                     await self.audit.record_many(
-                        db,
                         EventType.FILE_ABANDONED,
+                        db=db,
                         ctx=ctx,
                         items=[
                             (row["session_id"], {"file_id": str(row["id"])})
@@ -175,7 +175,7 @@ class CleanupService:
         self, report: CleanupReport, candidates: list[str], *, ctx: RequestContext, dry_run: bool
     ) -> None:
         # The fresh check: whatever a live session's file refers to now is kept.
-        async with session_scope(self.maker) as db:
+        async with job_scope(self.maker) as db:
             wanted = await CleanupRepository(db).wanted_keys(candidates)
         orphans = [key for key in candidates if key not in wanted]
         if not orphans:
@@ -185,10 +185,10 @@ class CleanupService:
         ):
             return
         if not dry_run:
-            async with session_scope(self.maker) as db:
+            async with job_scope(self.maker) as db:
                 await self.audit.record_many(
-                    db,
                     EventType.STORAGE_ORPHAN_DELETED,
+                    db=db,
                     ctx=ctx,
                     items=[(None, {"key": key}) for key in orphans],
                 )
@@ -229,18 +229,18 @@ class CleanupService:
 
     async def _summarise(self, report: CleanupReport, *, ctx: RequestContext) -> None:
         """The run's summary event, and one failure event per error."""
-        async with session_scope(self.maker) as db:
+        async with job_scope(self.maker) as db:
             if report.errors:
                 await self.audit.record_many(
-                    db,
                     EventType.CLEANUP_FAILED,
+                    db=db,
                     ctx=ctx,
                     items=[(None, dict(error)) for error in report.errors],
                     outcome=Outcome.FAILURE,
                 )
             await self.audit.record(
-                db,
                 EventType.CLEANUP_COMPLETED,
+                db=db,
                 ctx=ctx,
                 outcome=Outcome.FAILURE if report.errors else Outcome.SUCCESS,
                 details={

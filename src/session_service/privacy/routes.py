@@ -1,0 +1,88 @@
+"""Erasure and export routes: the holder's own, and a service's erasure by id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from session_service.http.auth import ServiceKey
+from session_service.http.deps import DbSession, RequestContextDep
+from session_service.http.problems import problem_responses
+from session_service.http.urls import absolute_url
+from session_service.privacy.deps import LockedSessionById, SessionEraserDep, SessionExporterDep
+from session_service.privacy.erasure import Erasure
+from session_service.sessions.deps import LockedSession
+from session_service.sessions.schemas import ErasureRead
+
+router = APIRouter(tags=["sessions"])
+service_router = APIRouter(tags=["service"], dependencies=[ServiceKey])
+
+ERASURE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    204: {"description": "Erased: personal data, file rows and stored objects."},
+    202: {
+        "model": ErasureRead,
+        "description": "Erased, but storage was unreachable: its objects are left to cleanup.",
+    },
+}
+
+
+def _erasure_response(erasure: Erasure) -> Response:
+    if erasure.storage_reachable:
+        return Response(status_code=204)
+    body = ErasureRead(files=erasure.files, objects_deleted=erasure.objects_deleted)
+    return Response(body.model_dump_json(), status_code=202, media_type="application/json")
+
+
+@router.delete(
+    "/session",
+    status_code=204,
+    responses={**ERASURE_RESPONSES, **problem_responses(401)},
+    response_class=Response,
+)
+async def erase_session(
+    session: LockedSession, eraser: SessionEraserDep, db: DbSession, ctx: RequestContextDep
+) -> Response:
+    """Erase the caller's session, its personal data and its files, for good."""
+    return _erasure_response(await eraser.erase(session, db=db, ctx=ctx, by="holder"))
+
+
+@router.get(
+    "/session/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/json": {}}, "description": "The export, as an attachment."},
+        **problem_responses(401),
+    },
+)
+async def export_session(
+    request: Request,
+    session: LockedSession,
+    exporter: SessionExporterDep,
+    db: DbSession,
+    ctx: RequestContextDep,
+) -> Response:
+    """Everything stored about the caller's session, as one JSON attachment."""
+    parts = await exporter.export(session, db=db, ctx=ctx, base_url=absolute_url(request, "/"))
+    return Response(
+        b"".join(parts),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="session-export.json"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@service_router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    responses={**ERASURE_RESPONSES, **problem_responses(401, 403, 404)},
+    response_class=Response,
+)
+async def erase_session_by_service(
+    session: LockedSessionById, eraser: SessionEraserDep, db: DbSession, ctx: RequestContextDep
+) -> Response:
+    """Erase a session, its personal data and its files, for good."""
+    return _erasure_response(await eraser.erase(session, db=db, ctx=ctx, by="service"))

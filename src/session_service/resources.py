@@ -1,0 +1,208 @@
+"""The process's resources, built once: `open_resources(settings, clock) -> Resources`.
+
+The app's lifespan yields them as lifespan state, routes reach them through `ResourcesDep`
+(`http/deps.py`), the CLI opens them directly. Every field is typed, so mypy checks each
+injection. Background jobs (sealing, scheduled cleanup) are started separately by
+`run_background_jobs`, so a CLI command gets the resources without the jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from session_service.audit.query import AuditQuery
+from session_service.audit.sealing import AuditSealer
+from session_service.audit.service import AuditService, recent_actions
+from session_service.cleanup.job import CleanupJob
+from session_service.cleanup.runner import CleanupRunner
+from session_service.core.clock import Clock
+from session_service.core.db import make_engine, make_sessionmaker
+from session_service.core.ids import new_session_id
+from session_service.core.settings import Settings
+from session_service.files.service import FileService
+from session_service.notify.factory import build_notifier
+from session_service.notify.notifier import AlertNotifier
+from session_service.observability.metrics import Metrics
+from session_service.privacy.erasure import SessionEraser
+from session_service.privacy.export import SessionExporter
+from session_service.ratelimit.limiter import RateLimiter
+from session_service.sessions.repository import SessionLookup
+from session_service.sessions.service import SessionService, SessionValidator
+from session_service.storage.base import ObjectStore
+from session_service.storage.factory import open_store
+from session_service.storage.tokens import load_signing_keys
+
+# How long shutdown waits for a cleanup run in progress before cancelling it (each of its
+# batches is one transaction, so a cancelled run rolls back only the batch in flight).
+CLEANUP_SHUTDOWN_GRACE = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """Everything a request or job of this process uses; built once, shared, immutable."""
+
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    store: ObjectStore
+    signing_keys: list[str]
+    audit: AuditService
+    sealer: AuditSealer
+    seal_wake: asyncio.Event
+    audit_query: AuditQuery
+    validator: SessionValidator
+    sessions: SessionService
+    files: FileService
+    eraser: SessionEraser
+    exporter: SessionExporter
+    limiter: RateLimiter | None
+    notifier: AlertNotifier
+    cleanup: CleanupRunner
+
+
+@asynccontextmanager
+async def open_resources(
+    settings: Settings,
+    clock: Clock,
+    *,
+    metrics: Metrics | None = None,
+    new_id: Callable[[], uuid.UUID] = new_session_id,
+) -> AsyncIterator[Resources]:
+    """Open the engine, the store, the limiter and the notifier; close them on exit."""
+    metrics = metrics or Metrics()
+    async with AsyncExitStack() as stack:
+        engine = make_engine(settings)
+        stack.push_async_callback(engine.dispose)
+        maker = make_sessionmaker(engine)
+        seal_wake = asyncio.Event()
+        audit = AuditService(clock=clock, on_commit=seal_wake.set, on_event=metrics.observe_event)
+        keys = await asyncio.to_thread(
+            load_signing_keys, settings.signing_keys, settings.signing_key_file
+        )
+        store = await stack.enter_async_context(
+            open_store(settings, clock=clock, signing_keys=keys)
+        )
+        limiter = await stack.enter_async_context(open_rate_limiter(settings, metrics))
+        notifier = await stack.enter_async_context(
+            build_notifier(
+                settings,
+                clock=clock,
+                recent_actions=partial(recent_actions, maker),
+                on_sent=metrics.alert,
+            )
+        )
+        sessions = SessionService(
+            audit=audit,
+            settings=settings,
+            clock=clock,
+            new_id=new_id,
+            observe=metrics.validation,
+        )
+        files = FileService(store=store, audit=audit, settings=settings, clock=clock)
+        yield Resources(
+            settings=settings,
+            clock=clock,
+            metrics=metrics,
+            engine=engine,
+            sessionmaker=maker,
+            store=store,
+            signing_keys=keys,
+            audit=audit,
+            sealer=AuditSealer(maker, clock=clock, min_age=settings.audit_seal_min_age),
+            seal_wake=seal_wake,
+            audit_query=AuditQuery(audit=audit, signing_keys=keys),
+            validator=SessionValidator(
+                lookup=SessionLookup(engine),
+                maker=maker,
+                audit=audit,
+                settings=settings,
+                clock=clock,
+                observe=metrics.validation,
+            ),
+            sessions=sessions,
+            files=files,
+            eraser=SessionEraser(sessions=sessions, files=files, audit=audit),
+            exporter=SessionExporter(files=files, audit=audit, clock=clock),
+            limiter=limiter,
+            notifier=notifier,
+            cleanup=CleanupRunner(
+                engine=engine,
+                job=CleanupJob(
+                    maker=maker,
+                    store=store,
+                    audit=audit,
+                    settings=settings,
+                    on_deleted=metrics.cleanup_deleted,
+                ),
+                clock=clock,
+                notifier=notifier,
+                alert_threshold=settings.cleanup_alert_threshold,
+            ),
+        )
+
+
+@asynccontextmanager
+async def open_rate_limiter(
+    settings: Settings, metrics: Metrics
+) -> AsyncIterator[RateLimiter | None]:
+    """The process's rate limiter (None when limits are off), its Redis state in metrics."""
+    if not settings.rate_limit_enabled:
+        yield None
+        return
+    limiter = RateLimiter(settings)
+    await limiter.start()
+    if limiter.shared is not None:
+        metrics.rate_limit_shared_storage_up.set_function(
+            lambda: 0.0 if limiter.shared_down_since is not None else 1.0
+        )
+    try:
+        yield limiter
+    finally:
+        await limiter.aclose()
+
+
+@asynccontextmanager
+async def run_background_jobs(resources: Resources) -> AsyncIterator[None]:
+    """The sealer and the cleanup schedule, as configured; stopped (cleanly) on exit."""
+    settings = resources.settings
+    async with AsyncExitStack() as stack:
+        if settings.audit_seal_interval:
+            sealing = asyncio.create_task(
+                resources.sealer.run(
+                    interval=settings.audit_seal_interval, wake=resources.seal_wake
+                )
+            )
+            stack.push_async_callback(_stop, sealing)
+        if settings.cleanup_enabled and settings.cleanup_interval:
+            stop = asyncio.Event()
+            cleanup = asyncio.create_task(
+                resources.cleanup.run_forever(interval=settings.cleanup_interval, stop=stop)
+            )
+            stack.push_async_callback(_finish, cleanup, stop, CLEANUP_SHUTDOWN_GRACE)
+        yield
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel a background job and wait until it has stopped (never mid-transaction)."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _finish(task: asyncio.Task[None], stop: asyncio.Event, grace: float) -> None:
+    """Let a background job finish what it is doing, then stop; cancel after `grace`."""
+    stop.set()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), grace)
+    except TimeoutError:
+        await _stop(task)
