@@ -53,29 +53,31 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 def unavailable(error: BaseException) -> DatabaseUnavailable | None:
     """`DatabaseUnavailable` for an error that means the database cannot be reached now.
 
-    SQLAlchemy wraps driver errors in `DBAPIError`; the driver's own exception is its
-    `.orig` (asyncpg's sits one `__cause__` further, behind SQLAlchemy's adapter).
+    Only errors that come from the database layer are classified (SQLAlchemy's, its
+    driver adapters', the drivers'); the driver's own exception sits behind them (`.orig`,
+    then `__cause__`), and decides. An `OSError` from anywhere else is not the database's.
     """
     if isinstance(error, DatabaseUnavailable):
         return error
+    if not _from_database(error):
+        return None
     if isinstance(error, sa_exc.TimeoutError):  # no pooled connection within the timeout
         return DatabaseUnavailable(UNAVAILABLE_DETAIL)
-    if isinstance(error, sa_exc.DBAPIError):
-        if error.connection_invalidated:
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return DatabaseUnavailable(UNAVAILABLE_DETAIL)
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, DRIVER_UNAVAILABLE):
             return DatabaseUnavailable(UNAVAILABLE_DETAIL)
-        cause: BaseException | None = error.orig
-        while cause is not None:
-            if isinstance(cause, DRIVER_UNAVAILABLE):
-                return DatabaseUnavailable(UNAVAILABLE_DETAIL)
-            cause = cause.__cause__
-        return None
-    if isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError):
-        return (
-            DatabaseUnavailable(UNAVAILABLE_DETAIL)
-            if isinstance(error, DRIVER_UNAVAILABLE)
-            else None
-        )
+        orig = cause.orig if isinstance(cause, sa_exc.DBAPIError) else None
+        cause = orig if orig is not None else cause.__cause__
     return None
+
+
+def _from_database(error: BaseException) -> bool:
+    return isinstance(
+        error, sa_exc.SQLAlchemyError | asyncpg.PostgresError | asyncpg.InterfaceError
+    ) or type(error).__module__.startswith("sqlalchemy.")
 
 
 @asynccontextmanager
@@ -121,20 +123,21 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 def _translate_connect_errors(engine: AsyncEngine) -> None:
     """A connect that fails (refused, no slots, starting up) raises `DatabaseUnavailable`.
 
-    asyncpg's connect errors reach SQLAlchemy's pool unwrapped (an `OSError`, or asyncpg's
-    own class), so they are translated where the connection is made.
+    Connect errors reach SQLAlchemy's pool unwrapped (the driver's `OSError`) or in the
+    adapter's own class, so they are translated where the connection is made.
     """
 
     @event.listens_for(engine.sync_engine, "do_connect")
     def _connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
         try:
             return dialect.connect(*cargs, **cparams)
-        except DRIVER_UNAVAILABLE as error:
+        except DRIVER_UNAVAILABLE as error:  # refused, timed out: the driver's own OSError
             raise DatabaseUnavailable(UNAVAILABLE_DETAIL) from error
-        except asyncpg.PostgresError as error:
-            if isinstance(error, DRIVER_UNAVAILABLE):
-                raise DatabaseUnavailable(UNAVAILABLE_DETAIL) from error
-            raise
+        except Exception as error:
+            translated = unavailable(error)
+            if translated is None:
+                raise
+            raise translated from error
 
 
 def make_engine(settings: Settings) -> AsyncEngine:

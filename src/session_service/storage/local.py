@@ -18,13 +18,14 @@ import asyncio
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
+import structlog
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from session_service.core.clock import Clock
@@ -32,6 +33,9 @@ from session_service.core.errors import ServiceError
 from session_service.http import API_PREFIX
 from session_service.storage.base import ObjectInfo, StorageUnavailable, UploadSlot
 from session_service.storage.tokens import TokenExpired, TokenInvalid, TokenSigner
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 UPLOAD_PATH = f"{API_PREFIX}/storage/uploads"
 DOWNLOAD_PATH = f"{API_PREFIX}/storage/downloads"
@@ -158,16 +162,16 @@ class LocalStore:
 
     async def inspect(self, key: str, *, first_bytes: int) -> ObjectInfo | None:
         """Size and type from disk, and only the first bytes of the object."""
-        return await asyncio.to_thread(self._inspect, key, first_bytes)
+        return await _on_disk(self._inspect, key, first_bytes)
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         """Remove the objects and their metadata; absent ones are fine."""
-        await asyncio.to_thread(self._delete, list(keys))
+        await _on_disk(self._delete, list(keys))
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         """Walk the objects under `prefix`, one page of paths at a time."""
         walk = self._walk(prefix)
-        while page := await asyncio.to_thread(lambda: list(islice(walk, LIST_PAGE_SIZE))):
+        while page := await _on_disk(lambda: list(islice(walk, LIST_PAGE_SIZE))):
             for info in page:
                 yield info
 
@@ -196,6 +200,8 @@ class LocalStore:
             async for chunk in body:
                 await receiver.feed(chunk)
             return await receiver.finish()
+        except OSError as error:
+            raise _unavailable(error) from error
         finally:
             await asyncio.to_thread(receiver.discard)
 
@@ -288,6 +294,20 @@ class LocalStore:
         meta = self._meta_path(key)
         meta.parent.mkdir(parents=True, exist_ok=True)
         meta.write_text(json.dumps({"content_type": content_type, "size": size}))
+
+
+def _unavailable(error: OSError) -> StorageUnavailable:
+    """A disk error, told as storage trouble (never as the database's): type only."""
+    log.warning("local_storage_failed", error=type(error).__name__)
+    return StorageUnavailable("The storage directory could not be read or written.")
+
+
+async def _on_disk(function: Callable[..., T], *args: Any) -> T:
+    """Run blocking file work in a thread; its `OSError`s become `StorageUnavailable`."""
+    try:
+        return await asyncio.to_thread(function, *args)
+    except OSError as error:
+        raise _unavailable(error) from error
 
 
 def _prune_empty_parents(directory: Path, *, stop: Path) -> None:

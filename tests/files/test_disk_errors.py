@@ -1,0 +1,33 @@
+"""A local disk error is storage trouble (503 storage_unavailable), never the database's."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from session_service.storage.local import LocalStore
+from tests.files.helpers import request_slot
+from tests.helpers import Running, assert_problem, create_session
+
+
+@pytest.fixture
+def store_backend() -> str:
+    return "local"
+
+
+class TestDiskErrors:
+    async def test_an_object_path_turned_into_a_directory_answers_storage_unavailable(
+        self, client: httpx.AsyncClient, app: Running
+    ) -> None:
+        store = app.resources.store
+        assert isinstance(store, LocalStore)
+        session = await create_session(client)
+        slot = (await request_slot(client, session["id"])).json()
+        (store.objects / slot["upload"]["fields"]["key"]).mkdir(parents=True)
+        response = await client.post(
+            f"/api/v1/session/files/{slot['file']['id']}/complete",
+            headers={"X-Session-ID": session["id"]},
+        )
+        assert_problem(response, 503, "storage_unavailable")
+        listed = await client.get("/api/v1/session/files", headers={"X-Session-ID": session["id"]})
+        assert [file["status"] for file in listed.json()["files"]] == ["pending"]
