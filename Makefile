@@ -2,19 +2,51 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+PIP := $(BIN)/pip --disable-pip-version-check
+
+# Exact versions come from the lock files (`make lock` regenerates them from pyproject.toml);
+# the package itself is installed on top with --no-deps. `pip check` fails when a lock file
+# no longer satisfies pyproject.toml (run `make lock`). Each stamp depends on its lock file,
+# so a changed lock reinstalls.
+RUNTIME_LOCK := requirements/runtime.txt
+DEV_LOCK := requirements/dev.txt
+STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+PIP_TOOLS := pip-tools==7.6.2
+LOCK_FLAGS ?=
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
 
 WEB := tests/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install run test lint format openapi bench clean browser
+.PHONY: install run test lint format openapi bench clean browser lock coverage
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+# `make run`: the runtime dependencies only.
+$(STAMP): $(RUNTIME_LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -r $(RUNTIME_LOCK)
+	$(PIP) install --quiet --no-deps -e .
+	$(PIP) check
+	touch $@
+
+# tests, linters, benchmark: runtime + the `dev` extra.
+$(DEV_STAMP): $(DEV_LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -r $(DEV_LOCK)
+	$(PIP) install --quiet --no-deps -e .
+	$(PIP) check
+	touch $@
+
+install: $(DEV_STAMP)
+
+# Regenerate the lock files from pyproject.toml, keeping every pin that still fits.
+# Upgrade on purpose with: make lock LOCK_FLAGS=--upgrade (or LOCK_FLAGS='--upgrade-package X').
+lock: | $(BIN)/python
+	$(PIP) install --quiet '$(PIP_TOOLS)'
+	$(PIP_COMPILE) --output-file $(RUNTIME_LOCK) pyproject.toml
+	$(PIP_COMPILE) --extra dev --constraint $(RUNTIME_LOCK) --output-file $(DEV_LOCK) pyproject.toml
 
 run: $(STAMP) ## serve on 127.0.0.1:8000 with SQLite and local storage under ./var
 	$(BIN)/session-service serve
@@ -28,22 +60,25 @@ browser: ## Debian's Chromium for the end-to-end test (never a downloaded browse
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) $(WEB_STAMP) browser ## the whole suite (PostgreSQL part skipped if unreachable unless REQUIRE_POSTGRES=1)
+test: $(DEV_STAMP) $(WEB_STAMP) browser ## the whole suite (PostgreSQL part skipped if unreachable unless REQUIRE_POSTGRES=1)
 	$(BIN)/pytest
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
+coverage: $(DEV_STAMP) $(WEB_STAMP) browser ## the whole suite with line coverage of src (slower than `make test`)
+	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
+
+lint: $(DEV_STAMP) ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check src tests alembic bench
 	$(BIN)/ruff format --check src tests alembic bench
 	$(BIN)/mypy
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(BIN)/ruff format src tests alembic bench
 	$(BIN)/ruff check --fix src tests alembic bench
 
 openapi: $(STAMP) ## regenerate the committed openapi.json
 	$(BIN)/session-service openapi --output openapi.json
 
-bench: $(STAMP) ## wrk against one worker on PostgreSQL with 100,000 sessions
+bench: $(DEV_STAMP) ## wrk against one worker on PostgreSQL with 100,000 sessions
 	$(BIN)/python -m bench
 
 clean:

@@ -23,7 +23,7 @@ config = context.config
 def _settings() -> Settings:
     url = config.attributes.get("database_url")
     base = get_settings()
-    return base.model_copy(update={"database_url": url}) if url else base
+    return base.with_overrides(database_url=url) if url else base
 
 
 def _run(connection: Connection) -> None:
@@ -52,7 +52,7 @@ async def _run_online() -> None:
 
 if context.is_offline_mode():
     context.configure(
-        url=_settings().database_url, target_metadata=target_metadata, literal_binds=True
+        url=_settings().database.url, target_metadata=target_metadata, literal_binds=True
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -73,7 +73,7 @@ async def run(storage: Path) -> dict[str, object]:
         access_log=False,
         audit_retention=timedelta(0),
     )
-    configure_logging(settings.model_copy(update={"log_level": "warning"}), stream=sys.stderr)
+    configure_logging(settings.with_overrides(log_level="warning"), stream=sys.stderr)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         started = time.perf_counter()

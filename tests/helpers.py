@@ -15,12 +15,13 @@ from starlette.types import Receive, Scope, Send
 
 from session_service.audit.sealing import VerifyReport, verify_chain
 from session_service.core.db import job_scope
+from session_service.core.sqltypes import table_of
 from session_service.http.deps import RESOURCES
 from session_service.resources import Resources
 from session_service.sessions.models import Session
 
 PROBLEM = "application/problem+json"
-SESSIONS = Session.__table__  # type: ignore[attr-defined]
+SESSIONS = table_of(Session)
 
 
 async def create_session(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:

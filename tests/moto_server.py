@@ -51,15 +51,13 @@ def moto_endpoint() -> Iterator[str]:
 
 def s3_settings(base: Settings, endpoint: str, bucket: str) -> Settings:
     """`base` switched to the S3 backend on the moto server, with dummy credentials."""
-    return base.model_copy(
-        update={
-            "storage_backend": "s3",
-            "s3_endpoint_url": endpoint,
-            "s3_bucket": bucket,
-            "s3_region": REGION,
-            "s3_access_key_id": ACCESS_KEY,
-            "s3_secret_access_key": SECRET_KEY,
-        }
+    return base.with_overrides(
+        storage_backend="s3",
+        s3_endpoint_url=endpoint,
+        s3_bucket=bucket,
+        s3_region=REGION,
+        s3_access_key_id=ACCESS_KEY,
+        s3_secret_access_key=SECRET_KEY,
     )
 
 

@@ -7,6 +7,7 @@ import uuid
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from session_service.http import auth
 from tests.helpers import assert_problem, create_session
@@ -75,11 +76,12 @@ class TestNoKeysConfigured:
 
 class TestAuthoriseUnit:
     def test_wrong_role_and_unknown_key(self) -> None:
+        service, admin = [SecretStr("a")], [SecretStr("b")]
         with pytest.raises(auth.Forbidden):
-            auth.authorise("a", auth.Role.ADMIN, service=["a"], admin=["b"])
+            auth.authorise("a", auth.Role.ADMIN, service=service, admin=admin)
         with pytest.raises(auth.Unauthorized):
-            auth.authorise("c", auth.Role.ADMIN, service=["a"], admin=["b"])
-        auth.authorise("b", auth.Role.ADMIN, service=["a"], admin=["b"])
+            auth.authorise("c", auth.Role.ADMIN, service=service, admin=admin)
+        auth.authorise("b", auth.Role.ADMIN, service=service, admin=admin)
 
     def test_every_key_is_compared_in_constant_time(self) -> None:
         # By inspection, as the issue asks: hmac.compare_digest over every key, no early exit.

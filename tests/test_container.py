@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,31 @@ def stages() -> list[list[str]]:
 def compose() -> dict[str, Any]:
     document: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
     return document
+
+
+KEY_SETTINGS = ("SERVICE_API_KEYS", "ADMIN_API_KEYS", "SIGNING_KEYS")
+# Compose interpolation: ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}.
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """`value` as `docker compose` resolves it from `env`; a missing `:?` variable fails."""
+
+    def resolve(match: re.Match[str]) -> str:
+        name, op, arg = match["name"], match["op"], match["arg"]
+        found = env.get(name)
+        if found:
+            return found
+        if op and op.endswith("?"):
+            pytest.fail(f"compose needs {name}: {arg}")
+        return arg if op else ""
+
+    return _VARIABLE.sub(resolve, value)
+
+
+def strong_keys() -> dict[str, str]:
+    """What an operator exports: a JSON list with one long random key per setting."""
+    return {name: json.dumps([secrets.token_hex(32)]) for name in KEY_SETTINGS}
 
 
 class TestDockerfile:
@@ -68,6 +95,23 @@ class TestDockerfile:
         assert "PIP_NO_CACHE_DIR=1" in build
         assert "__pycache__" in build
 
+    def test_installs_the_runtime_lock_file_then_the_package_without_deps(self) -> None:
+        build = stages()[0]
+        lock = "requirements/runtime.txt"
+        assert (ROOT / lock).is_file()
+        copies = [i for i, line in enumerate(build) if line.startswith("COPY ") and lock in line]
+        installs = [line for line in build if line.startswith("RUN ") and "pip install" in line]
+        from_lock = [i for i, line in enumerate(build) if f"pip install -r {lock}" in line]
+        assert copies
+        assert from_lock
+        assert copies[0] < from_lock[0]
+        # Everything else installs without resolving, so the lock file's versions stand.
+        others = [line for line in installs if f"-r {lock}" not in line]
+        assert others
+        for line in others:
+            assert re.search(r"pip install --no-deps \.(\s|$)", line), line
+        assert build.index(others[-1]) > from_lock[0]
+
     def test_migrations_ship_with_the_image(self) -> None:
         final = " ".join(stages()[-1])
         assert "COPY alembic.ini" in final
@@ -91,12 +135,30 @@ class TestCompose:
     def test_the_environment_passes_the_production_checks(
         self, service: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        # Read as the container reads it: from the environment.
+        # Read as the container reads it: from the environment, the keys the operator's.
+        operator = strong_keys()
         for key, value in compose()["services"][service]["environment"].items():
-            monkeypatch.setenv(key, str(value))
+            monkeypatch.setenv(key, interpolate(str(value), operator))
         settings = Settings()
         assert settings.environment == "production"
         assert production_problems(settings, workers=settings.workers) == []
-        assert settings.rate_limit_storage_uri.startswith("redis://")
-        assert settings.storage_backend == "s3"
-        assert settings.database_url.startswith("postgresql+asyncpg://")
+        assert settings.rate_limits.storage_uri.startswith("redis://")
+        assert settings.storage.backend == "s3"
+        assert settings.database.url.startswith("postgresql+asyncpg://")
+        assert [key.get_secret_value() for key in settings.admin_api_keys] == json.loads(
+            operator["ADMIN_API_KEYS"]
+        )
+
+    @pytest.mark.parametrize("service", ["session-service", "migrate"])
+    def test_no_key_is_committed(self, service: str) -> None:
+        environment = compose()["services"][service]["environment"]
+        for name in KEY_SETTINGS:
+            assert environment[name] == f"${{{name}:?set {name}}}", name
+        text = (ROOT / "compose.yaml").read_text()
+        assert "example-" not in text
+        assert not re.search(r"_KEYS:\s*['\"]?\[", text)  # no inline JSON list of keys
+
+    def test_the_keys_are_required(self) -> None:
+        environment = compose()["services"]["session-service"]["environment"]
+        with pytest.raises(pytest.fail.Exception, match="compose needs ADMIN_API_KEYS"):
+            interpolate(str(environment["ADMIN_API_KEYS"]), {})

@@ -75,7 +75,7 @@ class TestNoConnectionSlots:
             url = database_url.replace(
                 "postgresql+asyncpg://postgres@", f"postgresql+asyncpg://{role}@"
             )
-            app = create_app(settings.model_copy(update={"database_url": url}))
+            app = create_app(settings.with_overrides(database_url=url))
             async with running(app) as started:
                 transport = httpx.ASGITransport(app=started)
                 async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

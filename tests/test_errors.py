@@ -68,9 +68,7 @@ class TestDatabaseUnreachable:
     @pytest.fixture
     async def down_client(self, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/nowhere"
-        app = create_app(
-            settings.model_copy(update={"database_url": url, "database_connect_timeout": 2})
-        )
+        app = create_app(settings.with_overrides(database_url=url, database_connect_timeout=2))
         async with running(app) as started:
             transport = httpx.ASGITransport(app=started)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

@@ -22,7 +22,12 @@ from session_service.cleanup.runner import job_context
 from session_service.core import migrations
 from session_service.core.clock import utc_now
 from session_service.core.db import job_scope, make_engine, make_sessionmaker
-from session_service.core.settings import Settings, get_settings, production_problems
+from session_service.core.settings import (
+    Settings,
+    get_settings,
+    production_problems,
+    setting_name,
+)
 from session_service.observability.logging import configure_logging
 from session_service.resources import open_resources
 
@@ -48,8 +53,8 @@ def serve(
     if refused:
         _refuse(refused)
     configure_logging(settings)
-    if settings.auto_migrate:
-        migrations.upgrade(settings.database_url)
+    if settings.database.auto_migrate:
+        migrations.upgrade(settings.database.url)
     uvicorn.run(
         "session_service.app:create_app_from_env",
         factory=True,
@@ -73,9 +78,9 @@ def _settings_or_exit() -> Settings:
 
 
 def _describe(problem: Any) -> str:
-    field = ".".join(str(part) for part in problem.get("loc", ()))
+    loc = problem.get("loc", ())
     message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{field.upper()}: {message}" if field else message
+    return f"{setting_name(loc)}: {message}" if loc else message
 
 
 def _refuse(problems: list[str]) -> NoReturn:
@@ -106,7 +111,7 @@ def migrate(
     """
     settings = _settings_or_exit()
     configure_logging(settings, stream=sys.stderr)  # stdout carries the JSON
-    url = settings.database_url
+    url = settings.database.url
     try:
         if action is MigrateAction.UPGRADE:
             migrations.upgrade(url, revision or "head")

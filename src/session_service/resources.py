@@ -87,7 +87,9 @@ async def open_resources(
         seal_wake = asyncio.Event()
         audit = AuditService(clock=clock, on_commit=seal_wake.set, on_event=metrics.observe_event)
         keys = await asyncio.to_thread(
-            load_signing_keys, settings.signing_keys, settings.signing_key_file
+            load_signing_keys,
+            [key.get_secret_value() for key in settings.storage.signing_keys],
+            settings.storage.signing_key_file,
         )
         store = await stack.enter_async_context(
             open_store(settings, clock=clock, signing_keys=keys)
@@ -146,7 +148,7 @@ async def open_resources(
                 ),
                 clock=clock,
                 notifier=notifier,
-                alert_threshold=settings.cleanup_alert_threshold,
+                alert_threshold=settings.cleanup.alert_threshold,
             ),
         )
 
@@ -156,7 +158,7 @@ async def open_rate_limiter(
     settings: Settings, metrics: Metrics
 ) -> AsyncIterator[RateLimiter | None]:
     """The process's rate limiter (None when limits are off), its Redis state in metrics."""
-    if not settings.rate_limit_enabled:
+    if not settings.rate_limits.enabled:
         yield None
         return
     limiter = RateLimiter(settings)
@@ -183,10 +185,10 @@ async def run_background_jobs(resources: Resources) -> AsyncIterator[None]:
                 )
             )
             stack.push_async_callback(_stop, sealing)
-        if settings.cleanup_enabled and settings.cleanup_interval:
+        if settings.cleanup.enabled and settings.cleanup.interval:
             stop = asyncio.Event()
             cleanup = asyncio.create_task(
-                resources.cleanup.run_forever(interval=settings.cleanup_interval, stop=stop)
+                resources.cleanup.run_forever(interval=settings.cleanup.interval, stop=stop)
             )
             stack.push_async_callback(_finish, cleanup, stop, CLEANUP_SHUTDOWN_GRACE)
         yield

@@ -14,11 +14,12 @@ from sqlalchemy import text
 from session_service.audit.chain import GENESIS, batch_digest, canonical
 from session_service.audit.models import AuditEvent
 from session_service.audit.sealing import AuditSealer
+from session_service.core.sqltypes import table_of
 from tests.conftest import FakeClock
 from tests.helpers import Running, rows, verify
 
 ADMIN_KEY = "adm-" + "h" * 40
-EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+EVENTS = table_of(AuditEvent)
 
 
 @pytest.fixture

@@ -19,13 +19,14 @@ from session_service.audit.retention import PurgeResult, purge_before
 from session_service.audit.sealing import AuditSealer
 from session_service.core.context import RequestContext
 from session_service.core.locks import LockKey
+from session_service.core.sqltypes import table_of
 from tests.conftest import T0, FakeClock
 from tests.helpers import Running, audit_events, create_session, rows, verify
 
 ADMIN_KEY = "adm-" + "r" * 40
 CTX = RequestContext(request_id="cleanup-run-1", client_ip=None, user_agent="cleanup")
 RETENTION = timedelta(days=365)
-EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+EVENTS = table_of(AuditEvent)
 NOTHING = PurgeResult(batches=0, events=0, through_event_id=None, anchor_digest=None, dry_run=False)
 
 

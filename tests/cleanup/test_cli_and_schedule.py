@@ -62,8 +62,8 @@ class TestCommandLine:
 class TestSchedule:
     @pytest.fixture
     def settings(self, settings: Settings) -> Settings:
-        return settings.model_copy(
-            update={"cleanup_enabled": True, "cleanup_interval": timedelta(milliseconds=50)}
+        return settings.with_overrides(
+            cleanup_enabled=True, cleanup_interval=timedelta(milliseconds=50)
         )
 
     async def test_runs_by_itself_in_the_background(self, app: Running) -> None:
@@ -73,7 +73,7 @@ class TestSchedule:
             await asyncio.sleep(0.05)
 
     async def test_disabled_per_instance(self, settings: Settings, clock: FakeClock) -> None:
-        quiet = create_app(settings.model_copy(update={"cleanup_enabled": False}), clock=clock)
+        quiet = create_app(settings.with_overrides(cleanup_enabled=False), clock=clock)
         async with running(quiet) as started:
             runs = [e for e in await audit_events(started) if e["type"] == "cleanup.completed"]
             await asyncio.sleep(0.3)  # six intervals of the enabled schedule
@@ -84,8 +84,8 @@ class TestSchedule:
 class TestAlerts:
     @pytest.fixture
     def settings(self, settings: Settings, webhook_server: WebhookReceiver) -> Settings:
-        return settings.model_copy(
-            update={"alert_webhook_url": webhook_server.url, "cleanup_alert_threshold": 2}
+        return settings.with_overrides(
+            alert_webhook_url=webhook_server.url, cleanup_alert_threshold=2
         )
 
     async def test_errors_and_large_runs_alert_the_admin(
@@ -115,8 +115,8 @@ class TestAlerts:
 class TestLargeRunAlert:
     @pytest.fixture
     def settings(self, settings: Settings, webhook_server: WebhookReceiver) -> Settings:
-        return settings.model_copy(
-            update={"alert_webhook_url": webhook_server.url, "cleanup_alert_threshold": 1}
+        return settings.with_overrides(
+            alert_webhook_url=webhook_server.url, cleanup_alert_threshold=1
         )
 
     async def test_a_run_above_the_threshold_alerts(
@@ -144,8 +144,8 @@ class TestLargeRunAlert:
 class TestShutdown:
     @pytest.fixture
     def settings(self, settings: Settings) -> Settings:
-        return settings.model_copy(
-            update={"cleanup_enabled": True, "cleanup_interval": timedelta(milliseconds=20)}
+        return settings.with_overrides(
+            cleanup_enabled=True, cleanup_interval=timedelta(milliseconds=20)
         )
 
     async def test_a_run_in_progress_is_finished_not_abandoned(

@@ -254,7 +254,7 @@ class TestOneRunAtATime:
 class TestAdminEndpoint:
     @pytest.fixture
     def settings(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"admin_api_keys": ["admin-key"]})
+        return settings.with_overrides(admin_api_keys=["admin-key"])
 
     async def test_dry_run_for_an_admin(
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock

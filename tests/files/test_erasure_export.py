@@ -14,6 +14,7 @@ from sqlalchemy import inspect, text
 from session_service.app import create_app
 from session_service.audit.models import AuditEvent
 from session_service.core.settings import Settings
+from session_service.core.sqltypes import table_of
 from session_service.files.names import session_prefix
 from tests import moto_server
 from tests.conftest import FakeClock, service_log_lines
@@ -124,7 +125,7 @@ class TestErasureWithStorageDown:
         assert row is not None
         closed = f"http://127.0.0.1:{moto_server.free_port()}"
         update = {"s3_endpoint_url": closed, "s3_max_attempts": 0, "s3_connect_timeout": 1.0}
-        down = create_app(settings.model_copy(update=update), clock=clock)
+        down = create_app(settings.with_overrides(**update), clock=clock)
         async with running(down) as started:
             transport = httpx.ASGITransport(app=started)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -169,7 +170,7 @@ class TestExport:
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         sid = str((await create_session(client))["id"])
-        events = AuditEvent.__table__  # type: ignore[attr-defined]
+        events = table_of(AuditEvent)
         async with app.resources.engine.begin() as conn:
             await conn.execute(
                 events.insert(),

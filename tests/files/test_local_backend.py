@@ -37,7 +37,7 @@ async def slot(client: httpx.AsyncClient) -> dict[str, Any]:
 
 
 def _incoming(settings: Settings) -> list[str]:
-    return os.listdir(settings.local_storage_dir / "incoming")
+    return os.listdir(settings.storage.local_dir / "incoming")
 
 
 async def _stored(app: Running, upload: dict[str, Any]) -> bool:

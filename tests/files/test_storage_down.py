@@ -33,7 +33,7 @@ def down_app(settings: Settings, clock: FakeClock) -> FastAPI:
     """The same database and bucket name, but the S3 endpoint is a closed port."""
     closed = f"http://127.0.0.1:{moto_server.free_port()}"
     update = {"s3_endpoint_url": closed, "s3_max_attempts": 0, "s3_connect_timeout": 1.0}
-    return create_app(settings.model_copy(update=update), clock=clock)
+    return create_app(settings.with_overrides(**update), clock=clock)
 
 
 class TestStorageDown:

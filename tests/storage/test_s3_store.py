@@ -306,8 +306,8 @@ class TestCheck:
         await store.check()
 
     async def test_missing_bucket(self, moto_endpoint: str, base_settings: Settings) -> None:
-        settings = s3_settings(base_settings, moto_endpoint, new_bucket()).model_copy(
-            update={"s3_secret_access_key": "never-in-messages"}
+        settings = s3_settings(base_settings, moto_endpoint, new_bucket()).with_overrides(
+            s3_secret_access_key="never-in-messages"
         )
         async with S3Store.connect(settings, clock=fixed_clock) as missing:
             with pytest.raises(StorageUnavailable) as caught:

@@ -11,8 +11,9 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.audit.models import AuditEvent
+from session_service.core.sqltypes import table_of
 
-_table = AuditEvent.__table__  # type: ignore[attr-defined]
+_table = table_of(AuditEvent)
 # Built once; executed with a parameter dict per event.
 _INSERT = insert(_table).returning(_table.c.id)
 _INSERT_MANY = insert(_table)

@@ -16,25 +16,21 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from session_service.audit.chain_repository import AuditChainRepository
 from session_service.audit.events import EventType
-from session_service.audit.models import AuditAnchor, AuditBatch, AuditEvent
 from session_service.audit.service import AuditService
 from session_service.core.context import RequestContext
-from session_service.core.db import is_postgres, job_scope
+from session_service.core.db import job_scope
 from session_service.core.locks import LockKey, try_advisory_lock
 
 log = structlog.get_logger(__name__)
 
 MAX_BATCHES = 1000
-_events = AuditEvent.__table__  # type: ignore[attr-defined]
-_batches = AuditBatch.__table__  # type: ignore[attr-defined]
-_anchors = AuditAnchor.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -90,7 +86,6 @@ async def purge_before(
     if max_batches < 1:
         raise ValueError("max_batches must be at least 1")
     async with job_scope(maker) as db:
-        postgres = is_postgres(db)
         if not await try_advisory_lock(db, LockKey.AUDIT_CHAIN):
             log.info("audit_purge_skipped", reason="chain_locked")
             return _nothing(dry_run=dry_run)
@@ -106,8 +101,6 @@ async def purge_before(
         )
         if dry_run:
             return result
-        if postgres:
-            await db.execute(text("SET LOCAL session_service.audit_purge = 'on'"))
         # Recorded before the deletes: on SQLite an emptied table would hand out purged ids
         # again (rowid reuse), and a reused id below the anchor reads as an insertion.
         await audit.record(
@@ -122,17 +115,19 @@ async def purge_before(
                 "cutoff": cutoff.isoformat(),
             },
         )
-        await db.execute(delete(_events).where(_events.c.id <= plan.last_event_id))
-        await db.execute(delete(_batches).where(_batches.c.id <= plan.last_batch_id))
-        await db.execute(
-            insert(_anchors).values(
-                last_batch_id=plan.last_batch_id,
-                last_event_id=plan.last_event_id,
-                digest=plan.digest,
-                batches_purged=plan.batches,
-                events_purged=plan.events,
-                purged_at=audit.clock(),
-            )
+        chain = AuditChainRepository(db)
+        await chain.purge_through(
+            last_event_id=plan.last_event_id, last_batch_id=plan.last_batch_id
+        )
+        await chain.add_anchor(
+            {
+                "last_batch_id": plan.last_batch_id,
+                "last_event_id": plan.last_event_id,
+                "digest": plan.digest,
+                "batches_purged": plan.batches,
+                "events_purged": plan.events,
+                "purged_at": audit.clock(),
+            }
         )
     log.info("audit_purged", **result.as_dict())
     return result
@@ -147,29 +142,18 @@ async def _plan(db: AsyncSession, *, cutoff: datetime, max_batches: int) -> _Pla
     first range starts at the bottom of the table: everything up to the last purged
     batch is deleted, and so must be old, events outside any batch included.
     """
-    candidates = (
-        await db.execute(
-            select(_batches.c.id, _batches.c.last_event_id, _batches.c.digest)
-            .order_by(_batches.c.id)
-            .limit(max_batches)
-        )
-    ).all()
+    chain = AuditChainRepository(db)
+    candidates = await chain.oldest_batches(limit=max_batches)
     chosen = None
     batches = events = 0
     after: int | None = None
     for batch in candidates:
-        in_range = _events.c.id <= batch.last_event_id
-        if after is not None:
-            in_range = in_range & (_events.c.id > after)
-        row = (
-            await db.execute(select(func.max(_events.c.occurred_at), func.count()).where(in_range))
-        ).one()
-        newest = cast("datetime | None", row[0])
+        newest, count = await chain.range_age(after=after, through=int(batch.last_event_id))
         if newest is not None and newest >= cutoff:
             break
         chosen = batch
         batches += 1
-        events += int(row[1])
+        events += count
         after = int(batch.last_event_id)
     if chosen is None:
         return None

@@ -20,31 +20,22 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import func, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from session_service.audit.chain import GENESIS, batch_digest
+from session_service.audit.chain_repository import AuditChainRepository
 from session_service.audit.events import EventType
-from session_service.audit.models import AuditAnchor, AuditBatch, AuditEvent, Outcome
+from session_service.audit.models import Outcome
 from session_service.audit.service import AuditService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
-from session_service.core.db import is_postgres, job_scope
+from session_service.core.db import job_scope, read_one_snapshot
 from session_service.core.locks import LockKey, try_advisory_lock
 
 log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 1000
-_events = AuditEvent.__table__  # type: ignore[attr-defined]
-_batches = AuditBatch.__table__  # type: ignore[attr-defined]
-_anchors = AuditAnchor.__table__  # type: ignore[attr-defined]
-
-
-async def latest_anchor(db: AsyncSession) -> RowMapping | None:
-    """The newest anchor (purges only move forward), or None if nothing was ever purged."""
-    stmt = select(_anchors).order_by(_anchors.c.id.desc()).limit(1)
-    return (await db.execute(stmt)).mappings().first()
 
 
 class AuditSealer:
@@ -76,28 +67,14 @@ class AuditSealer:
         async with job_scope(self.maker) as db:
             if not await try_advisory_lock(db, LockKey.AUDIT_CHAIN):
                 return 0
-            last = (
-                (await db.execute(select(_batches).order_by(_batches.c.id.desc()).limit(1)))
-                .mappings()
-                .first()
-            )
+            chain = AuditChainRepository(db)
+            last = await chain.latest_batch()
             if last is None:  # nothing sealed, or every batch purged: resume at the anchor
-                last = await latest_anchor(db)
+                last = await chain.latest_anchor()
             after = int(last["last_event_id"]) if last else 0
             previous = str(last["digest"]) if last else GENESIS
             horizon = self.clock() - self.min_age
-            rows = (
-                (
-                    await db.execute(
-                        select(_events)
-                        .where(_events.c.id > after)
-                        .order_by(_events.c.id)
-                        .limit(self.batch_size)
-                    )
-                )
-                .mappings()
-                .all()
-            )
+            rows = await chain.events_after(after, limit=self.batch_size)
             ready = []
             for row in rows:  # stop at the first event that is not old enough
                 if row["occurred_at"] > horizon:
@@ -106,15 +83,15 @@ class AuditSealer:
             if not ready:
                 return 0
             digest = batch_digest(previous, ready)
-            await db.execute(
-                insert(_batches).values(
-                    first_event_id=ready[0]["id"],
-                    last_event_id=ready[-1]["id"],
-                    event_count=len(ready),
-                    digest=digest,
-                    previous_digest=previous,
-                    sealed_at=self.clock(),
-                )
+            await chain.add_batch(
+                {
+                    "first_event_id": ready[0]["id"],
+                    "last_event_id": ready[-1]["id"],
+                    "event_count": len(ready),
+                    "digest": digest,
+                    "previous_digest": previous,
+                    "sealed_at": self.clock(),
+                }
             )
             return len(ready)
 
@@ -182,41 +159,25 @@ async def verify_chain(db: AsyncSession) -> VerifyReport:
     started = time.perf_counter()
     problems: list[BatchProblem] = []
     batches = events = 0
-    if is_postgres(db):
-        await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    anchor = await latest_anchor(db)
+    await read_one_snapshot(db)
+    chain = AuditChainRepository(db)
+    anchor = await chain.latest_anchor()
     previous_stored, previous_last = GENESIS, 0
     if anchor is not None:
         previous_stored, previous_last = str(anchor["digest"]), int(anchor["last_event_id"])
-        reappeared = (
-            await db.execute(
-                select(func.count(), func.min(_events.c.id), func.max(_events.c.id)).where(
-                    _events.c.id <= previous_last
-                )
-            )
-        ).one()
-        if reappeared[0]:
+        count, lowest, highest = await chain.events_at_or_below(previous_last)
+        if count:
             problems.append(
                 BatchProblem(
                     batch_id=0,
-                    first_event_id=int(reappeared[1]),
-                    last_event_id=int(reappeared[2]),
+                    first_event_id=int(lowest or 0),
+                    last_event_id=int(highest or 0),
                     problem="event_inserted",
                 )
             )
-    stored = (await db.execute(select(_batches).order_by(_batches.c.id))).mappings().all()
+    stored = await chain.batches()
     for index, batch in enumerate(stored):
-        rows = (
-            (
-                await db.execute(
-                    select(_events)
-                    .where(_events.c.id > previous_last, _events.c.id <= batch["last_event_id"])
-                    .order_by(_events.c.id)
-                )
-            )
-            .mappings()
-            .all()
-        )
+        rows = await chain.events_between(previous_last, int(batch["last_event_id"]))
         batches += 1
         events += len(rows)
         problem = None
@@ -255,12 +216,7 @@ async def verify_chain(db: AsyncSession) -> VerifyReport:
                 )
             )
         previous_stored, previous_last = batch["digest"], int(batch["last_event_id"])
-    unsealed = int(
-        await db.scalar(
-            select(func.count()).select_from(_events).where(_events.c.id > previous_last)
-        )
-        or 0
-    )
+    unsealed = await chain.count_after(previous_last)
     return VerifyReport(
         ok=not problems,
         batches=batches,

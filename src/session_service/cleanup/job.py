@@ -54,8 +54,8 @@ class CleanupJob:
         self.store = store
         self.audit = audit
         self.settings = settings
-        self.batch = settings.cleanup_batch_size
-        self.limit = settings.cleanup_report_limit
+        self.batch = settings.cleanup.batch_size
+        self.limit = settings.cleanup.report_limit
         # Told each kind's deletions as they commit (metrics); must be cheap.
         self.on_deleted = on_deleted
 
@@ -123,7 +123,7 @@ class CleanupJob:
     async def _abandoned_uploads(
         self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool
     ) -> None:
-        created_before = now - self.settings.upload_grace
+        created_before = now - self.settings.cleanup.upload_grace
         after: uuid.UUID | None = None
         while True:
             async with job_scope(self.maker) as db:
@@ -160,7 +160,7 @@ class CleanupJob:
     async def _orphaned_objects(
         self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool
     ) -> None:
-        old_before = now - self.settings.orphan_min_age
+        old_before = now - self.settings.cleanup.orphan_min_age
         page: list[str] = []
         async for info in self.store.list_prefix(UPLOADS_PREFIX):
             if info.last_modified <= old_before:
@@ -198,7 +198,7 @@ class CleanupJob:
     async def _audit_retention(
         self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool
     ) -> None:
-        retention = self.settings.audit_retention
+        retention = self.settings.cleanup.audit_retention
         if not retention:
             return
         result = await purge_before(

@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from session_service.core.sqltypes import table_of
 from session_service.files.models import FileStatus, StoredFile
 from session_service.sessions.models import Session, SessionStatus
 
-_sessions = Session.__table__  # type: ignore[attr-defined]
-_files = StoredFile.__table__  # type: ignore[attr-defined]
+_sessions = table_of(Session)
+_files = table_of(StoredFile)
 
 # Sessions whose files are still wanted: anything not superseded or expired.
 LIVE_STATUSES = (

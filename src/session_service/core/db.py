@@ -146,7 +146,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
     `hide_parameters`: bound values (names, emails) never appear in exception messages, so
     no traceback or error log can carry them.
     """
-    url = settings.database_url
+    url = settings.database.url
     if settings.is_sqlite:
         _prepare_sqlite_file(url)
         engine = create_async_engine(
@@ -156,15 +156,15 @@ def make_engine(settings: Settings) -> AsyncEngine:
         return engine
     engine = create_async_engine(
         url,
-        pool_size=settings.database_pool_size,
+        pool_size=settings.database.pool_size,
         # Overflow connections are closed on check-in, so under steady load they are opened
         # and closed per request; a fixed pool that requests queue on is faster.
-        max_overflow=settings.database_max_overflow,
-        pool_timeout=settings.database_pool_timeout,
+        max_overflow=settings.database.max_overflow,
+        pool_timeout=settings.database.pool_timeout,
         pool_recycle=1800,
         hide_parameters=True,
         connect_args={
-            "timeout": settings.database_connect_timeout,
+            "timeout": settings.database.connect_timeout,
             "server_settings": {"application_name": "session-service"},
         },
     )
@@ -187,6 +187,15 @@ async def ping(engine: AsyncEngine) -> None:
     """One round trip on a pooled connection; raises `DatabaseUnavailable` if there is none."""
     async with translated_errors(), engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+async def read_one_snapshot(db: AsyncSession) -> None:
+    """Make every read of this (fresh) unit of work see one snapshot: REPEATABLE READ.
+
+    SQLite needs nothing: its transaction holds the write lock (`BEGIN IMMEDIATE`).
+    """
+    if is_postgres(db):
+        await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
 AFTER_COMMIT_KEY = "after_commit"

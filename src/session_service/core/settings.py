@@ -1,22 +1,41 @@
-"""Typed configuration: every setting is an environment variable with a zero-config default."""
+"""Typed configuration: every setting is an environment variable with a zero-config default.
+
+In code the settings are grouped (`settings.database.url`, `settings.storage.s3.bucket`,
+`settings.rate_limits.create`, ...), but every environment variable keeps its flat name
+(`DATABASE_URL`, `S3_BUCKET`, `RATE_LIMIT_CREATE`, ...) and so does every keyword of
+`Settings(...)` and `Settings.with_overrides(...)`. `FLAT_NAMES` is the one table that maps
+each flat name to its place in the groups. Secrets are `SecretStr`: they print as stars and
+are unwrapped with `.get_secret_value()` only where they are used.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from limits import parse_many
 from pydantic import (
+    BaseModel,
     BeforeValidator,
+    ConfigDict,
     Field,
     IPvAnyNetwork,
     SecretStr,
     field_validator,
+    model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 
 def _seconds_or_iso(value: object) -> object:
@@ -40,8 +59,386 @@ class AuditValidations(StrEnum):
     ALL = "all"
 
 
+class _Group(BaseModel):
+    """A frozen group of settings; read from the environment only through `Settings`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DatabaseSettings(_Group):
+    """DATABASE_* and AUTO_MIGRATE."""
+
+    url: str = Field(
+        default="sqlite+aiosqlite:///./var/session-service.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///... or postgresql+asyncpg://...",
+    )
+    pool_size: int = Field(
+        default=10, ge=1, le=200, description="Pooled PostgreSQL connections per process."
+    )
+    max_overflow: int = Field(
+        default=0,
+        ge=0,
+        le=200,
+        description="Extra connections beyond the pool; each is closed again on return.",
+    )
+    pool_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a pooled connection."
+    )
+    connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a new database connection."
+    )
+    auto_migrate: bool = Field(
+        default=True, description="Apply pending migrations when `serve` starts."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+
+class S3Settings(_Group):
+    """S3_*."""
+
+    bucket: str = Field(default="session-service-uploads", description="S3 bucket.")
+    region: str = Field(default="us-east-1", description="S3 region.")
+    endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, Ceph, ...); unset for AWS."
+    )
+    access_key_id: str | None = Field(
+        default=None, description="Unset: the default AWS credential chain."
+    )
+    secret_access_key: SecretStr | None = None
+    connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a connection to the S3 endpoint."
+    )
+    max_attempts: int = Field(
+        default=2, ge=0, le=10, description="Retries of a failed S3 call (botocore's count)."
+    )
+    server_side_encryption: str = Field(
+        default="AES256", description="x-amz-server-side-encryption required on every upload."
+    )
+
+
+class StorageSettings(_Group):
+    """STORAGE_BACKEND, LOCAL_STORAGE_DIR, PUBLIC_BASE_URL, SIGNING_KEY*, UPLOAD_*, S3_*."""
+
+    backend: Literal["local", "s3"] = Field(
+        default="local", description="Where uploads go: a local directory or an S3 bucket."
+    )
+    local_dir: Path = Field(
+        default=Path("./var/storage"), description="Root directory of the local backend."
+    )
+    public_base_url: str | None = Field(
+        default=None,
+        description="Base URL the browser reaches the service at (local upload/download "
+        "URLs); derived from each request when unset.",
+    )
+    signing_keys: list[SecretStr] = Field(
+        default_factory=list,
+        description="Secrets that sign local upload/download tokens; the first signs, all "
+        "verify (rotation). Unset: a key generated into SIGNING_KEY_FILE.",
+    )
+    signing_key_file: Path = Field(
+        default=Path("./var/signing.key"), description="Per-install generated signing key."
+    )
+    upload_allowed_types: list[str] = Field(
+        default_factory=lambda: ["application/pdf"],
+        description="Content types an upload slot may declare.",
+    )
+    upload_max_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1, description="Largest single upload."
+    )
+    upload_max_files: int = Field(
+        default=20, ge=1, description="Files (pending or uploaded) one session may hold."
+    )
+    upload_session_quota_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Bytes one session may hold in total."
+    )
+    upload_url_ttl: Duration = Field(
+        default=timedelta(minutes=5), description="How long an upload slot accepts the file."
+    )
+    download_url_ttl: Duration = Field(
+        default=timedelta(minutes=5), description="How long a download URL works."
+    )
+    s3: S3Settings = Field(default_factory=S3Settings)
+
+
+class RateLimitSettings(_Group):
+    """RATE_LIMIT_*."""
+
+    enabled: bool = Field(default=True, description="Rate limits per client IP.")
+    storage_uri: str = Field(
+        default="memory://",
+        description="Where limits count: memory:// (this process) or redis://host:port/db "
+        "(shared by every instance).",
+    )
+    strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = Field(
+        default="moving-window",
+        description="How Redis counts calls in a window (in memory: always moving-window).",
+    )
+    create: str = Field(default="10/minute", description="Session creations per IP.")
+    reset: str = Field(default="10/minute", description="Session resets per IP.")
+    # Not `validate`: that name is taken by pydantic's BaseModel.
+    validation: str = Field(default="120/minute", description="Validations per IP.")
+    upload: str = Field(default="5/minute", description="Upload slots per IP.")
+    storage_timeout: float = Field(
+        default=0.25, gt=0, description="Seconds a Redis call may take before it counts as down."
+    )
+    retry_interval: Duration = Field(
+        default=timedelta(seconds=5),
+        description="While Redis is down, how often to try it again.",
+    )
+
+    @field_validator("create", "reset", "validation", "upload")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate limit: write e.g. 10/minute or 100 per hour"
+            ) from None
+        return value
+
+    @field_validator("storage_uri")
+    @classmethod
+    def _rate_limit_storage(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+            raise ValueError(
+                "RATE_LIMIT_STORAGE_URI must be memory:// or redis://, rediss://, redis+unix://"
+            )
+        return value
+
+
+class SmtpSettings(_Group):
+    """SMTP_*."""
+
+    host: str | None = Field(default=None, description="SMTP server for alert emails.")
+    port: int = Field(default=587, ge=1, le=65535, description="Its port.")
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="starttls (upgrade, required), tls (implicit, port 465) or none.",
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: float = Field(default=10.0, gt=0, description="Seconds per SMTP exchange.")
+
+
+class AlertSettings(_Group):
+    """ALERT_* and SMTP_*."""
+
+    window: Duration = Field(
+        default=timedelta(minutes=5),
+        description="At most one alert per distinct error in this window.",
+    )
+    email_to: list[str] = Field(
+        default_factory=list, description="Admin addresses (JSON list) alerted by SMTP."
+    )
+    email_from: str = Field(
+        default="session-service@localhost", description="Sender of alert emails."
+    )
+    webhook_url: str | None = Field(
+        default=None, description="URL that receives each alert as a JSON POST."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs webhook bodies (X-Signature-256: sha256=<HMAC of the body>).",
+    )
+    webhook_timeout: float = Field(default=5.0, gt=0, description="Seconds per webhook call.")
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+
+
+class CleanupSettings(_Group):
+    """CLEANUP_*, UPLOAD_GRACE, ORPHAN_MIN_AGE and AUDIT_RETENTION."""
+
+    enabled: bool = Field(
+        default=True, description="Run the cleanup job in this instance (one at a time overall)."
+    )
+    interval: Duration = Field(
+        default=timedelta(minutes=5), description="How often the cleanup job runs."
+    )
+    upload_grace: Duration = Field(
+        default=timedelta(minutes=30),
+        description="A pending upload not completed within this time is deleted.",
+    )
+    orphan_min_age: Duration = Field(
+        default=timedelta(minutes=10),
+        description="Objects of no live session are deleted once this old.",
+    )
+    batch_size: int = Field(
+        default=500, ge=1, le=1000, description="Rows or objects handled per transaction or call."
+    )
+    alert_threshold: int = Field(
+        default=1000, ge=0, description="A run deleting more than this alerts the admin."
+    )
+    report_limit: int = Field(
+        default=100, ge=0, le=10_000, description="Ids or keys listed per kind in a report."
+    )
+    audit_retention: Duration = Field(
+        default=timedelta(days=365),
+        description="Audit events older than this are purged by cleanup, in whole sealed "
+        "batches; 0 keeps them forever.",
+    )
+
+
+# The one table: each flat name (environment variable, lower-cased, and keyword of
+# `Settings(...)` / `Settings.with_overrides(...)`) and where it lives in the groups.
+FLAT_NAMES: dict[str, tuple[str, ...]] = {
+    "environment": ("environment",),
+    "host": ("host",),
+    "port": ("port",),
+    "workers": ("workers",),
+    "session_idle_ttl": ("session_idle_ttl",),
+    "pending_ttl": ("pending_ttl",),
+    "last_seen_throttle": ("last_seen_throttle",),
+    "audit_validations": ("audit_validations",),
+    "audit_seal_interval": ("audit_seal_interval",),
+    "audit_seal_min_age": ("audit_seal_min_age",),
+    "service_api_keys": ("service_api_keys",),
+    "admin_api_keys": ("admin_api_keys",),
+    "trusted_proxies": ("trusted_proxies",),
+    "cors_origins": ("cors_origins",),
+    "cors_max_age": ("cors_max_age",),
+    "metrics_enabled": ("metrics_enabled",),
+    "metrics_require_admin": ("metrics_require_admin",),
+    "max_body_bytes": ("max_body_bytes",),
+    "gc_gen0_threshold": ("gc_gen0_threshold",),
+    "log_format": ("log_format",),
+    "log_level": ("log_level",),
+    "access_log": ("access_log",),
+    "database_url": ("database", "url"),
+    "database_pool_size": ("database", "pool_size"),
+    "database_max_overflow": ("database", "max_overflow"),
+    "database_pool_timeout": ("database", "pool_timeout"),
+    "database_connect_timeout": ("database", "connect_timeout"),
+    "auto_migrate": ("database", "auto_migrate"),
+    "storage_backend": ("storage", "backend"),
+    "local_storage_dir": ("storage", "local_dir"),
+    "public_base_url": ("storage", "public_base_url"),
+    "signing_keys": ("storage", "signing_keys"),
+    "signing_key_file": ("storage", "signing_key_file"),
+    "upload_allowed_types": ("storage", "upload_allowed_types"),
+    "upload_max_bytes": ("storage", "upload_max_bytes"),
+    "upload_max_files": ("storage", "upload_max_files"),
+    "upload_session_quota_bytes": ("storage", "upload_session_quota_bytes"),
+    "upload_url_ttl": ("storage", "upload_url_ttl"),
+    "download_url_ttl": ("storage", "download_url_ttl"),
+    "s3_bucket": ("storage", "s3", "bucket"),
+    "s3_region": ("storage", "s3", "region"),
+    "s3_endpoint_url": ("storage", "s3", "endpoint_url"),
+    "s3_access_key_id": ("storage", "s3", "access_key_id"),
+    "s3_secret_access_key": ("storage", "s3", "secret_access_key"),
+    "s3_connect_timeout": ("storage", "s3", "connect_timeout"),
+    "s3_max_attempts": ("storage", "s3", "max_attempts"),
+    "s3_server_side_encryption": ("storage", "s3", "server_side_encryption"),
+    "rate_limit_enabled": ("rate_limits", "enabled"),
+    "rate_limit_storage_uri": ("rate_limits", "storage_uri"),
+    "rate_limit_strategy": ("rate_limits", "strategy"),
+    "rate_limit_create": ("rate_limits", "create"),
+    "rate_limit_reset": ("rate_limits", "reset"),
+    "rate_limit_validate": ("rate_limits", "validation"),
+    "rate_limit_upload": ("rate_limits", "upload"),
+    "rate_limit_storage_timeout": ("rate_limits", "storage_timeout"),
+    "rate_limit_retry_interval": ("rate_limits", "retry_interval"),
+    "alert_window": ("alerts", "window"),
+    "alert_email_to": ("alerts", "email_to"),
+    "alert_email_from": ("alerts", "email_from"),
+    "alert_webhook_url": ("alerts", "webhook_url"),
+    "alert_webhook_secret": ("alerts", "webhook_secret"),
+    "alert_webhook_timeout": ("alerts", "webhook_timeout"),
+    "smtp_host": ("alerts", "smtp", "host"),
+    "smtp_port": ("alerts", "smtp", "port"),
+    "smtp_security": ("alerts", "smtp", "security"),
+    "smtp_username": ("alerts", "smtp", "username"),
+    "smtp_password": ("alerts", "smtp", "password"),
+    "smtp_timeout": ("alerts", "smtp", "timeout"),
+    "cleanup_enabled": ("cleanup", "enabled"),
+    "cleanup_interval": ("cleanup", "interval"),
+    "upload_grace": ("cleanup", "upload_grace"),
+    "orphan_min_age": ("cleanup", "orphan_min_age"),
+    "cleanup_batch_size": ("cleanup", "batch_size"),
+    "cleanup_alert_threshold": ("cleanup", "alert_threshold"),
+    "cleanup_report_limit": ("cleanup", "report_limit"),
+    "audit_retention": ("cleanup", "audit_retention"),
+}
+_PATHS = {path: name for name, path in FLAT_NAMES.items()}
+
+
+def setting_name(loc: Sequence[str | int]) -> str:
+    """The environment variable a validation error's location names (`RATE_LIMIT_CREATE`).
+
+    A location inside a list keeps its index: `TRUSTED_PROXIES.0`.
+    """
+    parts = tuple(loc)
+    for cut in range(len(parts), 0, -1):
+        name = _PATHS.get(tuple(str(part) for part in parts[:cut]))
+        if name is not None:
+            return ".".join([name.upper(), *(str(part) for part in parts[cut:])])
+    return ".".join(str(part) for part in parts).upper()
+
+
+def _as_dict(value: object) -> dict[str, Any]:
+    """A group given as a model or a dict, as a fresh dict (the caller's is not changed)."""
+    if isinstance(value, BaseModel):
+        return {name: getattr(value, name) for name in type(value).model_fields}
+    if isinstance(value, dict):
+        return dict(value)
+    return {}
+
+
+def _put(target: dict[str, Any], path: tuple[str, ...], value: object) -> None:
+    """Set `value` at `path` in nested dicts, turning groups on the way into dicts."""
+    *groups, leaf = path
+    for group in groups:
+        target[group] = _as_dict(target.get(group))
+        target = target[group]
+    target[leaf] = value
+
+
+def _leaf_field(path: tuple[str, ...]) -> FieldInfo:
+    """The pydantic field at `path`, for parsing its environment value."""
+    model: type[BaseModel] = Settings
+    *groups, leaf = path
+    for group in groups:
+        annotation = model.model_fields[group].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            raise TypeError(f"{group} is not a group of settings")
+        model = annotation
+    return model.model_fields[leaf]
+
+
+class FlatEnvironmentSource(EnvSettingsSource):
+    """Reads each flat environment variable of `FLAT_NAMES` into its group.
+
+    pydantic-settings' own parsing applies per field: case-insensitive names, JSON for
+    list fields, plain text for the rest.
+    """
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name, path in FLAT_NAMES.items():
+            raw = self.env_vars.get(self._apply_case_sensitive(name))
+            if raw is None:
+                continue
+            field = _leaf_field(path)
+            try:
+                value = self.prepare_field_value(name, field, raw, False)
+            except ValueError as error:
+                raise SettingsError(
+                    f'error parsing value for field "{name}" from source "{type(self).__name__}"'
+                ) from error
+            if value is not None:
+                _put(data, path, value)
+        return data
+
+
 class Settings(BaseSettings):
-    """The service's whole configuration; the README table mirrors these fields."""
+    """The service's whole configuration; the README table lists every flat name."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
@@ -50,29 +447,6 @@ class Settings(BaseSettings):
         description="production refuses to start with SQLite, generated signing keys, "
         "missing or weak API keys, or the local backend behind several workers.",
     )
-    database_url: str = Field(
-        default="sqlite+aiosqlite:///./var/session-service.db",
-        description="SQLAlchemy async URL: sqlite+aiosqlite:///... or postgresql+asyncpg://...",
-    )
-    database_pool_size: int = Field(
-        default=10, ge=1, le=200, description="Pooled PostgreSQL connections per process."
-    )
-    database_max_overflow: int = Field(
-        default=0,
-        ge=0,
-        le=200,
-        description="Extra connections beyond the pool; each is closed again on return.",
-    )
-    database_pool_timeout: float = Field(
-        default=5.0, gt=0, description="Seconds to wait for a pooled connection."
-    )
-    database_connect_timeout: float = Field(
-        default=5.0, gt=0, description="Seconds to wait for a new database connection."
-    )
-    auto_migrate: bool = Field(
-        default=True, description="Apply pending migrations when `serve` starts."
-    )
-
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
@@ -99,98 +473,11 @@ class Settings(BaseSettings):
         description="Events are sealed once this old, so none that commits late is skipped.",
     )
 
-    audit_retention: Duration = Field(
-        default=timedelta(days=365),
-        description="Audit events older than this are purged by cleanup, in whole sealed "
-        "batches; 0 keeps them forever.",
-    )
-
-    cleanup_enabled: bool = Field(
-        default=True, description="Run the cleanup job in this instance (one at a time overall)."
-    )
-    cleanup_interval: Duration = Field(
-        default=timedelta(minutes=5), description="How often the cleanup job runs."
-    )
-    upload_grace: Duration = Field(
-        default=timedelta(minutes=30),
-        description="A pending upload not completed within this time is deleted.",
-    )
-    orphan_min_age: Duration = Field(
-        default=timedelta(minutes=10),
-        description="Objects of no live session are deleted once this old.",
-    )
-    cleanup_batch_size: int = Field(
-        default=500, ge=1, le=1000, description="Rows or objects handled per transaction or call."
-    )
-    cleanup_alert_threshold: int = Field(
-        default=1000, ge=0, description="A run deleting more than this alerts the admin."
-    )
-    cleanup_report_limit: int = Field(
-        default=100, ge=0, le=10_000, description="Ids or keys listed per kind in a report."
-    )
-
-    storage_backend: Literal["local", "s3"] = Field(
-        default="local", description="Where uploads go: a local directory or an S3 bucket."
-    )
-    local_storage_dir: Path = Field(
-        default=Path("./var/storage"), description="Root directory of the local backend."
-    )
-    public_base_url: str | None = Field(
-        default=None,
-        description="Base URL the browser reaches the service at (local upload/download "
-        "URLs); derived from each request when unset.",
-    )
-    signing_keys: list[str] = Field(
-        default_factory=list,
-        description="Secrets that sign local upload/download tokens; the first signs, all "
-        "verify (rotation). Unset: a key generated into SIGNING_KEY_FILE.",
-    )
-    signing_key_file: Path = Field(
-        default=Path("./var/signing.key"), description="Per-install generated signing key."
-    )
-    s3_bucket: str = Field(default="session-service-uploads", description="S3 bucket.")
-    s3_region: str = Field(default="us-east-1", description="S3 region.")
-    s3_endpoint_url: str | None = Field(
-        default=None, description="S3-compatible endpoint (MinIO, Ceph, ...); unset for AWS."
-    )
-    s3_access_key_id: str | None = Field(
-        default=None, description="Unset: the default AWS credential chain."
-    )
-    s3_secret_access_key: str | None = None
-    s3_connect_timeout: float = Field(
-        default=5.0, gt=0, description="Seconds to wait for a connection to the S3 endpoint."
-    )
-    s3_max_attempts: int = Field(
-        default=2, ge=0, le=10, description="Retries of a failed S3 call (botocore's count)."
-    )
-    s3_server_side_encryption: str = Field(
-        default="AES256", description="x-amz-server-side-encryption required on every upload."
-    )
-    upload_allowed_types: list[str] = Field(
-        default_factory=lambda: ["application/pdf"],
-        description="Content types an upload slot may declare.",
-    )
-    upload_max_bytes: int = Field(
-        default=5 * 1024 * 1024, ge=1, description="Largest single upload."
-    )
-    upload_max_files: int = Field(
-        default=20, ge=1, description="Files (pending or uploaded) one session may hold."
-    )
-    upload_session_quota_bytes: int = Field(
-        default=50 * 1024 * 1024, ge=1, description="Bytes one session may hold in total."
-    )
-    upload_url_ttl: Duration = Field(
-        default=timedelta(minutes=5), description="How long an upload slot accepts the file."
-    )
-    download_url_ttl: Duration = Field(
-        default=timedelta(minutes=5), description="How long a download URL works."
-    )
-
-    service_api_keys: list[str] = Field(
+    service_api_keys: list[SecretStr] = Field(
         default_factory=list,
         description="Bearer keys of the `service` role (JSON list; several allow rotation).",
     )
-    admin_api_keys: list[str] = Field(
+    admin_api_keys: list[SecretStr] = Field(
         default_factory=list,
         description="Bearer keys of the `admin` role (JSON list; several allow rotation).",
     )
@@ -209,56 +496,6 @@ class Settings(BaseSettings):
         default=600, ge=0, description="Seconds browsers may cache a preflight answer."
     )
 
-    rate_limit_enabled: bool = Field(default=True, description="Rate limits per client IP.")
-    rate_limit_storage_uri: str = Field(
-        default="memory://",
-        description="Where limits count: memory:// (this process) or redis://host:port/db "
-        "(shared by every instance).",
-    )
-    rate_limit_strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = Field(
-        default="moving-window",
-        description="How Redis counts calls in a window (in memory: always moving-window).",
-    )
-    rate_limit_create: str = Field(default="10/minute", description="Session creations per IP.")
-    rate_limit_reset: str = Field(default="10/minute", description="Session resets per IP.")
-    rate_limit_validate: str = Field(default="120/minute", description="Validations per IP.")
-    rate_limit_upload: str = Field(default="5/minute", description="Upload slots per IP.")
-    rate_limit_storage_timeout: float = Field(
-        default=0.25, gt=0, description="Seconds a Redis call may take before it counts as down."
-    )
-    rate_limit_retry_interval: Duration = Field(
-        default=timedelta(seconds=5),
-        description="While Redis is down, how often to try it again.",
-    )
-
-    alert_window: Duration = Field(
-        default=timedelta(minutes=5),
-        description="At most one alert per distinct error in this window.",
-    )
-    alert_email_to: list[str] = Field(
-        default_factory=list, description="Admin addresses (JSON list) alerted by SMTP."
-    )
-    alert_email_from: str = Field(
-        default="session-service@localhost", description="Sender of alert emails."
-    )
-    smtp_host: str | None = Field(default=None, description="SMTP server for alert emails.")
-    smtp_port: int = Field(default=587, ge=1, le=65535, description="Its port.")
-    smtp_security: Literal["starttls", "tls", "none"] = Field(
-        default="starttls",
-        description="starttls (upgrade, required), tls (implicit, port 465) or none.",
-    )
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_timeout: float = Field(default=10.0, gt=0, description="Seconds per SMTP exchange.")
-    alert_webhook_url: str | None = Field(
-        default=None, description="URL that receives each alert as a JSON POST."
-    )
-    alert_webhook_secret: SecretStr | None = Field(
-        default=None,
-        description="Signs webhook bodies (X-Signature-256: sha256=<HMAC of the body>).",
-    )
-    alert_webhook_timeout: float = Field(default=5.0, gt=0, description="Seconds per webhook call.")
-
     metrics_enabled: bool = Field(default=True, description="Serve /metrics (Prometheus).")
     metrics_require_admin: bool = Field(default=False, description="/metrics needs the admin key.")
 
@@ -274,41 +511,57 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = Field(default=True, description="Log one line per request.")
 
-    @field_validator("database_url")
-    @classmethod
-    def _supported_database(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError(
-                "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
-            )
-        return value
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
 
-    @field_validator(
-        "rate_limit_create", "rate_limit_reset", "rate_limit_validate", "rate_limit_upload"
-    )
     @classmethod
-    def _rate_limit(cls, value: str) -> str:
-        try:
-            parse_many(value)
-        except ValueError:
-            raise ValueError(
-                f"{value!r} is not a rate limit: write e.g. 10/minute or 100 per hour"
-            ) from None
-        return value
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keywords first, then the flat environment variables (no .env, no secrets dir)."""
+        return init_settings, FlatEnvironmentSource(settings_cls)
 
-    @field_validator("rate_limit_storage_uri")
+    @model_validator(mode="before")
     @classmethod
-    def _rate_limit_storage(cls, value: str) -> str:
-        if not value.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
-            raise ValueError(
-                "RATE_LIMIT_STORAGE_URI must be memory:// or redis://, rediss://, redis+unix://"
-            )
-        return value
+    def _nest_flat_names(cls, data: Any) -> Any:
+        """Move flat keywords (`database_url=...`) to their group (`database.url`).
+
+        A flat keyword wins over the same setting given in a group.
+        """
+        if not isinstance(data, dict):
+            return data
+        nested: dict[str, Any] = {}
+        flat: list[tuple[tuple[str, ...], object]] = []
+        for key, value in data.items():
+            path = FLAT_NAMES.get(key) if isinstance(key, str) else None
+            if path is None:
+                nested[key] = value
+            else:
+                flat.append((path, value))
+        for path, value in flat:
+            _put(nested, path, value)
+        return nested
+
+    def with_overrides(self, **flat: object) -> Settings:
+        """A validated copy with some settings changed, named flat (`database_url=...`)."""
+        unknown = sorted(set(flat) - set(FLAT_NAMES))
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(unknown)}")
+        current = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self).model_validate({**current, **flat})
 
     @property
     def is_sqlite(self) -> bool:
         """Whether the embedded database is in use."""
-        return self.database_url.startswith("sqlite")
+        return self.database.url.startswith("sqlite")
 
 
 class ConfigurationRefused(Exception):
@@ -320,7 +573,31 @@ class ConfigurationRefused(Exception):
 
 
 MIN_KEY_LENGTH = 32
+MIN_DISTINCT_CHARACTERS = 10
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "admin", "test"})
+# Words that mark a key copied from an example, anywhere in the key, in any case.
+PLACEHOLDER_WORDS = ("example", "changeme", "replace", "secret", "password")
+
+
+def _key_problems(name: str, keys: list[str]) -> list[str]:
+    """One sentence per kind of weakness among `keys`; the keys themselves never appear."""
+    problems = []
+    if any(len(key) < MIN_KEY_LENGTH or key.lower() in PLACEHOLDER_SECRETS for key in keys):
+        problems.append(
+            f"{name} holds a default or short key; use at least {MIN_KEY_LENGTH} random characters."
+        )
+    words = sorted({word for key in keys for word in PLACEHOLDER_WORDS if word in key.lower()})
+    if words:
+        problems.append(
+            f"{name} holds a key containing the placeholder word {', '.join(words)}; "
+            "replace it with a random key."
+        )
+    if any(len(set(key)) < MIN_DISTINCT_CHARACTERS for key in keys):
+        problems.append(
+            f"{name} holds a key of fewer than {MIN_DISTINCT_CHARACTERS} distinct characters; "
+            "use a random key."
+        )
+    return problems
 
 
 def production_problems(settings: Settings, *, workers: int) -> list[str]:
@@ -332,27 +609,27 @@ def production_problems(settings: Settings, *, workers: int) -> list[str]:
         problems.append(
             "DATABASE_URL is the embedded SQLite database; set postgresql+asyncpg://..."
         )
-    if not settings.signing_keys:
+    if not settings.storage.signing_keys:
         problems.append(
             "SIGNING_KEYS is unset (a key generated per install differs between instances); "
             "set it to a JSON list of long random secrets."
         )
+    service = [key.get_secret_value() for key in settings.service_api_keys]
+    admin = [key.get_secret_value() for key in settings.admin_api_keys]
+    signing = [key.get_secret_value() for key in settings.storage.signing_keys]
     for name, keys in (
-        ("SERVICE_API_KEYS", settings.service_api_keys),
-        ("ADMIN_API_KEYS", settings.admin_api_keys),
-        ("SIGNING_KEYS", settings.signing_keys),
+        ("SERVICE_API_KEYS", service),
+        ("ADMIN_API_KEYS", admin),
+        ("SIGNING_KEYS", signing),
     ):
         if not keys and name != "SIGNING_KEYS":
             problems.append(f"{name} is unset; set a JSON list of keys.")
-        weak = [
-            key for key in keys if len(key) < MIN_KEY_LENGTH or key.lower() in PLACEHOLDER_SECRETS
-        ]
-        if weak:
-            problems.append(
-                f"{name} holds a default or short key; use at least {MIN_KEY_LENGTH} random "
-                "characters."
-            )
-    if settings.storage_backend == "local" and workers > 1:
+        problems.extend(_key_problems(name, keys))
+    if set(service) & set(admin):
+        problems.append(
+            "ADMIN_API_KEYS repeats a key of SERVICE_API_KEYS; give each role its own keys."
+        )
+    if settings.storage.backend == "local" and workers > 1:
         problems.append(
             f"STORAGE_BACKEND=local behind WORKERS={workers}: use STORAGE_BACKEND=s3 "
             "(or one worker)."

@@ -1,14 +1,15 @@
-"""Column types that behave the same on PostgreSQL and SQLite."""
+"""Column types that behave the same on PostgreSQL and SQLite, and typed table access."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, Table
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import SQLModel
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not a BIGINT one.
 BigIntIdentity = BigInteger().with_variant(Integer(), "sqlite")
@@ -37,3 +38,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Core table, typed (SQLModel declares `__table__` only at run time)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]

@@ -10,9 +10,10 @@ from typing import Any, cast
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from session_service.core.sqltypes import table_of
 from session_service.files.models import FileStatus, StoredFile
 
-_table = StoredFile.__table__  # type: ignore[attr-defined]
+_table = table_of(StoredFile)
 _INSERT = insert(_table)
 _HELD = (FileStatus.PENDING.value, FileStatus.UPLOADED.value)
 

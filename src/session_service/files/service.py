@@ -95,29 +95,32 @@ class FileService:
         ctx: RequestContext,
     ) -> IssuedSlot:
         """Record a pending file and sign a form that accepts exactly it."""
-        settings = self.settings
-        if request.content_type not in settings.upload_allowed_types:
+        storage = self.settings.storage
+        if request.content_type not in storage.upload_allowed_types:
             raise UnsupportedContentType(
-                f"Only {', '.join(settings.upload_allowed_types)} can be uploaded.",
-                extra={"allowed": settings.upload_allowed_types},
+                f"Only {', '.join(storage.upload_allowed_types)} can be uploaded.",
+                extra={"allowed": storage.upload_allowed_types},
             )
-        if request.size > settings.upload_max_bytes:
+        if request.size > storage.upload_max_bytes:
             raise FileTooLarge(
-                f"Files may be at most {settings.upload_max_bytes} bytes.",
-                extra={"max_bytes": settings.upload_max_bytes},
+                f"Files may be at most {storage.upload_max_bytes} bytes.",
+                extra={"max_bytes": storage.upload_max_bytes},
             )
         files = FileRepository(db)
         count, used = await files.usage(session.id)
-        if count >= settings.upload_max_files:
+        if count >= storage.upload_max_files:
             raise FileLimitReached(
-                f"A session may hold at most {settings.upload_max_files} files.",
-                extra={"max_files": settings.upload_max_files},
+                f"A session may hold at most {storage.upload_max_files} files.",
+                extra={"max_files": storage.upload_max_files},
             )
-        if used + request.size > settings.upload_session_quota_bytes:
+        if used + request.size > storage.upload_session_quota_bytes:
             raise QuotaExceeded(
-                f"This file would take the session past its {settings.upload_session_quota_bytes}"
+                f"This file would take the session past its {storage.upload_session_quota_bytes}"
                 " byte quota.",
-                extra={"quota_bytes": settings.upload_session_quota_bytes, "used_bytes": used},
+                extra={
+                    "quota_bytes": storage.upload_session_quota_bytes,
+                    "used_bytes": used,
+                },
             )
         now = self.clock()
         file_id = uuid.uuid4()
@@ -138,7 +141,7 @@ class FileService:
             file.storage_key,
             content_type=request.content_type,
             max_size=request.size,
-            expires_in=settings.upload_url_ttl,
+            expires_in=storage.upload_url_ttl,
         )
         await self.audit.record(
             EventType.FILE_SLOT_ISSUED,
@@ -224,7 +227,7 @@ class FileService:
         file = await self._get(FileRepository(db), session, file_id)
         if file.status != FileStatus.UPLOADED:
             raise FileNotUploaded("Only a completed upload can be downloaded.")
-        ttl = self.settings.download_url_ttl
+        ttl = self.settings.storage.download_url_ttl
         url = await self.store.download_url(
             file.storage_key, filename=file.original_name, expires_in=ttl
         )
@@ -254,7 +257,7 @@ class FileService:
         return await self.store.download_url(
             file.storage_key,
             filename=file.original_name,
-            expires_in=self.settings.download_url_ttl,
+            expires_in=self.settings.storage.download_url_ttl,
         )
 
     async def _get(

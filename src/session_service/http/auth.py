@@ -9,11 +9,13 @@ Keys are never logged.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from session_service.audit.events import EventType
 from session_service.core.errors import ServiceError
@@ -57,14 +59,20 @@ class AuthNotConfigured(ServiceError):
     title = "API keys not configured"
 
 
-def _matches(presented: bytes, keys: list[str]) -> bool:
+def _matches(presented: bytes, keys: Sequence[SecretStr]) -> bool:
     found = False
     for key in keys:
-        found |= hmac.compare_digest(presented, key.encode())
+        found |= hmac.compare_digest(presented, key.get_secret_value().encode())
     return found
 
 
-def authorise(presented: str | None, role: Role, *, service: list[str], admin: list[str]) -> None:
+def authorise(
+    presented: str | None,
+    role: Role,
+    *,
+    service: Sequence[SecretStr],
+    admin: Sequence[SecretStr],
+) -> None:
     """Raise unless `presented` is a key of `role`."""
     keys = {Role.SERVICE: service, Role.ADMIN: admin}
     if not keys[role]:

@@ -14,5 +14,5 @@ def absolute_url(request: Request, url: str) -> str:
 
     S3 URLs are already absolute and pass through unchanged.
     """
-    base = resources_of(request).settings.public_base_url
+    base = resources_of(request).settings.storage.public_base_url
     return urljoin(base or str(request.base_url), url)

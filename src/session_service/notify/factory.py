@@ -23,34 +23,34 @@ def build_notifier(
 ) -> AlertNotifier:
     """The process's one notifier; call `start()` (or enter it) on the running loop."""
     channels: list[AlertChannel] = []
-    if settings.smtp_host and settings.alert_email_to:
+    if settings.alerts.smtp.host and settings.alerts.email_to:
         channels.append(
             SmtpChannel(
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                sender=settings.alert_email_from,
-                recipients=settings.alert_email_to,
-                security=settings.smtp_security,
-                username=settings.smtp_username,
-                password=settings.smtp_password,
-                timeout=settings.smtp_timeout,
+                hostname=settings.alerts.smtp.host,
+                port=settings.alerts.smtp.port,
+                sender=settings.alerts.email_from,
+                recipients=settings.alerts.email_to,
+                security=settings.alerts.smtp.security,
+                username=settings.alerts.smtp.username,
+                password=settings.alerts.smtp.password,
+                timeout=settings.alerts.smtp.timeout,
             )
         )
-    elif settings.alert_email_to:
+    elif settings.alerts.email_to:
         log.warning("alert_email_disabled", reason="ALERT_EMAIL_TO is set but SMTP_HOST is not")
-    elif settings.smtp_host:
+    elif settings.alerts.smtp.host:
         log.warning("alert_email_disabled", reason="SMTP_HOST is set but ALERT_EMAIL_TO is not")
-    if settings.alert_webhook_url:
+    if settings.alerts.webhook_url:
         channels.append(
             WebhookChannel(
-                settings.alert_webhook_url,
-                secret=settings.alert_webhook_secret,
-                timeout=settings.alert_webhook_timeout,
+                settings.alerts.webhook_url,
+                secret=settings.alerts.webhook_secret,
+                timeout=settings.alerts.webhook_timeout,
             )
         )
     return AlertNotifier(
         channels,
-        window=settings.alert_window,
+        window=settings.alerts.window,
         clock=clock,
         recent_actions=recent_actions,
         on_sent=on_sent,

@@ -140,10 +140,10 @@ def _key_func() -> str:
 def build_limits(settings: Settings) -> dict[CallKind, tuple[Limit, ...]]:
     """slowapi Limit objects per kind of call, from the `RATE_LIMIT_*` strings."""
     texts = {
-        CallKind.CREATE: settings.rate_limit_create,
-        CallKind.RESET: settings.rate_limit_reset,
-        CallKind.VALIDATE: settings.rate_limit_validate,
-        CallKind.UPLOAD: settings.rate_limit_upload,
+        CallKind.CREATE: settings.rate_limits.create,
+        CallKind.RESET: settings.rate_limits.reset,
+        CallKind.VALIDATE: settings.rate_limits.validation,
+        CallKind.UPLOAD: settings.rate_limits.upload,
     }
     return {
         kind: tuple(
@@ -162,9 +162,9 @@ class RateLimiter:
         self.local: _Counter = InProcessWindows()
         self.shared: _Counter | None = None
         self.shared_storage: async_storage.RedisStorage | None = None
-        uri = settings.rate_limit_storage_uri
+        uri = settings.rate_limits.storage_uri
         if not uri.startswith("memory://"):
-            timeout = settings.rate_limit_storage_timeout
+            timeout = settings.rate_limits.storage_timeout
             self.shared_storage = async_storage.RedisStorage(
                 "async+" + uri,
                 implementation="redispy",
@@ -173,9 +173,9 @@ class RateLimiter:
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
             )
-            self.shared = _ASYNC_STRATEGIES[settings.rate_limit_strategy](self.shared_storage)
-        self.timeout = settings.rate_limit_storage_timeout
-        self.retry_interval = settings.rate_limit_retry_interval.total_seconds()
+            self.shared = _ASYNC_STRATEGIES[settings.rate_limits.strategy](self.shared_storage)
+        self.timeout = settings.rate_limits.storage_timeout
+        self.retry_interval = settings.rate_limits.retry_interval.total_seconds()
         self.shared_down_since: float | None = None
         self._probe: asyncio.Task[None] | None = None
 

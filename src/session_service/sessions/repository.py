@@ -16,12 +16,13 @@ from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.util import greenlet_spawn
 
 from session_service.core.db import translated_errors
+from session_service.core.sqltypes import table_of
 from session_service.sessions.models import Session, SessionStatus
 from session_service.sessions.snapshot import SessionSnapshot
 
 log = structlog.get_logger(__name__)
 
-_table = Session.__table__  # type: ignore[attr-defined]
+_table = table_of(Session)
 _FIELDS = tuple(field.name for field in fields(SessionSnapshot))
 _STATUS_INDEX = _FIELDS.index("status")
 # Errors that mean the connection (or the server) is gone. A terminated backend shows up,

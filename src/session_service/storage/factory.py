@@ -17,17 +17,17 @@ async def open_store(
     settings: Settings, *, clock: Clock, signing_keys: list[str]
 ) -> AsyncIterator[ObjectStore]:
     """The store for STORAGE_BACKEND, with one client for the process, closed on exit."""
-    if settings.storage_backend == "s3":
+    if settings.storage.backend == "s3":
         from session_service.storage.s3 import S3Store
 
         async with S3Store.connect(
             settings,
             clock=clock,
-            connect_timeout=settings.s3_connect_timeout,
-            max_attempts=settings.s3_max_attempts,
+            connect_timeout=settings.storage.s3.connect_timeout,
+            max_attempts=settings.storage.s3.max_attempts,
         ) as s3:
             yield s3
         return
-    store = LocalStore(settings.local_storage_dir, keys=signing_keys, clock=clock)
+    store = LocalStore(settings.storage.local_dir, keys=signing_keys, clock=clock)
     await asyncio.to_thread(store.prepare)
     yield store

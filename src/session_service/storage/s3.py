@@ -79,21 +79,22 @@ class S3Store:
             read_timeout=read_timeout,
             retries={"max_attempts": max_attempts},
             # S3-compatible servers rarely resolve bucket subdomains; AWS prefers virtual hosts.
-            s3={"addressing_style": "path"} if settings.s3_endpoint_url else None,
+            s3={"addressing_style": "path"} if settings.storage.s3.endpoint_url else None,
         )
+        secret = settings.storage.s3.secret_access_key
         client_cm = get_session().create_client(
             "s3",
-            region_name=settings.s3_region,
-            endpoint_url=settings.s3_endpoint_url,
-            aws_access_key_id=settings.s3_access_key_id,
-            aws_secret_access_key=settings.s3_secret_access_key,
+            region_name=settings.storage.s3.region,
+            endpoint_url=settings.storage.s3.endpoint_url,
+            aws_access_key_id=settings.storage.s3.access_key_id,
+            aws_secret_access_key=secret.get_secret_value() if secret else None,
             config=config,
         )
         async with client_cm as client:
             yield cls(
                 client,
-                bucket=settings.s3_bucket,
-                server_side_encryption=settings.s3_server_side_encryption,
+                bucket=settings.storage.s3.bucket,
+                server_side_encryption=settings.storage.s3.server_side_encryption,
                 clock=clock,
             )
 

@@ -22,9 +22,9 @@ STATIC_PATH = "/static"
 def content_security_policy(settings: Settings) -> str:
     """The demo page's policy: this origin only, and the S3 endpoint for uploads."""
     connect = ["'self'"]
-    if settings.storage_backend == "s3":
-        if settings.s3_endpoint_url:
-            parts = urlsplit(settings.s3_endpoint_url)
+    if settings.storage.backend == "s3":
+        if settings.storage.s3.endpoint_url:
+            parts = urlsplit(settings.storage.s3.endpoint_url)
             connect.append(f"{parts.scheme}://{parts.netloc}")
         else:
             connect.append("https://*.amazonaws.com")
