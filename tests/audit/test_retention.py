@@ -18,6 +18,7 @@ from session_service.audit.models import AuditEvent
 from session_service.audit.retention import PurgeResult, purge_before
 from session_service.audit.sealing import AuditSealer
 from session_service.core.context import RequestContext
+from session_service.core.db import job_scope
 from session_service.core.locks import LockKey
 from session_service.core.sqltypes import table_of
 from tests.conftest import T0, FakeClock
@@ -37,15 +38,15 @@ def settings_overrides() -> dict[str, object]:
 
 async def _record(app: Running, count: int) -> list[int]:
     """`count` events at the clock's current time; their ids."""
-    return [
-        await app.resources.audit.record_alone(
-            app.resources.sessionmaker,
-            EventType.SESSION_VALIDATION_FAILED,
-            ctx=CTX,
-            details={"n": n},
-        )
-        for n in range(count)
-    ]
+    ids = []
+    for n in range(count):
+        async with job_scope(app.resources.sessionmaker) as db:
+            ids.append(
+                await app.resources.audit.record(
+                    EventType.SESSION_VALIDATION_FAILED, db=db, ctx=CTX, details={"n": n}
+                )
+            )
+    return ids
 
 
 async def _seal(app: Running, clock: FakeClock, batch_size: int = 3) -> int:

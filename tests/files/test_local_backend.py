@@ -140,6 +140,7 @@ class TestUploadEnforcement:
         response = await post_form(client, slot, other)
         assert_problem(response, 409, "upload_already_used")
         info = await app.resources.store.inspect(slot["fields"]["key"], first_bytes=len(PDF))
+        assert info is not None
         assert info.first_bytes == PDF  # the first upload is untouched
         assert _incoming(settings) == []
 

@@ -132,12 +132,12 @@ class TestSettings:
         from session_service.core.settings import Settings
 
         with pytest.raises(ValidationError, match="trusted_proxies"):
-            Settings(trusted_proxies=["10.0.0.1/8"])  # type: ignore[list-item]
+            Settings(trusted_proxies=["10.0.0.1/8"])
 
     def test_addresses_are_single_host_networks(self) -> None:
         from session_service.core.settings import Settings
 
-        parsed = Settings(trusted_proxies=["10.0.0.1", "::1"])  # type: ignore[list-item]
+        parsed = Settings(trusted_proxies=["10.0.0.1", "::1"])
         assert [str(n) for n in parsed.trusted_proxies] == ["10.0.0.1/32", "::1/128"]
 
 

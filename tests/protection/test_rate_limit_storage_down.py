@@ -89,6 +89,7 @@ class TestRecovery:
         redis_server: Callable[[int], Popen[bytes]],
     ) -> None:
         limiter = app.resources.limiter
+        assert limiter is not None
         assert (await client.post(CREATE)).status_code == 201  # counted locally
         assert limiter.shared_down_since is not None
 
@@ -109,6 +110,7 @@ class TestRecovery:
     ) -> None:
         server = redis_server(redis_port)
         limiter = app.resources.limiter
+        assert limiter is not None
         await wait_for(lambda: limiter.shared_down_since is None)
         assert (await client.post(CREATE)).status_code == 201
 

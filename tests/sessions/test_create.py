@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 
@@ -160,7 +160,7 @@ class TestBadBodies:
     async def test_huge_streamed_body_without_length_is_413(
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
-        async def chunks() -> object:
+        async def chunks() -> AsyncIterator[bytes]:
             for _ in range(100):
                 yield b"a" * 4096
 

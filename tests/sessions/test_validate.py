@@ -46,7 +46,8 @@ class TestValidateAnswers:
     async def test_malformed_ids(self, client: httpx.AsyncClient, header: str | None) -> None:
         if header is not None and not header.isascii():
             # httpx refuses non-latin-1 header values; send raw bytes instead.
-            response = await client.post(URL, headers={"X-Session-ID": header.encode("utf-8")})  # type: ignore[dict-item]
+            raw: dict[bytes, bytes] = {b"X-Session-ID": header.encode("utf-8")}
+            response = await client.post(URL, headers=raw)
             body = response.json()
         else:
             body = await validate(client, header)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 pytest.importorskip("playwright", reason="make test installs playwright")
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 KEY = "session-service.session-id"
 NOTICE = "Your session has been reset due to a technical issue. Please start again."
@@ -21,14 +21,12 @@ def page(chromium: Browser, service: str) -> Any:
     context = chromium.new_context(base_url=service)
     page = context.new_page()
     page.console_errors = []  # type: ignore[attr-defined]
-    page.on(
-        "console",
-        lambda message: (
+
+    def record(message: ConsoleMessage) -> None:
+        if message.type == "error":
             page.console_errors.append(message.text)  # type: ignore[attr-defined]
-            if message.type == "error"
-            else None
-        ),
-    )
+
+    page.on("console", record)
     try:
         yield page
     finally:

@@ -13,7 +13,6 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from session_service.audit.events import EventType
 from session_service.audit.repository import AuditRepository
 from session_service.audit.service import AuditService
+from session_service.audit.snapshot import AuditEventSnapshot
 from session_service.core.context import RequestContext
 from session_service.core.errors import InvalidInput
 
@@ -51,7 +51,7 @@ class AuditFilter:
 class AuditPage:
     """One page of events and the cursor of the next (None on the last page)."""
 
-    events: list[dict[str, Any]]
+    events: list[AuditEventSnapshot]
     next_cursor: str | None
 
 
@@ -85,7 +85,7 @@ class AuditQuery:
         more = len(rows) > limit
         events = rows[:limit]
         next_cursor = (
-            str(self._cursors.dumps({"before": events[-1]["id"], "filter": fingerprint}))
+            str(self._cursors.dumps({"before": events[-1].id, "filter": fingerprint}))
             if more
             else None
         )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.audit.models import AuditEvent
+from session_service.audit.snapshot import AuditEntry, AuditEventSnapshot
 from session_service.core.sqltypes import table_of
 
 _table = table_of(AuditEvent)
@@ -25,15 +25,15 @@ class AuditRepository:
     def __init__(self, db: AsyncSession) -> None:
         self.db = db
 
-    async def add(self, values: dict[str, Any]) -> int:
+    async def add(self, entry: AuditEntry) -> int:
         """Insert one event and return its monotonic id (one statement, no ORM flush)."""
-        event_id: int = (await self.db.execute(_INSERT, values)).scalar_one()
+        event_id: int = (await self.db.execute(_INSERT, entry.values())).scalar_one()
         return event_id
 
-    async def add_many(self, rows: list[dict[str, Any]]) -> None:
+    async def add_many(self, entries: list[AuditEntry]) -> None:
         """Insert many events in one executemany statement (cleanup's batches)."""
-        if rows:
-            await self.db.execute(_INSERT_MANY, rows)
+        if entries:
+            await self.db.execute(_INSERT_MANY, [entry.values() for entry in entries])
 
     async def newest_first(
         self,
@@ -44,7 +44,7 @@ class AuditRepository:
         since: datetime | None,
         until: datetime | None,
         limit: int,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AuditEventSnapshot]:
         """Events matching the filter, newest first, below the id `before` (keyset paging)."""
         stmt = select(_table).order_by(_table.c.id.desc()).limit(limit)
         if before is not None:
@@ -57,16 +57,17 @@ class AuditRepository:
             stmt = stmt.where(_table.c.occurred_at >= since)
         if until is not None:
             stmt = stmt.where(_table.c.occurred_at < until)
-        return [dict(row) for row in (await self.db.execute(stmt)).mappings()]
+        return [AuditEventSnapshot(**row) for row in (await self.db.execute(stmt)).mappings()]
 
-    async def recent(self, session_id: uuid.UUID, *, limit: int) -> list[dict[str, Any]]:
-        """A session's latest events (type, time, outcome), newest first."""
+    async def recent(self, session_id: uuid.UUID, *, limit: int) -> list[AuditEventSnapshot]:
+        """A session's latest events, newest first."""
         params = {"session_id": session_id, "limit": limit}
-        return [dict(row) for row in (await self.db.execute(_RECENT, params)).mappings()]
+        result = await self.db.execute(_RECENT, params)
+        return [AuditEventSnapshot(**row) for row in result.mappings()]
 
     async def for_session(
         self, session_id: uuid.UUID, *, batch: int
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    ) -> AsyncIterator[list[AuditEventSnapshot]]:
         """A session's events, oldest first, in keyset batches (never OFFSET)."""
         after = 0
         while True:
@@ -74,12 +75,12 @@ class AuditRepository:
             rows = (await self.db.execute(_FOR_SESSION, params)).mappings().all()
             if not rows:
                 return
-            yield [_event(row) for row in rows]
+            yield [AuditEventSnapshot(**row) for row in rows]
             after = int(rows[-1]["id"])
 
 
 _RECENT = (
-    select(_table.c.type, _table.c.occurred_at, _table.c.outcome)
+    select(_table)
     .where(_table.c.session_id == bindparam("session_id"))
     .order_by(_table.c.id.desc())
     .limit(bindparam("limit"))
@@ -91,9 +92,3 @@ _FOR_SESSION = (
     .order_by(_table.c.id)
     .limit(bindparam("limit"))
 )
-
-
-def _event(row: Any) -> dict[str, Any]:
-    event = dict(row)
-    event["session_id"] = str(event["session_id"]) if event["session_id"] else None
-    return event

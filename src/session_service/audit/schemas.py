@@ -6,11 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class AuditEventRead(BaseModel):
     """One audit event, as stored."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: int
     occurred_at: datetime

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
 from session_service.audit.repository import AuditRepository
+from session_service.audit.snapshot import AuditEntry, AuditEventSnapshot
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.core.db import after_commit, job_scope
@@ -54,14 +55,14 @@ class AuditService:
 
         Returns the event's id.
         """
-        values = _row(self.clock(), event_type, ctx, session_id, outcome, details or {})
-        event_id = await AuditRepository(db).add(values)
+        entry = _entry(self.clock(), event_type, ctx, session_id, outcome, details or {})
+        event_id = await AuditRepository(db).add(entry)
         on_event = self.on_event
 
         def committed() -> None:
-            _log_event(event_id, values)
+            _log_event(event_id, entry)
             if on_event is not None:
-                on_event(values["type"], values["details"])
+                on_event(entry.type, entry.details)
 
         after_commit(db, committed)
         if self.on_commit is not None:
@@ -79,25 +80,25 @@ class AuditService:
     ) -> None:
         """Record one event per `(session_id, details)` item in `db`'s transaction, at once."""
         now = self.clock()
-        rows = [
-            _row(now, event_type, ctx, session_id, outcome, details)
+        entries = [
+            _entry(now, event_type, ctx, session_id, outcome, details)
             for session_id, details in items
         ]
-        if not rows:
+        if not entries:
             return
-        await AuditRepository(db).add_many(rows)
+        await AuditRepository(db).add_many(entries)
         on_event = self.on_event
 
         def committed() -> None:
             log.info(
                 "audit_events",
                 event_type=event_type.value,
-                count=len(rows),
+                count=len(entries),
                 outcome=outcome.value,
             )
             if on_event is not None:
-                for row in rows:
-                    on_event(row["type"], row["details"])
+                for entry in entries:
+                    on_event(entry.type, entry.details)
 
         after_commit(db, committed)
         if self.on_commit is not None:
@@ -105,25 +106,9 @@ class AuditService:
 
     def trail(
         self, session_id: uuid.UUID, *, db: AsyncSession, batch: int
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    ) -> AsyncIterator[list[AuditEventSnapshot]]:
         """A session's events, oldest first, in batches (for its export)."""
         return AuditRepository(db).for_session(session_id, batch=batch)
-
-    async def record_alone(
-        self,
-        maker: async_sessionmaker[AsyncSession],
-        event_type: EventType,
-        *,
-        ctx: RequestContext,
-        session_id: uuid.UUID | None = None,
-        outcome: Outcome = Outcome.FAILURE,
-        details: dict[str, Any] | None = None,
-    ) -> int:
-        """Record an event in a unit of work of its own, for attempts that changed nothing."""
-        async with job_scope(maker) as db:
-            return await self.record(
-                event_type, db=db, ctx=ctx, session_id=session_id, outcome=outcome, details=details
-            )
 
 
 RECENT_ACTIONS = 10
@@ -139,40 +124,38 @@ async def recent_actions(maker: async_sessionmaker[AsyncSession], session_id: st
     return "; ".join(_describe(event) for event in events)
 
 
-def _row(
+def _entry(
     now: datetime,
     event_type: EventType,
     ctx: RequestContext,
     session_id: uuid.UUID | None,
     outcome: Outcome,
     details: dict[str, Any],
-) -> dict[str, Any]:
-    """An audit_events row's values."""
-    return {
-        "occurred_at": now,
-        "type": event_type.value,
-        "session_id": session_id,
-        "request_id": ctx.request_id,
-        "client_ip": ctx.client_ip,
-        "user_agent": ctx.user_agent,
-        "outcome": outcome.value,
-        "details": details,
-    }
+) -> AuditEntry:
+    return AuditEntry(
+        occurred_at=now,
+        type=event_type.value,
+        session_id=session_id,
+        request_id=ctx.request_id,
+        client_ip=ctx.client_ip,
+        user_agent=ctx.user_agent,
+        outcome=outcome.value,
+        details=details,
+    )
 
 
-def _describe(event: dict[str, Any]) -> str:
-    when = event["occurred_at"].strftime("%H:%M:%S")
-    failed = "" if event["outcome"] == Outcome.SUCCESS.value else " (failed)"
-    return f"{when} {event['type']}{failed}"
+def _describe(event: AuditEventSnapshot) -> str:
+    when = event.occurred_at.strftime("%H:%M:%S")
+    failed = "" if event.outcome == Outcome.SUCCESS.value else " (failed)"
+    return f"{when} {event.type}{failed}"
 
 
-def _log_event(event_id: int, values: dict[str, Any]) -> None:
-    session_id = values["session_id"]
+def _log_event(event_id: int, entry: AuditEntry) -> None:
     log.info(
         "audit_event",
         event_id=event_id,
-        event_type=values["type"],
-        session_id=str(session_id) if session_id else None,
-        outcome=values["outcome"],
-        details=values["details"],
+        event_type=entry.type,
+        session_id=str(entry.session_id) if entry.session_id else None,
+        outcome=entry.outcome,
+        details=entry.details,
     )

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.core.sqltypes import table_of
 from session_service.files.models import FileStatus, StoredFile
+from session_service.files.snapshot import FileSnapshot
 
 _table = table_of(StoredFile)
 _INSERT = insert(_table)
@@ -27,32 +28,27 @@ _USAGE = select(func.count(), func.coalesce(func.sum(_table.c.declared_size), 0)
 
 
 class FileRepository:
-    """File rows, in the caller's unit of work."""
+    """File rows, in the caller's unit of work: Core statements in, snapshots out."""
 
     def __init__(self, db: AsyncSession) -> None:
         self.db = db
 
-    async def insert(self, values: dict[str, Any]) -> None:
+    async def insert(self, file: FileSnapshot) -> None:
         """Record a new file."""
-        await self.db.execute(_INSERT, values)
+        await self.db.execute(_INSERT, asdict(file))
 
     async def get(
         self, file_id: uuid.UUID, *, session_id: uuid.UUID, for_update: bool = False
-    ) -> StoredFile | None:
+    ) -> FileSnapshot | None:
         """The file if it belongs to this session (another session's file is "not found")."""
-        stmt = select(StoredFile).where(_table.c.id == file_id, _table.c.session_id == session_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        return (await self.db.execute(stmt)).scalar_one_or_none()
+        stmt = _GET_FOR_UPDATE if for_update else _GET
+        row = (await self.db.execute(stmt, {"id": file_id, "session_id": session_id})).first()
+        return None if row is None else _snapshot(row._mapping)
 
-    async def list(self, session_id: uuid.UUID) -> Sequence[StoredFile]:
+    async def list(self, session_id: uuid.UUID) -> list[FileSnapshot]:
         """A session's files, oldest first."""
-        stmt = (
-            select(StoredFile)
-            .where(_table.c.session_id == session_id)
-            .order_by(_table.c.created_at, _table.c.id)
-        )
-        return (await self.db.execute(stmt)).scalars().all()
+        result = await self.db.execute(_LIST, {"session_id": session_id})
+        return [_snapshot(row) for row in result.mappings()]
 
     async def usage(self, session_id: uuid.UUID) -> tuple[int, int]:
         """A session's files and bytes (pending or uploaded); the caller holds its lock."""
@@ -60,21 +56,47 @@ class FileRepository:
         count, total = cast(tuple[int, int], tuple(result.one()))
         return int(count), int(total)
 
-    async def mark_uploaded(self, file: StoredFile, *, stored_size: int, now: datetime) -> None:
+    async def mark_uploaded(
+        self, file: FileSnapshot, *, stored_size: int, now: datetime
+    ) -> FileSnapshot:
         """The object arrived and passed every check."""
-        file.status, file.stored_size = FileStatus.UPLOADED, stored_size
-        file.uploaded_at = file.updated_at = now
-        await self._save(file)
+        return await self._update(
+            file,
+            status=FileStatus.UPLOADED.value,
+            stored_size=stored_size,
+            uploaded_at=now,
+            updated_at=now,
+        )
 
-    async def mark_rejected(self, file: StoredFile, *, reason: str, now: datetime) -> None:
+    async def mark_rejected(
+        self, file: FileSnapshot, *, reason: str, now: datetime
+    ) -> FileSnapshot:
         """The object failed a check and was deleted."""
-        file.status, file.rejection_reason, file.updated_at = FileStatus.REJECTED, reason, now
-        await self._save(file)
+        return await self._update(
+            file, status=FileStatus.REJECTED.value, rejection_reason=reason, updated_at=now
+        )
 
     async def delete(self, file_id: uuid.UUID) -> None:
         """Remove the row."""
         await self.db.execute(delete(_table).where(_table.c.id == file_id))
 
-    async def _save(self, file: StoredFile) -> None:
-        self.db.add(file)
-        await self.db.flush()
+    async def _update(self, file: FileSnapshot, **values: Any) -> FileSnapshot:
+        stmt = update(_table).where(_table.c.id == file.id).values(**values).returning(*_table.c)
+        return _snapshot((await self.db.execute(stmt)).one()._mapping)
+
+
+_GET = select(_table).where(
+    _table.c.id == bindparam("id"), _table.c.session_id == bindparam("session_id")
+)
+_GET_FOR_UPDATE = _GET.with_for_update()
+_LIST = (
+    select(_table)
+    .where(_table.c.session_id == bindparam("session_id"))
+    .order_by(_table.c.created_at, _table.c.id)
+)
+
+
+def _snapshot(mapping: Any) -> FileSnapshot:
+    values = dict(mapping)
+    values["status"] = FileStatus(values["status"])
+    return FileSnapshot(**values)

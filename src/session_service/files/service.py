@@ -32,10 +32,11 @@ from session_service.files.errors import (
     UploadMissing,
     UploadRejected,
 )
-from session_service.files.models import FileStatus, StoredFile
+from session_service.files.models import FileStatus
 from session_service.files.names import session_prefix, storage_key
 from session_service.files.repository import FileRepository
 from session_service.files.schemas import UploadCreate
+from session_service.files.snapshot import FileSnapshot
 from session_service.sessions.snapshot import SessionSnapshot
 from session_service.storage.base import ObjectStore, UploadSlot
 
@@ -46,7 +47,7 @@ log = structlog.get_logger(__name__)
 class IssuedSlot:
     """A pending file and where the browser posts it."""
 
-    file: StoredFile
+    file: FileSnapshot
     slot: UploadSlot
 
 
@@ -55,7 +56,7 @@ class Rejected:
     """A completion whose object failed a check: committed as such, answered as a 422."""
 
     reason: str
-    file: StoredFile
+    file: FileSnapshot
 
     def error(self) -> UploadRejected:
         """The refusal the caller answers with, once the rejection is committed."""
@@ -124,18 +125,21 @@ class FileService:
             )
         now = self.clock()
         file_id = uuid.uuid4()
-        file = StoredFile(
+        file = FileSnapshot(
             id=file_id,
             session_id=session.id,
             storage_key=storage_key(session.storage_id, file_id, request.name),
             original_name=request.name,
             content_type=request.content_type,
             declared_size=request.size,
+            stored_size=None,
             status=FileStatus.PENDING,
+            rejection_reason=None,
             created_at=now,
             updated_at=now,
+            uploaded_at=None,
         )
-        await files.insert(file.model_dump())
+        await files.insert(file)
         # Signed last: if storage fails, the transaction rolls back and no row remains.
         slot = await self.store.upload_slot(
             file.storage_key,
@@ -158,7 +162,7 @@ class FileService:
 
     async def complete(
         self, session: SessionSnapshot, file_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
-    ) -> StoredFile | Rejected:
+    ) -> FileSnapshot | Rejected:
         """Check the stored object against its declaration; idempotent once uploaded.
 
         Reads only the first bytes of the object. A mismatch deletes the object, marks the
@@ -184,7 +188,7 @@ class FileService:
         details = {"file_id": str(file.id), "stored_size": info.size}
         if reason is not None:
             await self.store.delete_many([file.storage_key])
-            await files.mark_rejected(file, reason=reason, now=now)
+            file = await files.mark_rejected(file, reason=reason, now=now)
             await self.audit.record(
                 EventType.FILE_REJECTED,
                 db=db,
@@ -194,13 +198,13 @@ class FileService:
                 details={**details, "reason": reason},
             )
             return Rejected(reason=reason, file=file)
-        await files.mark_uploaded(file, stored_size=info.size, now=now)
+        file = await files.mark_uploaded(file, stored_size=info.size, now=now)
         await self.audit.record(
             EventType.FILE_UPLOADED, db=db, ctx=ctx, session_id=session.id, details=details
         )
         return file
 
-    async def list(self, session: SessionSnapshot, *, db: AsyncSession) -> Sequence[StoredFile]:
+    async def list(self, session: SessionSnapshot, *, db: AsyncSession) -> Sequence[FileSnapshot]:
         """The session's files, oldest first."""
         return await FileRepository(db).list(session.id)
 
@@ -250,7 +254,7 @@ class FileService:
         await self.store.delete_many(keys)
         return len(keys)
 
-    async def download_url(self, file: StoredFile) -> str | None:
+    async def download_url(self, file: FileSnapshot) -> str | None:
         """A fresh download URL for an uploaded file (None without content), for exports."""
         if file.status != FileStatus.UPLOADED:
             return None
@@ -267,7 +271,7 @@ class FileService:
         file_id: uuid.UUID,
         *,
         for_update: bool = False,
-    ) -> StoredFile:
+    ) -> FileSnapshot:
         file = await files.get(file_id, session_id=session.id, for_update=for_update)
         if file is None:
             raise FileNotFound("No such file in this session.")

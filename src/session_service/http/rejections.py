@@ -14,6 +14,7 @@ from fastapi import Request
 
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
+from session_service.core.db import job_scope
 from session_service.http.deps import request_context, resources_of
 
 log = structlog.get_logger(__name__)
@@ -34,13 +35,14 @@ async def record_rejection(
     resources = resources_of(request)
     details = {**details, "method": request.method, "path": request.url.path}
     try:
-        await resources.audit.record_alone(
-            resources.sessionmaker,
-            event_type,
-            ctx=request_context(request),
-            session_id=session_id,
-            outcome=Outcome.FAILURE,
-            details=details,
-        )
+        async with job_scope(resources.sessionmaker) as db:
+            await resources.audit.record(
+                event_type,
+                db=db,
+                ctx=request_context(request),
+                session_id=session_id,
+                outcome=Outcome.FAILURE,
+                details=details,
+            )
     except Exception:
         log.warning("audit_write_failed", event_type=event_type.value)

@@ -71,7 +71,7 @@ class SessionExporter:
         first = True
         async for batch in self.audit.trail(session.id, db=db, batch=AUDIT_BATCH):
             for event in batch:
-                parts.append((b"" if first else b",") + _json(event))
+                parts.append((b"" if first else b",") + _json(event.as_dict()))
                 first = False
         parts.append(b"]}")
         return parts

@@ -19,6 +19,7 @@ from session_service.audit.models import Outcome
 from session_service.audit.service import AuditService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
+from session_service.core.db import job_scope
 from session_service.core.errors import RefusalRecord
 from session_service.core.ids import new_session_id, parse_session_id
 from session_service.core.settings import AuditValidations, Settings
@@ -99,24 +100,23 @@ class SessionValidator:
         if self.observe is not None:
             self.observe(reason.value if reason is not None else "valid")
         if reason is not None:
-            await self.audit.record_alone(
-                self.maker,
-                EventType.SESSION_VALIDATION_FAILED,
-                ctx=ctx,
-                session_id=session.id if session is not None else None,
-                details={"reason": reason.value, "id_given": raw_id is not None},
-            )
+            async with job_scope(self.maker) as db:
+                await self.audit.record(
+                    EventType.SESSION_VALIDATION_FAILED,
+                    db=db,
+                    ctx=ctx,
+                    outcome=Outcome.FAILURE,
+                    session_id=session.id if session is not None else None,
+                    details={"reason": reason.value, "id_given": raw_id is not None},
+                )
             log.info("session_invalid", reason=reason.value)
             return Validation(session=None, reason=reason)
         assert session is not None
         if self.settings.audit_validations == AuditValidations.ALL:
-            await self.audit.record_alone(
-                self.maker,
-                EventType.SESSION_VALIDATED,
-                ctx=ctx,
-                session_id=session.id,
-                outcome=Outcome.SUCCESS,
-            )
+            async with job_scope(self.maker) as db:
+                await self.audit.record(
+                    EventType.SESSION_VALIDATED, db=db, ctx=ctx, session_id=session.id
+                )
         return Validation(session=session, reason=None)
 
     async def _touch(self, session_id: uuid.UUID, now: datetime) -> SessionSnapshot | None:
