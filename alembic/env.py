@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from session_service.core.db import make_engine
-from session_service.core.migrations import MIGRATION_LOCK_KEY, target_metadata
 from session_service.core.settings import Settings, get_settings
+from session_service.migrations import MIGRATION_LOCK_KEY, target_metadata
 
 config = context.config
 

@@ -7,7 +7,7 @@ import os
 
 import asyncpg
 
-from session_service.core import migrations
+from session_service import migrations
 
 ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

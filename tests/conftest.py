@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from session_service import migrations
 from session_service.app import create_app
-from session_service.core import migrations
 from session_service.core.settings import Settings
 from session_service.observability.logging import configure_logging
 from session_service.resources import Resources

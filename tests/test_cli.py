@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from session_service import migrations
 from session_service.cli import cli
-from session_service.core import migrations
 from session_service.core.settings import Settings
 
 CLI = [sys.executable, "-m", "session_service"]

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from session_service.core import migrations
+from session_service import migrations
 from tests.conftest import PostgresFactory
 
 

@@ -16,10 +16,10 @@ from alembic.util.exc import CommandError
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from session_service import migrations
 from session_service.audit.sealing import AuditSealer, VerifyReport, verify_chain
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.runner import job_context
-from session_service.core import migrations
 from session_service.core.clock import utc_now
 from session_service.core.db import job_scope, make_engine, make_sessionmaker
 from session_service.core.settings import (

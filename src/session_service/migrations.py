@@ -30,7 +30,7 @@ MIGRATION_LOCK_KEY = 0x5E55_0001
 
 def _ini_path() -> Path:
     """alembic.ini at the project root (source checkout or the image's /app)."""
-    for candidate in (Path(__file__).resolve().parents[3], Path.cwd()):
+    for candidate in (Path(__file__).resolve().parents[2], Path.cwd()):
         path = candidate / "alembic.ini"
         if path.is_file():
             return path
