@@ -164,6 +164,21 @@ class TestValidationAuditAll:
         ]
         assert events[2]["details"] == {"reason": "malformed", "id_given": False}
 
+    async def test_holder_routes_audit_their_check_too(
+        self, client: httpx.AsyncClient, app: Running
+    ) -> None:
+        session = await create_session(client)
+        read = await client.get("/api/v1/session", headers={"X-Session-ID": session["id"]})
+        assert read.status_code == 200
+        refused = await client.get("/api/v1/session", headers={"X-Session-ID": "nope"})
+        assert refused.status_code == 401
+        events = await audit_events(app)
+        assert [(e["type"], e["outcome"]) for e in events] == [
+            ("session.created", "success"),
+            ("session.validated", "success"),
+            ("session.validation_failed", "failure"),
+        ]
+
 
 class TestDatabaseRestart:
     async def test_validate_recovers_when_every_pooled_connection_died(

@@ -187,6 +187,10 @@ class SessionService:
             )
             await repository.slide(session.id, now=now, expires_at=now + ttl)
             session = replace(session, last_seen_at=now, expires_at=now + ttl)
+        if self.settings.audit_validations == AuditValidations.ALL:
+            await self.audit.record(
+                EventType.SESSION_VALIDATED, db=db, ctx=ctx, session_id=session.id
+            )
         return session
 
     async def open(
