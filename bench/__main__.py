@@ -35,7 +35,7 @@ from bench.database import dsn as _dsn
 from bench.database import fresh_database
 from session_service.audit.sealing import AuditSealer, verify_chain
 from session_service.core.clock import utc_now
-from session_service.core.db import make_engine, make_sessionmaker
+from session_service.core.db import job_scope, make_engine, make_sessionmaker
 from session_service.core.settings import Settings
 
 DATABASE = "session_service_bench"
@@ -275,7 +275,8 @@ async def bench_audit_chain(dsn: str) -> dict[str, float]:
         started = time.perf_counter()
         sealed = await sealer.seal()
         seal_seconds = time.perf_counter() - started
-        report = await verify_chain(maker)
+        async with job_scope(maker) as db:
+            report = await verify_chain(db)
     finally:
         await engine.dispose()
     assert report.ok, report.problems

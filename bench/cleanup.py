@@ -21,11 +21,11 @@ from pathlib import Path
 import asyncpg
 
 from bench.database import dsn, fresh_database
-from session_service.app import create_app
 from session_service.cleanup.runner import job_context
 from session_service.core.clock import utc_now
 from session_service.core.settings import Settings
 from session_service.observability.logging import configure_logging
+from session_service.resources import open_resources
 
 DATABASE = "session_service_bench_cleanup"
 SESSIONS = int(os.environ.get("BENCH_CLEANUP_SESSIONS", "100000"))
@@ -74,10 +74,9 @@ async def run(storage: Path) -> dict[str, object]:
         audit_retention=timedelta(0),
     )
     configure_logging(settings.with_overrides(log_level="warning"), stream=sys.stderr)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+    async with open_resources(settings, utc_now) as resources:
         started = time.perf_counter()
-        report = await app.state.cleanup.run_once(dry_run=False, ctx=job_context())
+        report = await resources.cleanup.run_once(dry_run=False, ctx=job_context())
         seconds = time.perf_counter() - started
     assert report is not None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
