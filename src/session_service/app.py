@@ -21,17 +21,22 @@ from session_service.core.settings import (
     get_settings,
     production_problems,
 )
+from session_service.http import API_PREFIX
 from session_service.http.alerts import request_alert
 from session_service.http.deps import RESOURCES, resources_in
 from session_service.http.middleware.bodylimit import BodyLimitMiddleware
 from session_service.http.middleware.clientip import ClientAddressMiddleware, TrustedProxies
 from session_service.http.middleware.context import RequestContextMiddleware
 from session_service.http.middleware.cors import ProblemCORSMiddleware
+from session_service.http.middleware.nostore import NoStoreMiddleware
 from session_service.http.problems import install_error_handlers
 from session_service.observability.logging import configure_logging
 from session_service.observability.metrics import Metrics
 from session_service.resources import open_resources, run_background_jobs
 from session_service.storage.local import DOWNLOAD_PATH, UPLOAD_PATH
+
+# Holder and service session routes: `/api/v1/session...` and `/api/v1/sessions...`.
+SESSION_ROUTES = f"{API_PREFIX}/session"
 
 DESCRIPTION = """
 Persistent anonymous sessions for a chatbot web app.
@@ -96,7 +101,9 @@ def create_app(
 
     install_error_handlers(app)
     metrics.route_templates = include_routes(app, settings)
-    # Added last runs first: client address, request context, CORS, body cap, routes.
+    # Added last runs first: client address, request context, CORS, body cap, no-store,
+    # routes.
+    app.add_middleware(NoStoreMiddleware, prefixes=(SESSION_ROUTES,))
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt=frozenset({UPLOAD_PATH})
     )

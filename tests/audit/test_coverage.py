@@ -84,3 +84,19 @@ class TestDeniedKeys:
         assert event["details"]["reason"] == reason
         assert ADMIN_KEY not in str(event)
         assert "wrong" not in str(event["details"])
+
+
+class TestAttribution:
+    """A refused request names a session only when its token was checked and valid."""
+
+    async def test_a_header_alone_attributes_nothing(
+        self, client: httpx.AsyncClient, app: Running
+    ) -> None:
+        victim = (await create_session(client))["id"]
+        response = await client.post(
+            "/api/v1/sessions", json={"id": "x"}, headers={"X-Session-ID": victim}
+        )
+        assert_problem(response, 422, "validation_error")
+        event = (await audit_events(app))[-1]
+        assert event["type"] == "request.rejected"
+        assert event["session_id"] is None

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import Header
 
+from session_service.sessions.deps import CurrentSession
 from tests.conftest import FakeClock
 from tests.helpers import Running, assert_problem, create_session
 from tests.notify.conftest import SmtpSink, WebhookReceiver
@@ -34,11 +35,16 @@ def failing_routes(app: Running) -> None:
     async def explode(x_session_id: str | None = Header(default=None)) -> None:
         raise RuntimeError("internal detail: password=hunter2")
 
+    async def explode_held(session: CurrentSession) -> None:
+        """Fails after the holder's token was checked: the alert names the session."""
+        raise RuntimeError("internal detail: password=hunter2")
+
     async def other(x_session_id: str | None = Header(default=None)) -> None:
         raise KeyError("missing")
 
     app.app.add_api_route("/test-explode", explode)
     app.app.add_api_route("/test-other", other)
+    app.app.add_api_route("/test-explode-held", explode_held)
 
 
 async def until(condition: Callable[[], bool], seconds: float = 5) -> None:
@@ -60,7 +66,8 @@ class TestAlerts:
         session = await create_session(client)
         await client.post("/api/v1/session/validate", headers={"X-Session-ID": "bad"})
         response = await client.get(
-            "/test-explode", headers={"X-Session-ID": session["id"], "X-Request-ID": "req-500-1"}
+            "/test-explode-held",
+            headers={"X-Session-ID": session["id"], "X-Request-ID": "req-500-1"},
         )
         assert_problem(response, 500, "internal_error")
         await app.resources.notifier.drain()
@@ -77,7 +84,7 @@ class TestAlerts:
         assert payload["request_id"] == "req-500-1"
         assert payload["session_id"] == session["id"]
         assert payload["summary"].startswith("RuntimeError at ")
-        assert "GET /test-explode" in payload["summary"]
+        assert "GET /test-explode-held" in payload["summary"]
         assert payload["time"].startswith("2026-01-15T09:30")
         assert "session.created" in payload["recent_actions"]
         assert len(payload["recent_actions"]) <= 200
@@ -146,3 +153,17 @@ class TestNoChannels:
         app.app.add_api_route("/test-explode", explode)
         assert_problem(await client.get("/test-explode"), 500, "internal_error")
         assert app.resources.notifier.enabled is False
+
+
+@pytest.mark.usefixtures("failing_routes")
+class TestAttribution:
+    async def test_an_unchecked_header_names_no_session(
+        self, client: httpx.AsyncClient, app: Running, webhook_server: WebhookReceiver
+    ) -> None:
+        session = await create_session(client)
+        await client.get("/test-explode", headers={"X-Session-ID": session["id"]})
+        await app.resources.notifier.drain()
+        [hook] = webhook_server.requests
+        payload = json.loads(hook.body)
+        assert payload["session_id"] is None
+        assert session["id"] not in hook.body.decode()

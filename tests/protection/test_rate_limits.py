@@ -176,15 +176,16 @@ class TestRejections:
             assert event["details"]["kind"] == "create"
             assert event["details"]["limit"] == "3 per 1 minute"
 
-    async def test_rejection_names_the_session_it_was_for(
+    async def test_a_refusal_names_no_session_from_an_unchecked_header(
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
+        """Refused before any token is checked: a header alone writes into no one's trail."""
         session = await create_session(client)
         headers = {"X-Session-ID": session["id"]}
         for _ in range(5):
             await client.post(VALIDATE, headers=headers)
         events = [e for e in await audit_events(app) if e["type"] == "request.rate_limited"]
-        assert [e["session_id"] for e in events] == [session["id"]]
+        assert [e["session_id"] for e in events] == [None]
 
     async def test_rejections_are_counted_in_metrics(self, client: httpx.AsyncClient) -> None:
         for _ in range(5):

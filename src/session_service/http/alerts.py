@@ -15,12 +15,11 @@ from pathlib import Path
 
 from starlette.types import Scope
 
-from session_service.core.ids import parse_session_id
+from session_service.http.deps import authenticated_session
 from session_service.notify.alert import Alert
 from session_service.observability.metrics import route_template
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-SESSION_HEADER = b"x-session-id"
 LIBRARY_ROOTS = tuple(
     {Path(sysconfig.get_paths()[name]).resolve() for name in ("stdlib", "purelib", "platlib")}
 )
@@ -65,10 +64,9 @@ def _is_application(path: Path) -> bool:
 
 
 def _session_id(scope: Scope) -> str | None:
-    """The session the request was for: the holder's header, or a service route's path."""
-    for name, value in scope["headers"]:
-        if name == SESSION_HEADER:
-            parsed = parse_session_id(value.decode("latin-1"))
-            return str(parsed) if parsed else None
+    """The session the request was for: the holder's, once proven, or a service route's path."""
+    holder = authenticated_session(scope)
+    if holder is not None:
+        return str(holder)
     path_id = scope.get("path_params", {}).get("session_id")
     return str(path_id) if path_id is not None else None

@@ -6,6 +6,7 @@ per dependency per request.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, cast
 
@@ -19,11 +20,27 @@ from session_service.resources import Resources
 
 # The lifespan state entry that holds the process's resources.
 RESOURCES = "resources"
+# The request state entry naming the session whose holder this request proved to be.
+AUTHENTICATED_SESSION = "authenticated_session"
 
 
 def resources_in(scope: Scope) -> Resources | None:
     """The resources of a request's ASGI scope (None before start-up has finished)."""
     return cast("Resources | None", scope.get("state", {}).get(RESOURCES))
+
+
+def authenticated_session(scope: Scope) -> uuid.UUID | None:
+    """The session this request's token was checked for, if it was valid; else None.
+
+    Audit events about refused requests and admin alerts attribute a request to a session
+    only this way: a header alone proves nothing (anyone who knows an id can send it).
+    """
+    return cast("uuid.UUID | None", scope.get("state", {}).get(AUTHENTICATED_SESSION))
+
+
+def mark_authenticated(request: Request, session_id: uuid.UUID) -> None:
+    """Note that this request's holder proved to hold `session_id`."""
+    request.scope["state"][AUTHENTICATED_SESSION] = session_id
 
 
 def resources_of(request: Request) -> Resources:

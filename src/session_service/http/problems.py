@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from session_service.audit.events import EventType
 from session_service.core.errors import InvalidInput, ServiceError
-from session_service.core.ids import parse_session_id
+from session_service.http.deps import authenticated_session
 from session_service.http.problem_json import PROBLEM_MEDIA_TYPE, problem_body
 from session_service.http.rejections import record_rejection
 from session_service.ratelimit.limiter import RateLimited
@@ -143,7 +143,7 @@ async def _audit_rejected(request: Request, *, code: str, errors: list[dict[str,
     await record_rejection(
         request,
         EventType.REQUEST_REJECTED,
-        session_id=parse_session_id(request.headers.get("x-session-id")),
+        session_id=authenticated_session(request.scope),
         details={"code": code, "fields": fields},
     )
 

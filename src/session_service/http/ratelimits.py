@@ -6,7 +6,6 @@ from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
 
 from session_service.audit.events import EventType
-from session_service.core.ids import parse_session_id
 from session_service.http.deps import resources_of
 from session_service.http.rejections import record_rejection
 from session_service.ratelimit.limiter import CallKind, RateLimited
@@ -26,7 +25,7 @@ async def enforce(request: Request, kind: CallKind) -> None:
         await record_rejection(
             request,
             EventType.REQUEST_RATE_LIMITED,
-            session_id=parse_session_id(request.headers.get("x-session-id")),
+            session_id=None,  # refused before any token is checked: attributed to nobody
             details={"kind": kind.value, "limit": str(refusal.rule.limit)},
         )
         raise

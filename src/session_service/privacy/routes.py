@@ -70,7 +70,6 @@ async def export_session(
         media_type="application/json",
         headers={
             "Content-Disposition": 'attachment; filename="session-export.json"',
-            "Cache-Control": "private, no-store",
         },
     )
 

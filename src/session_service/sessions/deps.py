@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
-from session_service.http.deps import DbSession, RequestContextDep, ResourcesDep
+from session_service.http.deps import (
+    DbSession,
+    RequestContextDep,
+    ResourcesDep,
+    mark_authenticated,
+)
 from session_service.sessions.service import SessionService
 from session_service.sessions.snapshot import SessionSnapshot
 
@@ -28,16 +33,20 @@ SessionIdHeader = Annotated[
 
 
 async def get_current_session(
+    request: Request,
     service: SessionServiceDep,
     db: DbSession,
     ctx: RequestContextDep,
     x_session_id: SessionIdHeader = None,
 ) -> SessionSnapshot:
     """The caller's valid session, read in the request's unit of work; else 401."""
-    return await service.hold(x_session_id, db=db, ctx=ctx, lock=False)
+    session = await service.hold(x_session_id, db=db, ctx=ctx, lock=False)
+    mark_authenticated(request, session.id)
+    return session
 
 
 async def get_locked_session(
+    request: Request,
     service: SessionServiceDep,
     db: DbSession,
     ctx: RequestContextDep,
@@ -48,7 +57,9 @@ async def get_locked_session(
     For every route that changes the session or what belongs to it: a reset, an erasure or
     another change of the same session waits for this request, or this request for it.
     """
-    return await service.hold(x_session_id, db=db, ctx=ctx, lock=True)
+    session = await service.hold(x_session_id, db=db, ctx=ctx, lock=True)
+    mark_authenticated(request, session.id)
+    return session
 
 
 CurrentSession = Annotated[SessionSnapshot, Depends(get_current_session)]
