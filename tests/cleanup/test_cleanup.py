@@ -79,9 +79,10 @@ class TestExpiredSessions:
         assert report.expired_sessions.items == [old["id"]]  # the new one was seen 12 h ago
         assert await session_row(app, new["id"]) is not None
 
-    async def test_completed_sessions_never_expire(
+    async def test_completed_sessions_end_at_the_absolute_lifetime(
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
+        """A completed row from before the cap (expires_at NULL) still ends at SESSION_MAX_AGE."""
         session = await create_session(client)
         async with app.resources.engine.begin() as conn:
             await conn.execute(
@@ -89,8 +90,11 @@ class TestExpiredSessions:
                 .where(SESSIONS.c.id == uuid.UUID(session["id"]))
                 .values(status="completed", expires_at=None)
             )
-        clock.advance(timedelta(days=400))
+        clock.advance(timedelta(days=29))
         assert (await run_cleanup(app)).expired_sessions.count == 0
+        clock.advance(timedelta(days=1))
+        report = await run_cleanup(app)
+        assert report.expired_sessions.items == [session["id"]]
 
 
 class TestAbandonedUploads:

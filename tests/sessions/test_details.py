@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from tests.conftest import FakeClock
+from tests.conftest import T0, FakeClock
 from tests.helpers import Running, assert_problem, audit_events, create_session, session_row
 
 SERVICE_KEY = "svc-" + "s" * 40
@@ -124,13 +124,17 @@ class TestCompletion:
         body = response.json()
         assert (body["status"], body["email"]) == ("completed", EMAIL)
         assert body["completed_at"] == clock.now.isoformat().replace("+00:00", "Z")
-        assert body["expires_at"] is None
+        # No idle expiry any more: it ends SESSION_MAX_AGE (30 days) after its creation.
+        assert body["expires_at"] == (T0 + timedelta(days=30)).isoformat().replace("+00:00", "Z")
         assert (await audit_events(app))[-1]["type"] == "session.completed"
-        # A completed session stays usable by its holder and never expires.
-        clock.advance(timedelta(days=30))
+        # A completed session stays usable by its holder however idle, until that end.
+        clock.advance(timedelta(days=29))
         validate = await client.post("/api/v1/session/validate", headers={"X-Session-ID": sid})
         assert validate.json()["valid"] is True
         assert_problem(await submit(client, sid), 409, "session_completed")
+        clock.advance(timedelta(days=1))
+        ended = await client.post("/api/v1/session/validate", headers={"X-Session-ID": sid})
+        assert ended.json() == {"valid": False, "reason": "expired", "action": "reset"}
 
     async def test_other_statuses_are_409_naming_the_status(
         self, client: httpx.AsyncClient, clock: FakeClock

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import T0, FakeClock
-from tests.helpers import Running, audit_events, create_session, session_row
+from tests.helpers import Running, assert_problem, audit_events, create_session, session_row
 
 URL = "/api/v1/session/validate"
 
@@ -201,3 +201,27 @@ class TestDatabaseRestart:
         # Every request after the server dropped its connections still succeeds.
         for _ in range(3):
             assert (await validate(client, session["id"]))["valid"] is True
+
+
+class TestAbsoluteLifetime:
+    """SESSION_MAX_AGE ends every session however active, completed ones too."""
+
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"session_max_age": timedelta(days=3), "last_seen_throttle": timedelta(0)}
+
+    async def test_an_active_session_that_never_idles_ends(
+        self, client: httpx.AsyncClient, clock: FakeClock
+    ) -> None:
+        session = await create_session(client)
+        for _ in range(71):  # a check every hour, never idle
+            clock.advance(timedelta(hours=1))
+            assert (await validate(client, session["id"]))["valid"] is True
+        clock.advance(timedelta(hours=1))
+        assert await validate(client, session["id"]) == {
+            "valid": False,
+            "reason": "expired",
+            "action": "reset",
+        }
+        held = await client.get("/api/v1/session", headers={"X-Session-ID": session["id"]})
+        assert assert_problem(held, 401, "session_invalid")["reason"] == "expired"

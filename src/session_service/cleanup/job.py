@@ -83,12 +83,17 @@ class CleanupJob:
         self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool
     ) -> None:
         reset_before = now - self.settings.session_idle_ttl
+        created_before = now - self.settings.session_max_age
         after: uuid.UUID | None = None
         while True:
             async with job_scope(self.maker) as db:
                 repo = CleanupRepository(db)
                 found = await repo.expired_sessions(
-                    now=now, reset_before=reset_before, after=after, limit=self.batch
+                    now=now,
+                    reset_before=reset_before,
+                    created_before=created_before,
+                    after=after,
+                    limit=self.batch,
                 )
                 if not found:
                     return
@@ -99,7 +104,7 @@ class CleanupJob:
                     deleted = set(ids)
                 else:
                     deleted = await repo.delete_expired_sessions(
-                        ids, now=now, reset_before=reset_before
+                        ids, now=now, reset_before=reset_before, created_before=created_before
                     )
                     await self.audit.record_many(
                         EventType.SESSION_EXPIRED,

@@ -23,14 +23,20 @@ LIVE_STATUSES = (
     SessionStatus.PENDING_VERIFICATION.value,
     SessionStatus.COMPLETED.value,
 )
-EXPIRING_STATUSES = (SessionStatus.ACTIVE.value, SessionStatus.PENDING_VERIFICATION.value)
 
 
-def _expired(now: datetime, reset_before: datetime) -> Any:
-    """Idle past their TTL (`expires_at`, as validate sees it), or superseded long ago."""
+def _expired(now: datetime, reset_before: datetime, created_before: datetime) -> Any:
+    """Past their end (`expires_at`, as validate sees it, capped at the absolute lifetime),
+    completed before that cap existed and older than it (`created_before`), or superseded
+    long ago. Each branch is a range on the (status, expires_at) index."""
     return or_(
         _sessions.c.status == SessionStatus.EXPIRED.value,
-        and_(_sessions.c.status.in_(EXPIRING_STATUSES), _sessions.c.expires_at <= now),
+        and_(_sessions.c.status.in_(LIVE_STATUSES), _sessions.c.expires_at <= now),
+        and_(
+            _sessions.c.status == SessionStatus.COMPLETED.value,
+            _sessions.c.expires_at.is_(None),
+            _sessions.c.created_at <= created_before,
+        ),
         and_(
             _sessions.c.status == SessionStatus.RESET.value,
             _sessions.c.updated_at <= reset_before,
@@ -45,12 +51,18 @@ class CleanupRepository:
         self.db = db
 
     async def expired_sessions(
-        self, *, now: datetime, reset_before: datetime, after: uuid.UUID | None, limit: int
+        self,
+        *,
+        now: datetime,
+        reset_before: datetime,
+        created_before: datetime,
+        after: uuid.UUID | None,
+        limit: int,
     ) -> list[dict[str, Any]]:
         """Expired or long-superseded sessions, by id (keyset: `after` the last one seen)."""
         query = (
             select(_sessions.c.id, _sessions.c.status, _sessions.c.storage_id)
-            .where(_expired(now, reset_before))
+            .where(_expired(now, reset_before, created_before))
             .order_by(_sessions.c.id)
             .limit(limit)
         )
@@ -71,12 +83,17 @@ class CleanupRepository:
         return keys
 
     async def delete_expired_sessions(
-        self, session_ids: Sequence[uuid.UUID], *, now: datetime, reset_before: datetime
+        self,
+        session_ids: Sequence[uuid.UUID],
+        *,
+        now: datetime,
+        reset_before: datetime,
+        created_before: datetime,
     ) -> set[uuid.UUID]:
         """Delete those still expired (their file rows cascade); returns the ids deleted."""
         result = await self.db.execute(
             delete(_sessions)
-            .where(_sessions.c.id.in_(session_ids), _expired(now, reset_before))
+            .where(_sessions.c.id.in_(session_ids), _expired(now, reset_before, created_before))
             .returning(_sessions.c.id)
         )
         return set(result.scalars())

@@ -295,6 +295,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "workers": ("workers",),
     "session_idle_ttl": ("session_idle_ttl",),
     "pending_ttl": ("pending_ttl",),
+    "session_max_age": ("session_max_age",),
     "last_seen_throttle": ("last_seen_throttle",),
     "audit_validations": ("audit_validations",),
     "audit_seal_interval": ("audit_seal_interval",),
@@ -457,6 +458,12 @@ class Settings(BaseSettings):
     pending_ttl: Duration = Field(
         default=timedelta(days=7),
         description="Idle time after which a pending_verification session expires.",
+    )
+    session_max_age: Duration = Field(
+        default=timedelta(days=30),
+        gt=timedelta(0),
+        description="Absolute lifetime: every session ends this long after it was created, "
+        "completed ones included, however active.",
     )
     last_seen_throttle: Duration = Field(
         default=timedelta(minutes=1),

@@ -46,7 +46,10 @@ _PG_TOUCH = f"""
 WITH touched AS (
     UPDATE sessions
        SET last_seen_at = $2,
-           expires_at = $2 + CASE WHEN status = 'active' THEN $4::interval ELSE $5::interval END
+           expires_at = LEAST(
+               $2 + CASE WHEN status = 'active' THEN $4::interval ELSE $5::interval END,
+               created_at + $6::interval
+           )
      WHERE id = $1
        AND status IN ('active', 'pending_verification')
        AND expires_at > $2
@@ -138,8 +141,13 @@ class SessionRepository:
         row = (await self.db.execute(stmt)).first()
         return None if row is None else _snapshot(row._mapping)
 
-    async def complete(self, session_id: uuid.UUID, *, now: datetime) -> SessionSnapshot | None:
-        """Mark a live pending session completed; None when it is not one (no change)."""
+    async def complete(
+        self, session_id: uuid.UUID, *, now: datetime, ends_at: datetime
+    ) -> SessionSnapshot | None:
+        """Mark a live pending session completed; None when it is not one (no change).
+
+        A completed session no longer expires when idle, only at `ends_at`.
+        """
         stmt = (
             update(_table)
             .where(
@@ -151,7 +159,7 @@ class SessionRepository:
                 status=SessionStatus.COMPLETED.value,
                 completed_at=now,
                 updated_at=now,
-                expires_at=None,
+                expires_at=ends_at,
             )
             .returning(*_table.c)
         )
@@ -203,9 +211,10 @@ class SessionLookup:
         seen_before: datetime,
         idle_ttl: timedelta,
         pending_ttl: timedelta,
+        max_age: timedelta,
     ) -> SessionSnapshot | None:
         """Read a session, sliding its expiry when `last_seen_at <= seen_before`."""
-        touch = _Touch(session_id, now, seen_before, idle_ttl, pending_ttl)
+        touch = _Touch(session_id, now, seen_before, idle_ttl, pending_ttl, max_age)
         async with translated_errors():
             if self.is_postgres:
                 return await self._touch_postgres(touch)
@@ -252,11 +261,12 @@ class SessionLookup:
                     if current["status"] == SessionStatus.ACTIVE
                     else touch.pending_ttl
                 )
-                current.update(last_seen_at=touch.now, expires_at=touch.now + ttl)
+                expires_at = min(touch.now + ttl, current["created_at"] + touch.max_age)
+                current.update(last_seen_at=touch.now, expires_at=expires_at)
                 await conn.execute(
                     update(_table)
                     .where(_table.c.id == touch.session_id)
-                    .values(last_seen_at=touch.now, expires_at=touch.now + ttl)
+                    .values(last_seen_at=touch.now, expires_at=expires_at)
                 )
             return SessionSnapshot(**current)
 
@@ -269,6 +279,7 @@ class _Touch(NamedTuple):
     seen_before: datetime
     idle_ttl: timedelta
     pending_ttl: timedelta
+    max_age: timedelta
 
 
 _SELECT_BY_ID = select(_table).where(_table.c.id == bindparam("session_id"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -52,8 +52,14 @@ class Validation:
     reason: InvalidReason | None
 
 
-def invalid_reason(session: SessionSnapshot | None, now: datetime) -> InvalidReason | None:
-    """Why `session` cannot be used at `now`, or None when it can."""
+def invalid_reason(
+    session: SessionSnapshot | None, now: datetime, *, max_age: timedelta
+) -> InvalidReason | None:
+    """Why `session` cannot be used at `now`, or None when it can.
+
+    Idle expiry (`expires_at`, capped at the absolute end) and the absolute lifetime
+    (`max_age` after creation; also for rows completed before it existed) both end it.
+    """
     if session is None:
         return InvalidReason.NOT_FOUND
     if session.status == SessionStatus.RESET:
@@ -61,6 +67,8 @@ def invalid_reason(session: SessionSnapshot | None, now: datetime) -> InvalidRea
     if session.status == SessionStatus.EXPIRED:
         return InvalidReason.EXPIRED
     if session.expires_at is not None and session.expires_at <= now:
+        return InvalidReason.EXPIRED
+    if session.created_at + max_age <= now:
         return InvalidReason.EXPIRED
     return None
 
@@ -96,7 +104,11 @@ class SessionValidator:
         now = self.clock()
         session_id = parse_session_id(raw_id)
         session = None if session_id is None else await self._touch(session_id, now)
-        reason = InvalidReason.MALFORMED if session_id is None else invalid_reason(session, now)
+        reason = (
+            InvalidReason.MALFORMED
+            if session_id is None
+            else invalid_reason(session, now, max_age=self.settings.session_max_age)
+        )
         if self.observe is not None:
             self.observe(reason.value if reason is not None else "valid")
         if reason is not None:
@@ -126,6 +138,7 @@ class SessionValidator:
             seen_before=now - self.settings.last_seen_throttle,
             idle_ttl=self.settings.session_idle_ttl,
             pending_ttl=self.settings.pending_ttl,
+            max_age=self.settings.session_max_age,
         )
 
 
@@ -162,7 +175,11 @@ class SessionService:
         session_id = parse_session_id(raw_id)
         repository = SessionRepository(db)
         session = None if session_id is None else await repository.get(session_id, lock=lock)
-        reason = InvalidReason.MALFORMED if session_id is None else invalid_reason(session, now)
+        reason = (
+            InvalidReason.MALFORMED
+            if session_id is None
+            else invalid_reason(session, now, max_age=self.settings.session_max_age)
+        )
         if self.observe is not None:
             self.observe(reason.value if reason is not None else "valid")
         if reason is not None:
@@ -185,8 +202,9 @@ class SessionService:
                 if session.status == SessionStatus.ACTIVE
                 else self.settings.pending_ttl
             )
-            await repository.slide(session.id, now=now, expires_at=now + ttl)
-            session = replace(session, last_seen_at=now, expires_at=now + ttl)
+            expires_at = min(now + ttl, self._end(session))
+            await repository.slide(session.id, now=now, expires_at=expires_at)
+            session = replace(session, last_seen_at=now, expires_at=expires_at)
         if self.settings.audit_validations == AuditValidations.ALL:
             await self.audit.record(
                 EventType.SESSION_VALIDATED, db=db, ctx=ctx, session_id=session.id
@@ -285,7 +303,7 @@ class SessionService:
             name=details.name,
             email=email,
             now=now,
-            expires_at=now + self.settings.pending_ttl,
+            expires_at=min(now + self.settings.pending_ttl, self._end(session)),
         )
         if updated is None:  # unreachable while the caller holds the session's lock
             raise SessionInvalid(InvalidReason.RESET)
@@ -322,10 +340,13 @@ class SessionService:
         """A verified email: pending verification becomes completed; nothing else can."""
         now = self.clock()
         current = await self.find(session_id, db=db, lock=True)
-        completed = await SessionRepository(db).complete(session_id, now=now)
+        completed = await SessionRepository(db).complete(
+            session_id, now=now, ends_at=self._end(current)
+        )
         if completed is None:
             status = current.status.value
-            if invalid_reason(current, now) is InvalidReason.EXPIRED:
+            max_age = self.settings.session_max_age
+            if invalid_reason(current, now, max_age=max_age) is InvalidReason.EXPIRED:
                 status = SessionStatus.EXPIRED.value
             raise WrongSessionStatus(
                 status, f"Only a pending_verification session can be completed; it is {status}."
@@ -333,6 +354,10 @@ class SessionService:
         await self.audit.record(EventType.SESSION_COMPLETED, db=db, ctx=ctx, session_id=session_id)
         log.info("session_completed", session_id=str(session_id))
         return completed
+
+    def _end(self, session: SessionSnapshot) -> datetime:
+        """When the session ends however active it is (`SESSION_MAX_AGE` after creation)."""
+        return session.created_at + self.settings.session_max_age
 
     async def remove(self, session_id: uuid.UUID, *, db: AsyncSession) -> None:
         """Delete the session row; its file rows go with it (erasure, in `privacy/`)."""
@@ -369,7 +394,7 @@ class SessionService:
             created_at=now,
             updated_at=now,
             last_seen_at=now,
-            expires_at=now + self.settings.session_idle_ttl,
+            expires_at=now + min(self.settings.session_idle_ttl, self.settings.session_max_age),
             completed_at=None,
             name=None,
             email=None,
