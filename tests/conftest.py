@@ -33,7 +33,14 @@ ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
-TABLES = ("audit_anchors", "audit_batches", "audit_events", "files", "sessions")
+TABLES = (
+    "audit_anchors",
+    "audit_batches",
+    "audit_events",
+    "files",
+    "sessions",
+    "session_tombstones",
+)
 T0 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 
 

@@ -26,7 +26,7 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 @pytest.fixture
 def settings_overrides() -> dict[str, object]:
-    return {}
+    return {"allow_client_tokens": True}  # a taken proposal is a rolled-back create
 
 
 async def scrape(client: httpx.AsyncClient) -> str:

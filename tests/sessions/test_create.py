@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 
 import httpx
+import pytest
 
 from session_service.app import create_app
+from session_service.cleanup.runner import job_context
 from session_service.core.settings import Settings
 from tests.conftest import T0, FakeClock
 from tests.helpers import (
@@ -16,6 +19,7 @@ from tests.helpers import (
     audit_events,
     count_sessions,
     create_session,
+    rows,
     running,
     session_row,
 )
@@ -65,6 +69,12 @@ class TestCreateSession:
 
 
 class TestProposedId:
+    """Older frontends may propose their own value, where the operator allows it."""
+
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"allow_client_tokens": True}
+
     async def test_a_free_uuid4_is_taken(self, client: httpx.AsyncClient, app: Running) -> None:
         proposed = str(uuid.uuid4())
         response = await client.post(URL, json={"id": proposed})
@@ -206,3 +216,70 @@ class TestIdCollisions:
         assert_problem(response, 500, "session_id_exhausted")
         assert await count_sessions(app) == 1
         assert len(await audit_events(app)) == 1
+
+
+class TestNoFixation:
+    async def test_proposals_are_refused_by_default_and_write_nothing(
+        self, client: httpx.AsyncClient, app: Running
+    ) -> None:
+        response = await client.post(URL, json={"id": str(uuid.uuid4())})
+        assert_problem(response, 422, "client_tokens_disabled")
+        assert await count_sessions(app) == 0
+        [event] = await audit_events(app)
+        assert event["type"] == "request.rejected"
+        assert event["details"]["code"] == "client_tokens_disabled"
+
+
+class TestNoResurrection:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"allow_client_tokens": True}
+
+    @pytest.mark.parametrize(
+        "made_up",
+        [
+            "00000000-0000-4000-8000-000000000000",
+            "12345678-1234-4fff-8fff-fffff2345678",
+            "aaaaaaaa-1234-4123-8123-123456789abc",
+        ],
+    )
+    async def test_made_up_values_are_refused(
+        self, client: httpx.AsyncClient, app: Running, made_up: str
+    ) -> None:
+        assert_problem(await client.post(URL, json={"id": made_up}), 422, "weak_client_token")
+        assert await count_sessions(app) == 0
+
+    async def test_an_erased_value_never_starts_a_session_again(
+        self, client: httpx.AsyncClient, app: Running
+    ) -> None:
+        proposed = str(uuid.uuid4())
+        assert (await client.post(URL, json={"id": proposed})).status_code == 201
+        erased = await client.delete("/api/v1/session", headers={"X-Session-ID": proposed})
+        assert erased.status_code == 204
+        assert_problem(await client.post(URL, json={"id": proposed}), 409, "session_exists")
+        validate = await client.post("/api/v1/session/validate", headers={"X-Session-ID": proposed})
+        assert validate.json()["valid"] is False
+        dump = await rows(app, "SELECT * FROM session_tombstones")
+        assert proposed not in str(dump)  # a digest, not the value
+
+    async def test_an_expired_value_never_starts_a_session_again(
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
+    ) -> None:
+        proposed = str(uuid.uuid4())
+        assert (await client.post(URL, json={"id": proposed})).status_code == 201
+        clock.advance(timedelta(days=2))
+        report = await app.resources.cleanup.run_once(dry_run=False, ctx=job_context())
+        assert report is not None
+        assert report.expired_sessions.items == [proposed]
+        assert_problem(await client.post(URL, json={"id": proposed}), 409, "session_exists")
+
+    async def test_tombstones_go_with_the_audit_trail(
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
+    ) -> None:
+        proposed = str(uuid.uuid4())
+        assert (await client.post(URL, json={"id": proposed})).status_code == 201
+        await client.delete("/api/v1/session", headers={"X-Session-ID": proposed})
+        assert len(await rows(app, "SELECT digest FROM session_tombstones")) == 1
+        clock.advance(timedelta(days=366))  # past AUDIT_RETENTION (365 days)
+        await app.resources.cleanup.run_once(dry_run=False, ctx=job_context())
+        assert await rows(app, "SELECT digest FROM session_tombstones") == []

@@ -213,6 +213,14 @@ class CleanupJob:
             report.audit_events.count += result.events
             report.audit_events.items.append(f"events up to id {result.through_event_id}")
             self._count("audit_events", result.events, dry_run)
+        if not dry_run:
+            # Tombstones of ended sessions are kept as long as the trail that names them.
+            async with job_scope(self.maker) as db:
+                forgotten = await CleanupRepository(db).purge_tombstones(
+                    ended_before=now - retention
+                )
+            if forgotten:
+                log.info("session_tombstones_purged", count=forgotten)
 
     async def _delete_objects(
         self, report: CleanupReport, keys: list[str], *, step: str, dry_run: bool

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from session_service.core.sqltypes import table_of
 from session_service.files.models import FileStatus, StoredFile
 from session_service.sessions.models import Session, SessionStatus
+from session_service.sessions.repository import SessionRepository
 
 _sessions = table_of(Session)
 _files = table_of(StoredFile)
@@ -96,7 +97,13 @@ class CleanupRepository:
             .where(_sessions.c.id.in_(session_ids), _expired(now, reset_before, created_before))
             .returning(_sessions.c.id)
         )
-        return set(result.scalars())
+        deleted: set[uuid.UUID] = set(result.scalars())
+        await SessionRepository(self.db).bury(sorted(deleted), now=now)
+        return deleted
+
+    async def purge_tombstones(self, *, ended_before: datetime) -> int:
+        """Forget tombstones as old as the audit events purged with them."""
+        return await SessionRepository(self.db).purge_tombstones(ended_before=ended_before)
 
     async def abandoned_uploads(
         self, *, created_before: datetime, after: uuid.UUID | None, limit: int

@@ -7,6 +7,7 @@ missing hyphens, surrounding or inner whitespace, other versions and the non-RFC
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 
@@ -26,3 +27,18 @@ def parse_session_id(raw: str | None) -> uuid.UUID | None:
 def new_session_id() -> uuid.UUID:
     """A fresh id with 122 random bits from the OS CSPRNG."""
     return uuid.uuid4()
+
+
+# A run of this many equal hex digits marks a made-up value (`00000000-0000-4000-8000-...`).
+WEAK_RUN = 8
+_WEAK = re.compile(rf"([0-9a-f])\1{{{WEAK_RUN - 1},}}")
+
+
+def is_weak(value: uuid.UUID) -> bool:
+    """Whether a proposed value has a run of `WEAK_RUN` or more equal hex digits."""
+    return _WEAK.search(value.hex) is not None
+
+
+def bearer_digest(value: uuid.UUID) -> str:
+    """The SHA-256 hex digest of a bearer value, which is all a tombstone keeps of it."""
+    return hashlib.sha256(str(value).encode()).hexdigest()

@@ -296,6 +296,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "session_idle_ttl": ("session_idle_ttl",),
     "pending_ttl": ("pending_ttl",),
     "session_max_age": ("session_max_age",),
+    "allow_client_tokens": ("allow_client_tokens",),
     "last_seen_throttle": ("last_seen_throttle",),
     "audit_validations": ("audit_validations",),
     "audit_seal_interval": ("audit_seal_interval",),
@@ -464,6 +465,11 @@ class Settings(BaseSettings):
         gt=timedelta(0),
         description="Absolute lifetime: every session ends this long after it was created, "
         "completed ones included, however active.",
+    )
+    allow_client_tokens: bool = Field(
+        default=False,
+        description="Accept a session value proposed by the client (older frontends); "
+        "off: a proposal is refused with 422 client_tokens_disabled.",
     )
     last_seen_throttle: Duration = Field(
         default=timedelta(minutes=1),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from session_service.core.errors import Conflict, RefusalRecord, ServiceError
+from session_service.core.errors import Conflict, InvalidInput, RefusalRecord, ServiceError
 
 
 class InvalidReason(StrEnum):
@@ -37,6 +37,20 @@ class SessionExists(Conflict):
 
     code = "session_exists"
     title = "Session already exists"
+
+
+class ClientTokensDisabled(InvalidInput):
+    """The client proposed its own session value, which this service does not accept."""
+
+    code = "client_tokens_disabled"
+    title = "Client-proposed sessions are disabled"
+
+
+class WeakClientToken(InvalidInput):
+    """The proposed value has a long run of one digit: a made-up value, not a random one."""
+
+    code = "weak_client_token"
+    title = "Proposed session value is not random"
 
 
 class SessionIdExhausted(ServiceError):

@@ -56,3 +56,17 @@ class Session(SQLModel, table=True):
     # in presigned download URLs, which people share; the session id is a bearer secret and
     # must never be in a URL, so storage gets its own random id that grants nothing.
     storage_id: uuid.UUID = Field(sa_column=Column(Uuid(), nullable=False, unique=True))
+
+
+class SessionTombstone(SQLModel, table=True):
+    """The digest of a bearer value whose session has ended: it can never start one again.
+
+    Kept as long as the audit trail (AUDIT_RETENTION), then purged with it. A SHA-256
+    digest, so the table grants nothing to whoever reads it.
+    """
+
+    __tablename__ = "session_tombstones"
+    __table_args__ = (Index("ix_session_tombstones_ended_at", "ended_at"),)
+
+    digest: str = Field(sa_column=Column(String(64), primary_key=True))
+    ended_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

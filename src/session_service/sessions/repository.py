@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -16,13 +17,19 @@ from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.util import greenlet_spawn
 
 from session_service.core.db import translated_errors
+from session_service.core.ids import bearer_digest
 from session_service.core.sqltypes import table_of
-from session_service.sessions.models import Session, SessionStatus
+from session_service.sessions.models import Session, SessionStatus, SessionTombstone
 from session_service.sessions.snapshot import SessionSnapshot
 
 log = structlog.get_logger(__name__)
 
 _table = table_of(Session)
+_tombstones = table_of(SessionTombstone)
+_BURY = {
+    "postgresql": postgresql.insert(_tombstones).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(_tombstones).on_conflict_do_nothing(),
+}
 _FIELDS = tuple(field.name for field in fields(SessionSnapshot))
 _STATUS_INDEX = _FIELDS.index("status")
 # Errors that mean the connection (or the server) is gone. A terminated backend shows up,
@@ -166,10 +173,33 @@ class SessionRepository:
         row = (await self.db.execute(stmt)).first()
         return None if row is None else _snapshot(row._mapping)
 
-    async def delete(self, session_id: uuid.UUID) -> bool:
-        """Remove the row (its files' rows go with it: ON DELETE CASCADE)."""
+    async def delete(self, session_id: uuid.UUID, *, now: datetime) -> bool:
+        """Remove the row (its files' rows go with it: ON DELETE CASCADE), leaving a tombstone."""
         stmt = delete(_table).where(_table.c.id == session_id).returning(_table.c.id)
+        deleted = (await self.db.execute(stmt)).first() is not None
+        if deleted:
+            await self.bury([session_id], now=now)
+        return deleted
+
+    async def bury(self, session_ids: Sequence[uuid.UUID], *, now: datetime) -> None:
+        """Keep the digests of ended sessions' bearer values (`ON CONFLICT DO NOTHING`)."""
+        if session_ids:
+            rows = [{"digest": bearer_digest(i), "ended_at": now} for i in session_ids]
+            await self.db.execute(_BURY[self.db.get_bind().dialect.name], rows)
+
+    async def buried(self, session_id: uuid.UUID) -> bool:
+        """Whether this value belonged to a session that has ended."""
+        stmt = select(_tombstones.c.digest).where(_tombstones.c.digest == bearer_digest(session_id))
         return (await self.db.execute(stmt)).first() is not None
+
+    async def purge_tombstones(self, *, ended_before: datetime) -> int:
+        """Forget tombstones older than the audit trail keeps; how many went."""
+        stmt = (
+            delete(_tombstones)
+            .where(_tombstones.c.ended_at < ended_before)
+            .returning(_tombstones.c.digest)
+        )
+        return len((await self.db.execute(stmt)).all())
 
     async def exists(self, session_id: uuid.UUID) -> bool:
         """Whether a session with this id exists, whatever its status."""

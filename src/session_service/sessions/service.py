@@ -21,14 +21,16 @@ from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.core.db import job_scope
 from session_service.core.errors import RefusalRecord
-from session_service.core.ids import new_session_id, parse_session_id
+from session_service.core.ids import WEAK_RUN, is_weak, new_session_id, parse_session_id
 from session_service.core.settings import AuditValidations, Settings
 from session_service.sessions.errors import (
+    ClientTokensDisabled,
     InvalidReason,
     SessionExists,
     SessionIdExhausted,
     SessionInvalid,
     SessionNotFound,
+    WeakClientToken,
     WrongSessionStatus,
 )
 from session_service.sessions.models import SessionStatus
@@ -222,8 +224,11 @@ class SessionService:
                 repository, now=now, ctx=ctx, previous_session_id=None
             )
         else:
+            self._check_proposal(proposed_id)
             session = self._new(proposed_id, now=now, ctx=ctx, previous_session_id=None)
-            if not await repository.insert(session):
+            # A value that ever belonged to a session never starts one again (no
+            # resurrection after erasure or expiry); the answer does not tell which.
+            if await repository.buried(proposed_id) or not await repository.insert(session):
                 raise SessionExists("A session with this id already exists.")
         await self.audit.record(
             EventType.SESSION_CREATED,
@@ -355,13 +360,24 @@ class SessionService:
         log.info("session_completed", session_id=str(session_id))
         return completed
 
+    def _check_proposal(self, proposed_id: uuid.UUID) -> None:
+        """Client-proposed values are off by default, and never accepted when made up."""
+        if not self.settings.allow_client_tokens:
+            raise ClientTokensDisabled(
+                "This service issues session values itself; send the create without an id."
+            )
+        if is_weak(proposed_id):
+            raise WeakClientToken(
+                f"A proposed value must be random: no run of {WEAK_RUN} or more equal digits."
+            )
+
     def _end(self, session: SessionSnapshot) -> datetime:
         """When the session ends however active it is (`SESSION_MAX_AGE` after creation)."""
         return session.created_at + self.settings.session_max_age
 
     async def remove(self, session_id: uuid.UUID, *, db: AsyncSession) -> None:
         """Delete the session row; its file rows go with it (erasure, in `privacy/`)."""
-        await SessionRepository(db).delete(session_id)
+        await SessionRepository(db).delete(session_id, now=self.clock())
 
     async def _insert_fresh(
         self,

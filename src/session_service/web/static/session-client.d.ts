@@ -17,6 +17,8 @@ export type ServerErrorCode =
   | "validation_error"
   | "session_invalid"
   | "session_exists"
+  | "client_tokens_disabled"
+  | "weak_client_token"
   | "unsupported_content_type"
   | "file_too_large"
   | "upload_rejected"

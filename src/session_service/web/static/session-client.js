@@ -37,6 +37,8 @@ export const MESSAGES = Object.freeze({
   validation_error: "Some of the information entered is not valid. Please check it and try again.",
   session_invalid: "Your session is no longer valid. Please start again.",
   session_exists: "This session already exists. Please reload the page.",
+  client_tokens_disabled: "This service starts sessions itself. Please reload the page.",
+  weak_client_token: "That session value is not random enough. Please reload the page.",
   unsupported_content_type: "This type of file is not accepted. Please choose a PDF.",
   file_too_large: "This file is too large. Please choose a smaller one.",
   upload_rejected: "The file was rejected: its content does not match its type or size.",
