@@ -46,6 +46,25 @@ SLIDING = (SessionStatus.ACTIVE, SessionStatus.PENDING_VERIFICATION)
 MAX_ID_ATTEMPTS = 4
 
 
+def _judge(
+    session_id: uuid.UUID | None,
+    session: SessionSnapshot | None,
+    now: datetime,
+    *,
+    settings: Settings,
+    observe: Callable[[str], None] | None,
+) -> InvalidReason | None:
+    """The outcome of one check (validate's or a holder route's), told to `observe`."""
+    reason = (
+        InvalidReason.MALFORMED
+        if session_id is None
+        else invalid_reason(session, now, max_age=settings.session_max_age)
+    )
+    if observe is not None:
+        observe(reason.value if reason is not None else "valid")
+    return reason
+
+
 @dataclass(frozen=True, slots=True)
 class Validation:
     """The outcome of checking a session id: a session, or the reason it is unusable."""
@@ -106,13 +125,7 @@ class SessionValidator:
         now = self.clock()
         session_id = parse_session_id(raw_id)
         session = None if session_id is None else await self._touch(session_id, now)
-        reason = (
-            InvalidReason.MALFORMED
-            if session_id is None
-            else invalid_reason(session, now, max_age=self.settings.session_max_age)
-        )
-        if self.observe is not None:
-            self.observe(reason.value if reason is not None else "valid")
+        reason = _judge(session_id, session, now, settings=self.settings, observe=self.observe)
         if reason is not None:
             async with job_scope(self.maker) as db:
                 await self.audit.record(
@@ -177,13 +190,7 @@ class SessionService:
         session_id = parse_session_id(raw_id)
         repository = SessionRepository(db)
         session = None if session_id is None else await repository.get(session_id, lock=lock)
-        reason = (
-            InvalidReason.MALFORMED
-            if session_id is None
-            else invalid_reason(session, now, max_age=self.settings.session_max_age)
-        )
-        if self.observe is not None:
-            self.observe(reason.value if reason is not None else "valid")
+        reason = _judge(session_id, session, now, settings=self.settings, observe=self.observe)
         if reason is not None:
             log.info("session_invalid", reason=reason.value)
             raise SessionInvalid(
