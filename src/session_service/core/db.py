@@ -209,15 +209,12 @@ def after_commit(db: AsyncSession, callback: Callable[[], None]) -> None:
 @asynccontextmanager
 async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """Commit on success, roll back on any exception; the only place that commits."""
-    async with maker() as db:
+    async with translated_errors(), maker() as db:  # a failed rollback is translated too
         try:
             yield db
             await db.commit()
-        except BaseException as error:
+        except BaseException:
             await db.rollback()
-            translated = unavailable(error) if isinstance(error, Exception) else None
-            if translated is not None and translated is not error:
-                raise translated from error
             raise
         for callback in db.info.pop(AFTER_COMMIT_KEY, ()):
             callback()
