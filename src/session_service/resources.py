@@ -9,7 +9,6 @@ injection. Background jobs (sealing, scheduled cleanup) are started separately b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -27,6 +26,7 @@ from session_service.core.clock import Clock
 from session_service.core.db import make_engine, make_sessionmaker
 from session_service.core.ids import new_session_id
 from session_service.core.settings import Settings
+from session_service.core.tasks import stop_task
 from session_service.files.service import FileService
 from session_service.notify.factory import build_notifier
 from session_service.notify.notifier import AlertNotifier
@@ -195,10 +195,8 @@ async def run_background_jobs(resources: Resources) -> AsyncIterator[None]:
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
-    """Cancel a background job and wait until it has stopped (never mid-transaction)."""
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    """Cancel a background job and wait until it has stopped (its transaction rolled back)."""
+    await stop_task(task)
 
 
 async def _finish(task: asyncio.Task[None], stop: asyncio.Event, grace: float) -> None:

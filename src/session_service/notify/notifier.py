@@ -19,6 +19,7 @@ from typing import Final
 import structlog
 
 from session_service.core.clock import Clock
+from session_service.core.tasks import stop_task
 from session_service.notify.alert import RECENT_ACTIONS_MAX, Alert, Delivery, truncate
 from session_service.notify.base import AlertChannel, ChannelError
 
@@ -177,8 +178,7 @@ class AlertNotifier:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._close_grace):
                     await self._queue.join()
-            task.cancel()
-            await asyncio.wait([task])
+            await stop_task(task)
         if not self._queue.empty():
             log.warning("alerts_abandoned", count=self._queue.qsize())
         for channel, result in zip(

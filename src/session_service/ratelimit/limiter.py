@@ -36,6 +36,7 @@ from slowapi.errors import RateLimitExceeded
 from slowapi.wrappers import Limit
 
 from session_service.core.settings import Settings
+from session_service.core.tasks import stop_task
 
 log = structlog.get_logger(__name__)
 
@@ -196,9 +197,7 @@ class RateLimiter:
     async def aclose(self) -> None:
         """Stop the recovery probe and close the Redis connections."""
         if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+            await stop_task(self._probe)
         # limits keeps its redis-py client on the storage's bridge.
         client = getattr(getattr(self.shared_storage, "bridge", None), "storage", None)
         if client is not None:
