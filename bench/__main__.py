@@ -23,8 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -36,6 +37,7 @@ from bench.database import fresh_database
 from session_service.audit.sealing import AuditSealer, verify_chain
 from session_service.core.clock import utc_now
 from session_service.core.db import job_scope, make_engine, make_sessionmaker
+from session_service.core.ids import token_digest
 from session_service.core.settings import Settings
 
 DATABASE = "session_service_bench"
@@ -72,28 +74,60 @@ def ensure_wrk() -> str:
 
 
 async def prepare_database() -> tuple[list[str], list[str]]:
-    """A fresh database at head with SESSIONS active sessions, half seen long ago."""
+    """A fresh database at head with SESSIONS active sessions, half seen long ago.
+
+    Returns the sessions' tokens (fresh half, stale half): validate is called with tokens,
+    and the database holds only their digests, as the service writes them.
+    """
     conn = await asyncpg.connect(await fresh_database(DATABASE))
+    tokens: dict[str, list[str]] = {"fresh": [], "stale": []}
+    now = datetime.now(UTC)
+    records = []
+    for n in range(SESSIONS):
+        half = "fresh" if n % 2 == 0 else "stale"
+        token, session_id = uuid.uuid4(), uuid.uuid4()
+        tokens[half].append(str(token))
+        records.append(
+            (
+                session_id,
+                token_digest(token),
+                "active",
+                now,
+                now,
+                now,
+                now + timedelta(days=1),
+                False,
+                "127.0.0.1",
+                "bench",
+                half,
+                session_id,
+            )
+        )
     try:
-        await conn.execute(
-            """
-            INSERT INTO sessions (id, status, created_at, updated_at, last_seen_at, expires_at,
-                                  consent_user_data, client_ip, user_agent, name, storage_id)
-            SELECT gen_random_uuid(), 'active', now(), now(), now(), now() + interval '1 day',
-                   false, '127.0.0.1', 'bench', CASE WHEN n % 2 = 0 THEN 'fresh' ELSE 'stale' END,
-                   gen_random_uuid()
-              FROM generate_series(1, $1) AS n
-            """,
-            SESSIONS,
+        await conn.copy_records_to_table(
+            "sessions",
+            records=records,
+            columns=[
+                "id",
+                "token_digest",
+                "status",
+                "created_at",
+                "updated_at",
+                "last_seen_at",
+                "expires_at",
+                "consent_user_data",
+                "client_ip",
+                "user_agent",
+                "name",
+                "storage_id",
+            ],
         )
         # Settle the bulk load so autovacuum and checkpoints do not run during the runs.
         await conn.execute("VACUUM ANALYZE sessions")
         await conn.execute("CHECKPOINT")
-        fresh = await conn.fetch("SELECT id FROM sessions WHERE name = 'fresh'")
-        stale = await conn.fetch("SELECT id FROM sessions WHERE name = 'stale'")
     finally:
         await conn.close()
-    return [str(row["id"]) for row in fresh], [str(row["id"]) for row in stale]
+    return tokens["fresh"], tokens["stale"]
 
 
 async def _mark(half: str, last_seen: str) -> None:

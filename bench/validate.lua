@@ -1,4 +1,4 @@
--- POST with a random session id from the file named by SESSION_IDS in X-Session-ID,
+-- POST with a random session token from the file named by SESSION_IDS in X-Session-ID,
 -- from many clients behind a trusted proxy (clients.lua).
 dofile(os.getenv("BENCH_DIR") .. "/clients.lua")
 local ids = {}

@@ -25,11 +25,26 @@ SESSIONS = table_of(Session)
 
 
 async def create_session(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
-    """POST /sessions and return the new session."""
+    """POST /sessions and return the new session: its public `id` and its secret `token`."""
     response = await client.post("/api/v1/sessions", json=body or None)
     assert response.status_code == 201, response.text
     data: dict[str, Any] = response.json()
     return data
+
+
+def holder(session: dict[str, Any] | str) -> dict[str, str]:
+    """The header a session's holder sends: its token (from an answer, or given as is)."""
+    token = session if isinstance(session, str) else session["token"]
+    return {"X-Session-ID": token}
+
+
+async def validate(client: httpx.AsyncClient, token: str | None) -> dict[str, Any]:
+    """POST /session/validate with `token` (None: no header); the 200 answer's body."""
+    headers = {} if token is None else holder(token)
+    response = await client.post("/api/v1/session/validate", headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 async def rows(app: Running, sql: str, **params: Any) -> list[dict[str, Any]]:

@@ -113,17 +113,19 @@ def test_a_session_created_on_one_validates_and_resets_on_the_other(
 ) -> None:
     a, b, _ = instances
     session = httpx.post(f"{a}/api/v1/sessions").json()
-    headers = {"X-Session-ID": session["id"]}
+    headers = {"X-Session-ID": session["token"]}
     assert httpx.post(f"{b}/api/v1/session/validate", headers=headers).json()["valid"] is True
     reset = httpx.post(f"{b}/api/v1/session/reset", json={"reason": "tampered"}, headers=headers)
     assert reset.status_code == 201
     assert httpx.post(f"{a}/api/v1/session/validate", headers=headers).json()["reason"] == "reset"
+    new = {"X-Session-ID": reset.json()["session"]["token"]}
+    assert httpx.post(f"{a}/api/v1/session/validate", headers=new).json()["valid"] is True
 
 
 def test_an_upload_slot_from_one_completes_on_the_other(instances: tuple[str, str, str]) -> None:
     a, b, _ = instances
     session = httpx.post(f"{a}/api/v1/sessions").json()
-    headers = {"X-Session-ID": session["id"]}
+    headers = {"X-Session-ID": session["token"]}
     slot = httpx.post(
         f"{a}/api/v1/session/uploads",
         json={"name": "r.pdf", "content_type": "application/pdf", "size": len(PDF)},

@@ -77,7 +77,7 @@ def test_sigterm_lets_an_in_flight_upload_finish(tmp_path: Path) -> None:
         slot = httpx.post(
             f"{base}/api/v1/session/uploads",
             json={"name": "a.pdf", "content_type": "application/pdf", "size": len(content)},
-            headers={"X-Session-ID": session["id"]},
+            headers={"X-Session-ID": session["token"]},
         ).json()
         form = httpx.Request(
             "POST",
@@ -124,18 +124,21 @@ def test_session_flow_over_http(server: tuple[str, Path]) -> None:
     with httpx.Client(base_url=base, timeout=5) as http:
         created = http.post("/api/v1/sessions")
         assert created.status_code == 201
-        session_id = created.json()["id"]
-        valid = http.post("/api/v1/session/validate", headers={"X-Session-ID": session_id})
+        session_id, token = created.json()["id"], created.json()["token"]
+        valid = http.post("/api/v1/session/validate", headers={"X-Session-ID": token})
         assert valid.json()["valid"] is True
+        assert valid.json()["session"]["id"] == session_id
         reset = http.post(
             "/api/v1/session/reset",
-            headers={"X-Session-ID": session_id, "X-Request-ID": "serve-reset-1"},
+            headers={"X-Session-ID": token, "X-Request-ID": "serve-reset-1"},
             json={"reason": "tampered"},
         )
         assert reset.status_code == 201
         assert reset.headers["x-request-id"] == "serve-reset-1"
-        again = http.get("/api/v1/session", headers={"X-Session-ID": session_id})
+        new = reset.json()["session"]
+        again = http.get("/api/v1/session", headers={"X-Session-ID": token})
         assert again.status_code == 401
+        assert again.json()["reason"] == "reset"
         assert again.headers["content-type"] == "application/problem+json"
         assert "server" not in again.headers  # no version banner
     # The access line is written after the response is sent: wait for it, do not guess.
@@ -150,4 +153,9 @@ def test_session_flow_over_http(server: tuple[str, Path]) -> None:
             break
         time.sleep(0.05)
     assert wanted <= seen
-    assert session_id not in json.dumps([ln for ln in lines if ln.get("event") == "request"])
+    # Logs name sessions by their public id; the tokens never reach them.
+    [reset_line] = [ln for ln in lines if ln["event"] == "session_reset"]
+    assert reset_line["session_id"] == new["id"]
+    log_text = log_path.read_text()
+    assert token not in log_text
+    assert new["token"] not in log_text

@@ -18,6 +18,8 @@ from tests.helpers import (
     audit_events,
     count_sessions,
     create_session,
+    holder,
+    rows,
     session_row,
 )
 
@@ -57,7 +59,7 @@ class TestAtomicity:
         async with fault(app):
             response = await client.post(
                 "/api/v1/session/reset",
-                headers={"X-Session-ID": old["id"]},
+                headers=holder(old),
                 json={"reason": "expired"},
             )
         assert_problem(response, 500, "internal_error")
@@ -66,3 +68,7 @@ class TestAtomicity:
         assert row["status"] == "active"
         assert await count_sessions(app) == 1
         assert [e["type"] for e in await audit_events(app)] == ["session.created"]
+        # The old token was not buried either: it still works.
+        assert await rows(app, "SELECT digest FROM session_tombstones") == []
+        validate = await client.post("/api/v1/session/validate", headers=holder(old))
+        assert validate.json()["valid"] is True

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.faults import failing_insert
-from tests.helpers import Running, assert_problem, audit_events, create_session
+from tests.helpers import Running, assert_problem, audit_events, create_session, holder
 
 SERVICE_KEY = "svc-" + "c" * 40
 ADMIN_KEY = "adm-" + "c" * 40
@@ -39,10 +39,11 @@ class TestRejectedInput:
     async def test_service_rule_422s_are_audited_with_their_code_and_session(
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
-        sid = (await create_session(client))["id"]
+        session = await create_session(client)
+        sid = session["id"]
         response = await client.post(
             "/api/v1/session/uploads",
-            headers={"X-Session-ID": sid},
+            headers=holder(session),
             json={"name": "a.exe", "content_type": "application/x-msdownload", "size": 10},
         )
         assert_problem(response, 422, "unsupported_content_type")
@@ -50,6 +51,7 @@ class TestRejectedInput:
         assert event["type"] == "request.rejected"
         assert event["session_id"] == sid
         assert event["details"]["code"] == "unsupported_content_type"
+        assert session["token"] not in str(event)
 
     async def test_a_failing_audit_write_does_not_change_the_answer(
         self, client: httpx.AsyncClient, app: Running
@@ -92,11 +94,10 @@ class TestAttribution:
     async def test_a_header_alone_attributes_nothing(
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
-        victim = (await create_session(client))["id"]
-        response = await client.post(
-            "/api/v1/sessions", json={"id": "x"}, headers={"X-Session-ID": victim}
-        )
+        victim = await create_session(client)
+        response = await client.post("/api/v1/sessions", json={"id": "x"}, headers=holder(victim))
         assert_problem(response, 422, "validation_error")
         event = (await audit_events(app))[-1]
         assert event["type"] == "request.rejected"
         assert event["session_id"] is None
+        assert victim["token"] not in str(event)

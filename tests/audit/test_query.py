@@ -10,7 +10,7 @@ import pytest
 from itsdangerous import URLSafeSerializer
 
 from tests.conftest import FakeClock
-from tests.helpers import Running, assert_problem, create_session
+from tests.helpers import Running, assert_problem, create_session, holder
 
 ADMIN_KEY = "adm-" + "z" * 40
 SERVICE_KEY = "svc-" + "y" * 40
@@ -39,7 +39,7 @@ class TestQuery:
         second = await create_session(client)
         await client.post(
             "/api/v1/session/reset",
-            headers={"X-Session-ID": second["id"]},
+            headers=holder(second),
             json={"reason": "tampered"},
         )
         events = (await _page(client))["events"]

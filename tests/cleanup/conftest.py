@@ -36,8 +36,11 @@ async def object_keys(app: Running) -> set[str]:
     return {info.key async for info in app.resources.store.list_prefix("uploads/")}
 
 
-async def pending_upload(client: httpx.AsyncClient, session_id: str) -> dict[str, Any]:
-    created = await request_slot(client, session_id)
+async def pending_upload(
+    client: httpx.AsyncClient, session: dict[str, Any] | str
+) -> dict[str, Any]:
+    """A slot, as the holder of `session` (its answer, or its token), never completed."""
+    created = await request_slot(client, session)
     assert created.status_code == 201, created.text
     data: dict[str, Any] = created.json()
     return data

@@ -10,7 +10,7 @@ import httpx
 from tests.cleanup.conftest import object_keys, pending_upload, run_cleanup
 from tests.conftest import FakeClock
 from tests.files.helpers import PDF, file_rows, post_form, upload_file
-from tests.helpers import SESSIONS, Running, audit_events, create_session, session_row
+from tests.helpers import SESSIONS, Running, audit_events, create_session, holder, session_row
 
 
 async def file_ids(app: Running) -> set[str]:
@@ -22,10 +22,10 @@ class TestExpiredSessions:
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         idle = await create_session(client)
-        idle_file = await upload_file(client, idle["id"])
+        idle_file = await upload_file(client, idle)
         clock.advance(timedelta(hours=23))
         live = await create_session(client)
-        live_file = await upload_file(client, live["id"])
+        live_file = await upload_file(client, live)
         clock.advance(timedelta(hours=1, seconds=1))
 
         report = await run_cleanup(app)
@@ -49,7 +49,7 @@ class TestExpiredSessions:
         session = await create_session(client)
         details = {"name": "Ada", "email": "ada@example.org", "consent_user_data": True}
         response = await client.put(
-            "/api/v1/session/details", json=details, headers={"X-Session-ID": session["id"]}
+            "/api/v1/session/details", json=details, headers=holder(session)
         )
         assert response.status_code == 200
         clock.advance(timedelta(days=2))
@@ -65,14 +65,12 @@ class TestExpiredSessions:
         reset = await client.post(
             "/api/v1/session/reset",
             json={"reason": "tampered"},
-            headers={"X-Session-ID": old["id"]},
+            headers=holder(old),
         )
         assert reset.status_code == 201
         new = reset.json()["session"]
         clock.advance(timedelta(hours=12))
-        validate = await client.post(
-            "/api/v1/session/validate", headers={"X-Session-ID": new["id"]}
-        )
+        validate = await client.post("/api/v1/session/validate", headers=holder(new))
         assert validate.json()["valid"] is True
         clock.advance(timedelta(hours=12, seconds=1))
         report = await run_cleanup(app)
@@ -102,12 +100,12 @@ class TestAbandonedUploads:
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
-        posted = await pending_upload(client, session["id"])  # uploaded, never completed
+        posted = await pending_upload(client, session)  # uploaded, never completed
         assert (await post_form(client, posted["upload"], PDF)).status_code in (200, 201, 204)
-        never_posted = await pending_upload(client, session["id"])
-        completed = await upload_file(client, session["id"])
+        never_posted = await pending_upload(client, session)
+        completed = await upload_file(client, session)
         clock.advance(timedelta(minutes=29))
-        fresh = await pending_upload(client, session["id"])
+        fresh = await pending_upload(client, session)
         clock.advance(timedelta(minutes=1, seconds=1))
 
         report = await run_cleanup(app)
@@ -126,7 +124,7 @@ class TestSummary:
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
-        await upload_file(client, session["id"])
+        await upload_file(client, session)
         clock.advance(timedelta(days=1, seconds=1))
         report = await run_cleanup(app)
         [summary] = [e for e in await audit_events(app) if e["type"] == "cleanup.completed"]

@@ -19,7 +19,7 @@ from session_service.storage.base import ObjectInfo, ObjectStore, StorageUnavail
 from tests.cleanup.conftest import object_keys, pending_upload, run_cleanup
 from tests.conftest import FakeClock
 from tests.files.helpers import PDF, post_form, put_directly, upload_file
-from tests.helpers import Running, assert_problem, audit_events, create_session
+from tests.helpers import Running, assert_problem, audit_events, create_session, holder
 from tests.protection.conftest import running_app
 
 
@@ -49,26 +49,26 @@ class TestOrphans:
     ) -> None:
         # Left by a reset: the old session's file stays in storage.
         old = await create_session(client)
-        reset_file = await upload_file(client, old["id"])
+        reset_file = await upload_file(client, old)
         reset = await client.post(
             "/api/v1/session/reset",
             json={"reason": "tampered"},
-            headers={"X-Session-ID": old["id"]},
+            headers=holder(old),
         )
         assert reset.status_code == 201
         # Left by an erasure while storage was down.
         erased = await create_session(client)
-        erased_file = await upload_file(client, erased["id"])
+        erased_file = await upload_file(client, erased)
         real_store = app.resources.files.store
         app.resources.files.store = FailingDeletes(real_store)
-        response = await client.delete("/api/v1/session", headers={"X-Session-ID": erased["id"]})
+        response = await client.delete("/api/v1/session", headers=holder(erased))
         assert response.status_code == 202
         app.resources.files.store = real_store
         # Left by an abandoned upload (posted, never completed).
         keeper = await create_session(client)
-        abandoned = await pending_upload(client, keeper["id"])
+        abandoned = await pending_upload(client, keeper)
         assert (await post_form(client, abandoned["upload"], PDF)).status_code in (200, 201, 204)
-        kept = await upload_file(client, keeper["id"])
+        kept = await upload_file(client, keeper)
 
         clock.advance(timedelta(minutes=9))
         early = await run_cleanup(app)
@@ -99,8 +99,8 @@ class TestOrphans:
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
-        completed = await upload_file(client, session["id"])
-        pending = await pending_upload(client, session["id"])
+        completed = await upload_file(client, session)
+        pending = await pending_upload(client, session)
         await post_form(client, pending["upload"], PDF)
         clock.advance(timedelta(minutes=20))  # old objects, pending still within its grace
         report = await run_cleanup(app)
@@ -114,7 +114,7 @@ class TestOrphans:
     ) -> None:
         """The liveness check runs after the listing, so a claim made meanwhile counts."""
         session = await create_session(client)
-        uploaded = await upload_file(client, session["id"])
+        uploaded = await upload_file(client, session)
         [key] = await object_keys(app)
         # Detach the object from its row: an orphan, as far as the database knows.
         async with app.resources.engine.begin() as conn:
@@ -153,13 +153,13 @@ class TestDryRun:
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         expired = await create_session(client)
-        await upload_file(client, expired["id"])
+        await upload_file(client, expired)
         keeper = await create_session(client)
-        await pending_upload(client, keeper["id"])
+        await pending_upload(client, keeper)
         stray = stray_key()
         await put_directly(app, stray, PDF, "application/pdf")
         clock.advance(timedelta(hours=23, minutes=59))
-        await client.post("/api/v1/session/validate", headers={"X-Session-ID": keeper["id"]})
+        await client.post("/api/v1/session/validate", headers=holder(keeper))
         clock.advance(timedelta(minutes=2))
         before = (await object_keys(app), len(await audit_events(app)))
 
@@ -185,7 +185,7 @@ class TestStorageErrors:
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
-        uploaded = await upload_file(client, session["id"])
+        uploaded = await upload_file(client, session)
         stray = stray_key()
         await put_directly(app, stray, PDF, "application/pdf")
         service = app.resources.cleanup.job
@@ -208,7 +208,7 @@ class TestStorageErrors:
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
-        uploaded = await upload_file(client, session["id"])
+        uploaded = await upload_file(client, session)
         service = app.resources.cleanup.job
         service.store = FailingDeletes(app.resources.store, failures=10)
         clock.advance(timedelta(days=1, seconds=1))

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import Running, rows
+from tests.helpers import Running, holder, rows
 
 _MINUTE = timedelta(minutes=1)
 PDF = b"%PDF-1.7\n" + b"x" * 200 + b"\n%%EOF\n"
@@ -15,15 +15,16 @@ PDF = b"%PDF-1.7\n" + b"x" * 200 + b"\n%%EOF\n"
 
 async def request_slot(
     client: httpx.AsyncClient,
-    session_id: str,
+    session: dict[str, Any] | str,
     *,
     name: str = "report.pdf",
     content_type: str = "application/pdf",
     size: int = len(PDF),
 ) -> httpx.Response:
+    """Ask for an upload slot as the holder of `session` (its answer, or its token)."""
     return await client.post(
         "/api/v1/session/uploads",
-        headers={"X-Session-ID": session_id},
+        headers=holder(session),
         json={"name": name, "content_type": content_type, "size": size},
     )
 
@@ -54,16 +55,19 @@ async def fetch(client: httpx.AsyncClient, url: str) -> httpx.Response:
 
 
 async def upload_file(
-    client: httpx.AsyncClient, session_id: str, content: bytes = PDF, **slot: Any
+    client: httpx.AsyncClient, session: dict[str, Any] | str, content: bytes = PDF, **slot: Any
 ) -> dict[str, Any]:
-    """Slot, post, complete: the happy path. Returns the completed file."""
-    created = await request_slot(client, session_id, size=len(content), **slot)
+    """Slot, post, complete: the happy path, as the holder of `session` (answer or token).
+
+    Returns the completed file.
+    """
+    created = await request_slot(client, session, size=len(content), **slot)
     assert created.status_code == 201, created.text
     posted = await post_form(client, created.json()["upload"], content)
     assert posted.status_code in (200, 201, 204), posted.text
     completed = await client.post(
         f"/api/v1/session/files/{created.json()['file']['id']}/complete",
-        headers={"X-Session-ID": session_id},
+        headers=holder(session),
     )
     assert completed.status_code == 200, completed.text
     data: dict[str, Any] = completed.json()

@@ -7,7 +7,7 @@ import pytest
 
 from session_service.storage.local import LocalStore
 from tests.files.helpers import request_slot
-from tests.helpers import Running, assert_problem, create_session
+from tests.helpers import Running, assert_problem, create_session, holder
 
 
 @pytest.fixture
@@ -22,12 +22,12 @@ class TestDiskErrors:
         store = app.resources.store
         assert isinstance(store, LocalStore)
         session = await create_session(client)
-        slot = (await request_slot(client, session["id"])).json()
+        slot = (await request_slot(client, session)).json()
         (store.objects / slot["upload"]["fields"]["key"]).mkdir(parents=True)
         response = await client.post(
             f"/api/v1/session/files/{slot['file']['id']}/complete",
-            headers={"X-Session-ID": session["id"]},
+            headers=holder(session),
         )
         assert_problem(response, 503, "storage_unavailable")
-        listed = await client.get("/api/v1/session/files", headers={"X-Session-ID": session["id"]})
+        listed = await client.get("/api/v1/session/files", headers=holder(session))
         assert [file["status"] for file in listed.json()["files"]] == ["pending"]

@@ -24,6 +24,7 @@ from tests.helpers import (
     assert_problem,
     audit_events,
     create_session,
+    holder,
     running,
     session_row,
 )
@@ -37,14 +38,19 @@ def settings_overrides() -> dict[str, object]:
     return {"service_api_keys": [SERVICE_KEY], "access_log": True}
 
 
-async def _holder_with_data(client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
-    sid = str((await create_session(client))["id"])
+async def _holder_with_data(client: httpx.AsyncClient) -> tuple[str, str, dict[str, Any]]:
+    """A session with details, an uploaded file and a pending one: (id, token, file).
+
+    The token is the one the details answer carried: it replaced the one sent with them.
+    """
+    session = await create_session(client)
     details = {"name": NAME, "email": EMAIL, "consent_user_data": True}
-    put = await client.put("/api/v1/session/details", headers={"X-Session-ID": sid}, json=details)
+    put = await client.put("/api/v1/session/details", headers=holder(session), json=details)
     assert put.status_code == 200
-    file = await upload_file(client, sid, name=f"{NAME} CV.pdf")
-    await request_slot(client, sid, name="pending.pdf")
-    return sid, file
+    token = str(put.json()["token"])
+    file = await upload_file(client, token, name=f"{NAME} CV.pdf")
+    await request_slot(client, token, name="pending.pdf")
+    return str(session["id"]), token, file
 
 
 async def _every_table_text(app: Running) -> str:
@@ -65,12 +71,12 @@ class TestErasure:
     async def test_holder_erasure_leaves_nothing_personal(
         self, client: httpx.AsyncClient, app: Running, json_log: io.StringIO
     ) -> None:
-        sid, _ = await _holder_with_data(client)
+        sid, token, _ = await _holder_with_data(client)
         row = await session_row(app, sid)
         assert row is not None
         assert len(await _objects(app, row["storage_id"])) == 1
 
-        response = await client.delete("/api/v1/session", headers={"X-Session-ID": sid})
+        response = await client.delete("/api/v1/session", headers=holder(token))
         assert response.status_code == 204
 
         assert await session_row(app, sid) is None
@@ -80,6 +86,9 @@ class TestErasure:
         for secret in (NAME, EMAIL, "Grace", "grace.hopper"):
             assert secret not in everything
             assert secret not in log_output
+        # Nor the token: the database keeps only its digest (now a tombstone's).
+        assert token not in everything
+        assert token not in log_output
         erased = [e for e in await audit_events(app) if e["type"] == "session.erased"]
         assert [e["session_id"] for e in erased] == [sid]
         assert erased[0]["details"] == {
@@ -90,11 +99,9 @@ class TestErasure:
         }
 
     async def test_erasing_twice(self, client: httpx.AsyncClient) -> None:
-        sid, _ = await _holder_with_data(client)
-        assert (
-            await client.delete("/api/v1/session", headers={"X-Session-ID": sid})
-        ).status_code == 204
-        again = await client.delete("/api/v1/session", headers={"X-Session-ID": sid})
+        sid, token, _ = await _holder_with_data(client)
+        assert (await client.delete("/api/v1/session", headers=holder(token))).status_code == 204
+        again = await client.delete("/api/v1/session", headers=holder(token))
         assert assert_problem(again, 401, "session_invalid")["reason"] == "not_found"
         by_service = await client.delete(
             f"/api/v1/sessions/{sid}", headers={"Authorization": f"Bearer {SERVICE_KEY}"}
@@ -102,7 +109,7 @@ class TestErasure:
         assert_problem(by_service, 404, "session_not_found")
 
     async def test_service_erasure(self, client: httpx.AsyncClient, app: Running) -> None:
-        sid, _ = await _holder_with_data(client)
+        sid, _, _ = await _holder_with_data(client)
         response = await client.delete(
             f"/api/v1/sessions/{sid}", headers={"Authorization": f"Bearer {SERVICE_KEY}"}
         )
@@ -120,7 +127,7 @@ class TestErasureWithStorageDown:
     async def test_database_part_commits_and_objects_are_left_for_cleanup(
         self, client: httpx.AsyncClient, app: Running, settings: Settings, clock: FakeClock
     ) -> None:
-        sid, _ = await _holder_with_data(client)
+        sid, token, _ = await _holder_with_data(client)
         row = await session_row(app, sid)
         assert row is not None
         closed = f"http://127.0.0.1:{moto_server.free_port()}"
@@ -129,7 +136,7 @@ class TestErasureWithStorageDown:
         async with running(down) as started:
             transport = httpx.ASGITransport(app=started)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-                response = await http.delete("/api/v1/session", headers={"X-Session-ID": sid})
+                response = await http.delete("/api/v1/session", headers=holder(token))
         assert response.status_code == 202
         body = response.json()
         assert (body["erased"], body["storage"], body["files"]) == (True, "unreachable", 2)
@@ -146,8 +153,8 @@ class TestExport:
     async def test_export_is_one_json_attachment_with_everything(
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
-        sid, file = await _holder_with_data(client)
-        response = await client.get("/api/v1/session/export", headers={"X-Session-ID": sid})
+        sid, token, file = await _holder_with_data(client)
+        response = await client.get("/api/v1/session/export", headers=holder(token))
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/json")
         assert response.headers["content-disposition"].startswith("attachment;")
@@ -169,7 +176,8 @@ class TestExport:
     async def test_a_long_trail_is_exported_in_full(
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
-        sid = str((await create_session(client))["id"])
+        session = await create_session(client)
+        sid = str(session["id"])
         events = table_of(AuditEvent)
         async with app.resources.engine.begin() as conn:
             await conn.execute(
@@ -185,7 +193,7 @@ class TestExport:
                     for n in range(1234)
                 ],
             )
-        response = await client.get("/api/v1/session/export", headers={"X-Session-ID": sid})
+        response = await client.get("/api/v1/session/export", headers=holder(session))
         events = response.json()["audit_events"]
         assert len(events) == 1 + 1234 + 1  # created, the trail, the export itself
         ids = [event["id"] for event in events]
@@ -195,3 +203,7 @@ class TestExport:
     async def test_export_needs_a_valid_session(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/api/v1/session/export", headers={"X-Session-ID": "x"})
         assert_problem(response, 401, "session_invalid")
+        # The public id names the session but is no credential.
+        public_id = str((await create_session(client))["id"])
+        response = await client.get("/api/v1/session/export", headers={"X-Session-ID": public_id})
+        assert assert_problem(response, 401, "session_invalid")["reason"] == "not_found"

@@ -16,7 +16,7 @@ from session_service.core.settings import Settings
 from session_service.storage.tokens import TokenSigner, load_signing_keys
 from tests.conftest import FakeClock
 from tests.files.helpers import PDF, file_rows, post_form, request_slot, upload_file
-from tests.helpers import Running, assert_problem, create_session
+from tests.helpers import Running, assert_problem, create_session, holder
 
 UPLOADS = "/api/v1/storage/uploads"
 
@@ -29,8 +29,7 @@ def store_backend() -> str:
 
 @pytest.fixture
 async def slot(client: httpx.AsyncClient) -> dict[str, Any]:
-    sid = str((await create_session(client))["id"])
-    response = await request_slot(client, sid)
+    response = await request_slot(client, await create_session(client))
     assert response.status_code == 201
     upload: dict[str, Any] = response.json()["upload"]
     return upload
@@ -58,7 +57,7 @@ class TestUploadEnforcement:
         """Browsers send the token field and the file's first bytes together."""
         session = await create_session(client)
         big = b"%PDF-1.7\n" + b"0" * (1536 * 1024)
-        upload = (await request_slot(client, session["id"], size=len(big))).json()["upload"]
+        upload = (await request_slot(client, session, size=len(big))).json()["upload"]
         form = httpx.Request(
             "POST", upload["url"], data=upload["fields"], files={"file": ("a.pdf", big)}
         )
@@ -203,10 +202,10 @@ class TestUploadEnforcement:
 
 class TestDownloads:
     async def _download_url(self, client: httpx.AsyncClient) -> str:
-        sid = str((await create_session(client))["id"])
-        file = await upload_file(client, sid)
+        session = await create_session(client)
+        file = await upload_file(client, session)
         response = await client.get(
-            f"/api/v1/session/files/{file['id']}/download", headers={"X-Session-ID": sid}
+            f"/api/v1/session/files/{file['id']}/download", headers=holder(session)
         )
         url: str = response.json()["url"]
         return url

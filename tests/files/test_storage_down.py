@@ -13,7 +13,7 @@ from session_service.core.settings import Settings
 from tests import moto_server
 from tests.conftest import FakeClock
 from tests.files.helpers import file_rows, request_slot, upload_file
-from tests.helpers import Running, assert_problem, create_session, running
+from tests.helpers import Running, assert_problem, create_session, holder, running
 
 
 @pytest.fixture
@@ -40,11 +40,11 @@ class TestStorageDown:
     async def test_completion_delete_and_readiness_answer_503_and_change_nothing(
         self, client: httpx.AsyncClient, app: Running, down_app: FastAPI
     ) -> None:
-        sid = str((await create_session(client))["id"])
-        uploaded = await upload_file(client, sid)
-        pending = (await request_slot(client, sid)).json()["file"]
+        session = await create_session(client)
+        uploaded = await upload_file(client, session)
+        pending = (await request_slot(client, session)).json()["file"]
         before = await file_rows(app)
-        headers = {"X-Session-ID": sid}
+        headers = holder(session)
         async for down in _client_for(down_app):
             complete = await down.post(
                 f"/api/v1/session/files/{pending['id']}/complete", headers=headers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -18,12 +19,26 @@ from tests.files.helpers import (
     request_slot,
     upload_file,
 )
-from tests.helpers import Running, assert_problem, audit_events, create_session, session_row
+from tests.helpers import (
+    Running,
+    assert_problem,
+    audit_events,
+    create_session,
+    holder,
+    session_row,
+)
 
 
 @pytest.fixture
-async def sid(client: httpx.AsyncClient) -> str:
-    return str((await create_session(client))["id"])
+async def session(client: httpx.AsyncClient) -> dict[str, Any]:
+    """A new session: its public `id`, and the secret `token` its holder sends."""
+    return await create_session(client)
+
+
+@pytest.fixture
+def sid(session: dict[str, Any]) -> str:
+    """The session's public id (names it in the database, the audit trail and storage)."""
+    return str(session["id"])
 
 
 def _path(file_id: str, action: str = "") -> str:
@@ -32,9 +47,14 @@ def _path(file_id: str, action: str = "") -> str:
 
 class TestSlot:
     async def test_slot_records_a_pending_file_and_returns_the_form(
-        self, client: httpx.AsyncClient, app: Running, sid: str, clock: FakeClock
+        self,
+        client: httpx.AsyncClient,
+        app: Running,
+        session: dict[str, Any],
+        sid: str,
+        clock: FakeClock,
     ) -> None:
-        response = await request_slot(client, sid, name="Quarterly report.pdf")
+        response = await request_slot(client, session, name="Quarterly report.pdf")
         assert response.status_code == 201
         body = response.json()
         file, upload = body["file"], body["upload"]
@@ -42,11 +62,14 @@ class TestSlot:
         assert file["name"] == "Quarterly report.pdf"
         assert file["size"] == len(PDF)
         assert upload["url"].startswith("http")
-        session = await session_row(app, sid)
-        assert session is not None
-        storage_id = session["storage_id"]
+        stored = await session_row(app, sid)
+        assert stored is not None
+        storage_id = stored["storage_id"]
+        assert storage_id == uuid.UUID(sid)  # a new session's objects go under its public id
         assert upload["fields"]["key"] == f"uploads/{storage_id}/{file['id']}/Quarterly_report.pdf"
-        assert sid not in upload["url"]
+        # The token is the secret and never travels in a URL or form (the public id may).
+        assert session["token"] not in upload["url"]
+        assert session["token"] not in str(upload["fields"])
         assert upload["fields"]["Content-Type"] == "application/pdf"
         expires = clock.now + timedelta(minutes=5)
         assert upload["expires_at"] == expires.isoformat().replace("+00:00", "Z")
@@ -78,34 +101,33 @@ class TestSlot:
         self,
         client: httpx.AsyncClient,
         app: Running,
-        sid: str,
+        session: dict[str, Any],
         payload: dict[str, object],
         code: str,
     ) -> None:
         body = {"name": "a.pdf", "content_type": "application/pdf", "size": 100, **payload}
-        response = await client.post(
-            "/api/v1/session/uploads", headers={"X-Session-ID": sid}, json=body
-        )
+        response = await client.post("/api/v1/session/uploads", headers=holder(session), json=body)
         assert_problem(response, 422, code)
         assert await file_rows(app) == []
 
-    async def test_unknown_fields_are_refused(self, client: httpx.AsyncClient, sid: str) -> None:
+    async def test_unknown_fields_are_refused(
+        self, client: httpx.AsyncClient, session: dict[str, Any]
+    ) -> None:
         body = {"name": "a.pdf", "content_type": "application/pdf", "size": 1, "key": "x"}
-        response = await client.post(
-            "/api/v1/session/uploads", headers={"X-Session-ID": sid}, json=body
-        )
+        response = await client.post("/api/v1/session/uploads", headers=holder(session), json=body)
         assert_problem(response, 422, "validation_error")
 
     async def test_invalid_or_reset_sessions_get_no_slot(
-        self, client: httpx.AsyncClient, app: Running, sid: str
+        self, client: httpx.AsyncClient, app: Running, session: dict[str, Any], sid: str
     ) -> None:
-        for session_id in (str(uuid.uuid4()), "garbage"):
-            response = await request_slot(client, session_id)
+        # An unknown token, a malformed one, and the public id (which grants nothing).
+        for token in (str(uuid.uuid4()), "garbage", sid):
+            response = await request_slot(client, token)
             assert_problem(response, 401, "session_invalid")
         await client.post(
-            "/api/v1/session/reset", headers={"X-Session-ID": sid}, json={"reason": "tampered"}
+            "/api/v1/session/reset", headers=holder(session), json={"reason": "tampered"}
         )
-        response = await request_slot(client, sid)
+        response = await request_slot(client, session)
         assert assert_problem(response, 401, "session_invalid")["reason"] == "reset"
         assert await file_rows(app) == []
 
@@ -115,41 +137,47 @@ class TestLimits:
     def settings_overrides(self) -> dict[str, object]:
         return {"upload_max_files": 2, "upload_session_quota_bytes": 1000}
 
-    async def test_file_count_limit(self, client: httpx.AsyncClient, sid: str) -> None:
+    async def test_file_count_limit(
+        self, client: httpx.AsyncClient, session: dict[str, Any]
+    ) -> None:
         for _ in range(2):
-            assert (await request_slot(client, sid, size=10)).status_code == 201
-        response = await request_slot(client, sid, size=10)
+            assert (await request_slot(client, session, size=10)).status_code == 201
+        response = await request_slot(client, session, size=10)
         assert assert_problem(response, 409, "file_limit_reached")["max_files"] == 2
 
-    async def test_byte_quota(self, client: httpx.AsyncClient, sid: str) -> None:
-        assert (await request_slot(client, sid, size=900)).status_code == 201
-        response = await request_slot(client, sid, size=101)
+    async def test_byte_quota(self, client: httpx.AsyncClient, session: dict[str, Any]) -> None:
+        assert (await request_slot(client, session, size=900)).status_code == 201
+        response = await request_slot(client, session, size=101)
         body = assert_problem(response, 409, "quota_exceeded")
         assert body["used_bytes"] == 900
 
     async def test_concurrent_slots_never_pass_the_limit(
-        self, client: httpx.AsyncClient, app: Running, sid: str
+        self, client: httpx.AsyncClient, app: Running, session: dict[str, Any]
     ) -> None:
-        responses = await asyncio.gather(*(request_slot(client, sid, size=10) for _ in range(6)))
+        responses = await asyncio.gather(
+            *(request_slot(client, session, size=10) for _ in range(6))
+        )
         statuses = sorted(response.status_code for response in responses)
         assert statuses == [201, 201, 409, 409, 409, 409]
         assert len(await file_rows(app)) == 2
 
     async def test_rejected_files_free_their_place(
-        self, client: httpx.AsyncClient, app: Running, sid: str
+        self, client: httpx.AsyncClient, app: Running, session: dict[str, Any]
     ) -> None:
-        created = (await request_slot(client, sid, size=10)).json()
+        created = (await request_slot(client, session, size=10)).json()
         await put_directly(
             app, created["upload"]["fields"]["key"], b"not a pdf!", "application/pdf"
         )
-        await client.post(_path(created["file"]["id"], "complete"), headers={"X-Session-ID": sid})
-        assert (await request_slot(client, sid, size=10)).status_code == 201
-        assert (await request_slot(client, sid, size=10)).status_code == 201
+        await client.post(_path(created["file"]["id"], "complete"), headers=holder(session))
+        assert (await request_slot(client, session, size=10)).status_code == 201
+        assert (await request_slot(client, session, size=10)).status_code == 201
 
 
 class TestCompletion:
-    async def test_full_flow(self, client: httpx.AsyncClient, app: Running, sid: str) -> None:
-        file = await upload_file(client, sid)
+    async def test_full_flow(
+        self, client: httpx.AsyncClient, app: Running, session: dict[str, Any]
+    ) -> None:
+        file = await upload_file(client, session)
         assert file["status"] == "uploaded"
         assert file["stored_size"] == len(PDF)
         assert file["uploaded_at"] is not None
@@ -157,21 +185,21 @@ class TestCompletion:
         assert types[-2:] == ["file.slot_issued", "file.uploaded"]
 
     async def test_completing_twice_is_idempotent(
-        self, client: httpx.AsyncClient, app: Running, sid: str
+        self, client: httpx.AsyncClient, app: Running, session: dict[str, Any]
     ) -> None:
-        file = await upload_file(client, sid)
-        again = await client.post(_path(file["id"], "complete"), headers={"X-Session-ID": sid})
+        file = await upload_file(client, session)
+        again = await client.post(_path(file["id"], "complete"), headers=holder(session))
         assert again.status_code == 200
         assert again.json() == file
         types = [event["type"] for event in await audit_events(app)]
         assert types.count("file.uploaded") == 1
 
     async def test_completing_before_the_upload_is_409_and_stays_pending(
-        self, client: httpx.AsyncClient, app: Running, sid: str
+        self, client: httpx.AsyncClient, app: Running, session: dict[str, Any]
     ) -> None:
-        created = (await request_slot(client, sid)).json()
+        created = (await request_slot(client, session)).json()
         response = await client.post(
-            _path(created["file"]["id"], "complete"), headers={"X-Session-ID": sid}
+            _path(created["file"]["id"], "complete"), headers=holder(session)
         )
         assert_problem(response, 409, "upload_missing")
         [row] = await file_rows(app)
@@ -195,17 +223,17 @@ class TestCompletion:
         self,
         client: httpx.AsyncClient,
         app: Running,
-        sid: str,
+        session: dict[str, Any],
         content: bytes,
         stored_type: str,
         reason: str,
     ) -> None:
-        created = (await request_slot(client, sid)).json()
+        created = (await request_slot(client, session)).json()
         key = created["upload"]["fields"]["key"]
         # Stored without the policy's checks, as a store that enforces none would (moto).
         await put_directly(app, key, content, stored_type)
         file_id = created["file"]["id"]
-        response = await client.post(_path(file_id, "complete"), headers={"X-Session-ID": sid})
+        response = await client.post(_path(file_id, "complete"), headers=holder(session))
         assert assert_problem(response, 422, "upload_rejected")["reason"] == reason
         assert await app.resources.store.inspect(key, first_bytes=0) is None
         [row] = await file_rows(app)
@@ -213,15 +241,14 @@ class TestCompletion:
         assert row["rejection_reason"] == reason
         event = (await audit_events(app))[-1]
         assert (event["type"], event["outcome"]) == ("file.rejected", "failure")
-        again = await client.post(_path(file_id, "complete"), headers={"X-Session-ID": sid})
+        again = await client.post(_path(file_id, "complete"), headers=holder(session))
         assert assert_problem(again, 422, "upload_rejected")["reason"] == reason
 
     async def test_another_sessions_file_is_not_found(
-        self, client: httpx.AsyncClient, app: Running, sid: str
+        self, client: httpx.AsyncClient, app: Running, session: dict[str, Any]
     ) -> None:
-        file = await upload_file(client, sid)
-        other = str((await create_session(client))["id"])
-        headers = {"X-Session-ID": other}
+        file = await upload_file(client, session)
+        headers = holder(await create_session(client))
         for method, path in (
             ("POST", _path(file["id"], "complete")),
             ("GET", _path(file["id"], "download")),
@@ -232,32 +259,34 @@ class TestCompletion:
         [row] = await file_rows(app)
         assert row["status"] == "uploaded"
 
-    async def test_malformed_file_id_is_422(self, client: httpx.AsyncClient, sid: str) -> None:
-        response = await client.post(_path("not-a-uuid", "complete"), headers={"X-Session-ID": sid})
+    async def test_malformed_file_id_is_422(
+        self, client: httpx.AsyncClient, session: dict[str, Any]
+    ) -> None:
+        response = await client.post(_path("not-a-uuid", "complete"), headers=holder(session))
         assert_problem(response, 422, "validation_error")
 
 
 class TestListDownloadDelete:
     async def test_list_shows_the_sessions_files_only(
-        self, client: httpx.AsyncClient, sid: str, clock: FakeClock
+        self, client: httpx.AsyncClient, session: dict[str, Any], clock: FakeClock
     ) -> None:
-        first = await upload_file(client, sid, name="a.pdf")
+        first = await upload_file(client, session, name="a.pdf")
         clock.advance(timedelta(seconds=1))
-        pending = (await request_slot(client, sid, name="b.pdf")).json()["file"]
-        other = str((await create_session(client))["id"])
+        pending = (await request_slot(client, session, name="b.pdf")).json()["file"]
+        other = await create_session(client)
         await upload_file(client, other)
-        response = await client.get("/api/v1/session/files", headers={"X-Session-ID": sid})
+        response = await client.get("/api/v1/session/files", headers=holder(session))
         assert response.status_code == 200
         assert [f["id"] for f in response.json()["files"]] == [first["id"], pending["id"]]
 
     async def test_download_serves_the_file_as_an_attachment(
-        self, client: httpx.AsyncClient, app: Running, sid: str
+        self, client: httpx.AsyncClient, app: Running, session: dict[str, Any]
     ) -> None:
-        file = await upload_file(client, sid, name='Résumé "final".pdf')
-        response = await client.get(_path(file["id"], "download"), headers={"X-Session-ID": sid})
+        file = await upload_file(client, session, name='Résumé "final".pdf')
+        response = await client.get(_path(file["id"], "download"), headers=holder(session))
         assert response.status_code == 200
         url = response.json()["url"]
-        assert sid not in url  # the session id never travels in a URL
+        assert session["token"] not in url  # the token (the secret) never travels in a URL
         served = await fetch(client, url)
         assert served.status_code == 200
         assert served.content == PDF
@@ -267,21 +296,21 @@ class TestListDownloadDelete:
         assert (await audit_events(app))[-1]["type"] == "file.download_issued"
 
     async def test_download_of_a_pending_file_is_409(
-        self, client: httpx.AsyncClient, sid: str
+        self, client: httpx.AsyncClient, session: dict[str, Any]
     ) -> None:
-        pending = (await request_slot(client, sid)).json()["file"]
-        response = await client.get(_path(pending["id"], "download"), headers={"X-Session-ID": sid})
+        pending = (await request_slot(client, session)).json()["file"]
+        response = await client.get(_path(pending["id"], "download"), headers=holder(session))
         assert_problem(response, 409, "file_not_uploaded")
 
     async def test_delete_removes_object_and_row(
-        self, client: httpx.AsyncClient, app: Running, sid: str
+        self, client: httpx.AsyncClient, app: Running, session: dict[str, Any]
     ) -> None:
-        file = await upload_file(client, sid)
+        file = await upload_file(client, session)
         [row] = await file_rows(app)
-        response = await client.delete(_path(file["id"]), headers={"X-Session-ID": sid})
+        response = await client.delete(_path(file["id"]), headers=holder(session))
         assert response.status_code == 204
         assert await file_rows(app) == []
         assert await app.resources.store.inspect(row["storage_key"], first_bytes=0) is None
         assert (await audit_events(app))[-1]["type"] == "file.deleted"
-        again = await client.delete(_path(file["id"]), headers={"X-Session-ID": sid})
+        again = await client.delete(_path(file["id"]), headers=holder(session))
         assert_problem(again, 404, "file_not_found")

@@ -14,7 +14,7 @@ from fastapi import Header
 
 from session_service.sessions.deps import CurrentSession
 from tests.conftest import FakeClock
-from tests.helpers import Running, assert_problem, create_session
+from tests.helpers import Running, assert_problem, create_session, holder
 from tests.notify.conftest import SmtpSink, WebhookReceiver
 
 
@@ -67,7 +67,7 @@ class TestAlerts:
         await client.post("/api/v1/session/validate", headers={"X-Session-ID": "bad"})
         response = await client.get(
             "/test-explode-held",
-            headers={"X-Session-ID": session["id"], "X-Request-ID": "req-500-1"},
+            headers={**holder(session), "X-Request-ID": "req-500-1"},
         )
         assert_problem(response, 500, "internal_error")
         await app.resources.notifier.drain()
@@ -76,7 +76,8 @@ class TestAlerts:
         text = mail.get_content()
         assert "RuntimeError" in mail["Subject"]
         assert "req-500-1" in text
-        assert session["id"] in text
+        assert session["id"] in text  # the public id names the session
+        assert session["token"] not in text  # the secret never leaves in an alert
         assert "hunter2" not in text
 
         [hook] = webhook_server.requests
@@ -89,6 +90,7 @@ class TestAlerts:
         assert "session.created" in payload["recent_actions"]
         assert len(payload["recent_actions"]) <= 200
         assert "hunter2" not in hook.body.decode()
+        assert session["token"] not in hook.body.decode()
 
         metrics = (await client.get("/metrics")).text
         assert 'session_service_alerts_total{channel="smtp",result="sent"} 1.0' in metrics
@@ -161,9 +163,10 @@ class TestAttribution:
         self, client: httpx.AsyncClient, app: Running, webhook_server: WebhookReceiver
     ) -> None:
         session = await create_session(client)
-        await client.get("/test-explode", headers={"X-Session-ID": session["id"]})
+        await client.get("/test-explode", headers=holder(session))
         await app.resources.notifier.drain()
         [hook] = webhook_server.requests
         payload = json.loads(hook.body)
         assert payload["session_id"] is None
         assert session["id"] not in hook.body.decode()
+        assert session["token"] not in hook.body.decode()

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.helpers import Running, assert_problem, count_sessions, create_session
+from tests.helpers import Running, assert_problem, count_sessions, create_session, holder
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -48,7 +48,7 @@ async def test_ten_megabytes_of_json_is_413(
         method,
         path,
         content=body,
-        headers={"content-type": "application/json", "X-Session-ID": session["id"]},
+        headers={"content-type": "application/json", **holder(session)},
     )
     assert_problem(response, 413, "payload_too_large")
     assert response.headers["connection"] == "close"

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.files.helpers import PDF
-from tests.helpers import Running, assert_problem, create_session
+from tests.helpers import Running, assert_problem, create_session, holder
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -41,7 +41,7 @@ class TestRequests:
         self, client: httpx.AsyncClient
     ) -> None:
         session = await create_session(client)
-        headers = {"X-Session-ID": session["id"]}
+        headers = holder(session)
         for _ in range(3):
             await client.post(f"/api/v1/session/files/{uuid.uuid4()}/complete", headers=headers)
         await client.get(f"/no/such/{uuid.uuid4()}")
@@ -68,6 +68,7 @@ class TestRequests:
             == 1
         )
         assert session["id"] not in text
+        assert session["token"] not in text
         assert "/no/such" not in text
         assert (
             sample(
@@ -85,7 +86,7 @@ class TestOutcomes:
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
         session = await create_session(client)
-        headers = {"X-Session-ID": session["id"]}
+        headers = holder(session)
         await client.post("/api/v1/session/validate", headers=headers)
         await client.post("/api/v1/session/validate", headers={"X-Session-ID": "x"})
         await client.post("/api/v1/session/validate", headers={"X-Session-ID": str(uuid.uuid4())})
@@ -105,7 +106,7 @@ class TestOutcomes:
 
     async def test_a_rolled_back_change_is_not_counted(self, client: httpx.AsyncClient) -> None:
         taken = await create_session(client)
-        response = await client.post("/api/v1/sessions", json={"id": taken["id"]})
+        response = await client.post("/api/v1/sessions", json={"id": taken["token"]})
         assert response.status_code == 409
         text = await scrape(client)
         assert sample(text, "session_service_sessions_created_total", kind="new") == 1

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import service_log_lines
-from tests.helpers import Running
+from tests.helpers import Running, holder
 from tests.moto_server import free_port
 
 CREATE = "/api/v1/sessions"
@@ -53,9 +53,10 @@ class TestRedisUnreachable:
 
     async def test_validate_keeps_answering_and_limiting(self, client: httpx.AsyncClient) -> None:
         session = (await client.post(CREATE)).json()
-        headers = {"X-Session-ID": session["id"]}
+        headers = holder(session)
         answers = [await client.post(VALIDATE, headers=headers) for _ in range(4)]
         assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert all(a.json()["valid"] is True for a in answers[:3])
 
     async def test_readiness_stays_ready_and_reports_degraded(
         self, client: httpx.AsyncClient

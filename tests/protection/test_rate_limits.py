@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from session_service.core.settings import Settings, setting_name
 from tests.conftest import FakeClock, service_log_lines
 from tests.files.helpers import PDF
-from tests.helpers import Running, assert_problem, audit_events, create_session
+from tests.helpers import Running, assert_problem, audit_events, create_session, holder
 from tests.protection.conftest import ClientFactory, free_port, running_app
 
 CREATE = "/api/v1/sessions"
@@ -50,7 +50,7 @@ class TestEachKind:
 
     async def test_validate(self, client: httpx.AsyncClient) -> None:
         session = await create_session(client)
-        headers = {"X-Session-ID": session["id"]}
+        headers = holder(session)
         for _ in range(4):
             assert (await client.post(VALIDATE, headers=headers)).json()["valid"] is True
         assert_limited(await client.post(VALIDATE, headers=headers), limit=4, kind="validate")
@@ -63,7 +63,7 @@ class TestEachKind:
 
     async def test_upload_slots(self, client: httpx.AsyncClient) -> None:
         session = await create_session(client)
-        headers = {"X-Session-ID": session["id"]}
+        headers = holder(session)
         slot = {"name": "a.pdf", "content_type": "application/pdf", "size": len(PDF)}
         for _ in range(2):
             assert (await client.post(UPLOADS, json=slot, headers=headers)).status_code == 201
@@ -74,7 +74,7 @@ class TestEachKind:
         sessions = [await create_session(client) for _ in range(3)]
         assert (await client.post(CREATE)).status_code == 429
         # Creation is spent; validation and reset are not.
-        validation = await client.post(VALIDATE, headers={"X-Session-ID": sessions[0]["id"]})
+        validation = await client.post(VALIDATE, headers=holder(sessions[0]))
         assert validation.json()["valid"] is True
         assert (await client.post(RESET, json={"reason": "missing"})).status_code == 201
 
@@ -181,7 +181,7 @@ class TestRejections:
     ) -> None:
         """Refused before any token is checked: a header alone writes into no one's trail."""
         session = await create_session(client)
-        headers = {"X-Session-ID": session["id"]}
+        headers = holder(session)
         for _ in range(5):
             await client.post(VALIDATE, headers=headers)
         events = [e for e in await audit_events(app) if e["type"] == "request.rate_limited"]

@@ -1,4 +1,4 @@
-"""POST /api/v1/sessions: server ids, proposed ids, bad input, id collisions."""
+"""POST /api/v1/sessions: server ids and tokens, proposed tokens, bad input, id collisions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from session_service.app import create_app
 from session_service.cleanup.runner import job_context
+from session_service.core.ids import token_digest
 from session_service.core.settings import Settings
 from tests.conftest import T0, FakeClock
 from tests.helpers import (
@@ -19,6 +20,7 @@ from tests.helpers import (
     audit_events,
     count_sessions,
     create_session,
+    holder,
     rows,
     running,
     session_row,
@@ -36,6 +38,8 @@ class TestCreateSession:
         assert response.headers["location"] == "/api/v1/session"
         body = response.json()
         assert uuid.UUID(body["id"]).version == 4
+        assert uuid.UUID(body["token"]).version == 4
+        assert body["token"] != body["id"]
         assert body["status"] == "active"
         assert body["previous_session_id"] is None
         assert body["expires_at"] == "2026-01-16T09:30:00Z"  # T0 + 24 h idle TTL
@@ -43,6 +47,9 @@ class TestCreateSession:
         assert row is not None
         assert row["client_ip"] == "127.0.0.1"
         assert row["created_at"] == T0
+        # The database keeps the token's digest, never the token itself.
+        assert row["token_digest"] == token_digest(uuid.UUID(body["token"]))
+        assert body["token"] not in str(row)
 
     async def test_creation_is_audited_with_request_facts(
         self, client: httpx.AsyncClient, app: Running
@@ -57,37 +64,50 @@ class TestCreateSession:
         assert event["user_agent"] == "pytest-browser"
         assert event["client_ip"] == "127.0.0.1"
         assert event["outcome"] == "success"
-        assert event["details"] == {"id_source": "server"}
+        assert event["details"] == {"token_source": "server"}
+        assert response.json()["token"] not in str(event)
 
-    async def test_each_session_gets_a_distinct_id(self, client: httpx.AsyncClient) -> None:
-        ids = {(await create_session(client))["id"] for _ in range(5)}
-        assert len(ids) == 5
+    async def test_each_session_gets_a_distinct_id_and_token(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        sessions = [await create_session(client) for _ in range(5)]
+        assert len({s["id"] for s in sessions} | {s["token"] for s in sessions}) == 10
 
     async def test_empty_json_object_is_a_plain_create(self, client: httpx.AsyncClient) -> None:
         response = await client.post(URL, json={})
         assert response.status_code == 201
 
 
-class TestProposedId:
-    """Older frontends may propose their own value, where the operator allows it."""
+class TestProposedToken:
+    """Older frontends may propose their own token, where the operator allows it."""
 
     @pytest.fixture
     def settings_overrides(self) -> dict[str, object]:
         return {"allow_client_tokens": True}
 
-    async def test_a_free_uuid4_is_taken(self, client: httpx.AsyncClient, app: Running) -> None:
+    async def test_a_free_uuid4_becomes_the_token(
+        self, client: httpx.AsyncClient, app: Running
+    ) -> None:
         proposed = str(uuid.uuid4())
         response = await client.post(URL, json={"id": proposed})
         assert response.status_code == 201
-        assert response.json()["id"] == proposed
+        answer = response.json()
+        assert answer["token"] == proposed
+        # The public id is the server's own, never the proposed secret.
+        assert answer["id"] != proposed
+        assert uuid.UUID(answer["id"]).version == 4
         [event] = await audit_events(app)
-        assert event["details"] == {"id_source": "client"}
+        assert event["details"] == {"token_source": "client"}
+        assert event["session_id"] == answer["id"]
+        assert proposed not in str(event)
+        validate = await client.post("/api/v1/session/validate", headers=holder(proposed))
+        assert validate.json()["session"]["id"] == answer["id"]
 
-    async def test_an_existing_id_is_409_and_changes_nothing(
+    async def test_an_existing_token_is_409_and_changes_nothing(
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
         existing = await create_session(client)
-        response = await client.post(URL, json={"id": existing["id"]})
+        response = await client.post(URL, json={"id": existing["token"]})
         assert_problem(response, 409, "session_exists")
         assert await count_sessions(app) == 1
         assert len(await audit_events(app)) == 1
@@ -96,12 +116,12 @@ class TestProposedId:
         proposed = str(uuid.uuid4())
         response = await client.post(URL, json={"id": proposed.upper()})
         assert response.status_code == 201
-        assert response.json()["id"] == proposed
-        # The same id in another case is the same session.
+        assert response.json()["token"] == proposed
+        # The same token in another case is the same session's.
         again = await client.post(URL, json={"id": proposed})
         assert_problem(again, 409, "session_exists")
 
-    async def test_rejected_ids_are_422_and_write_nothing(
+    async def test_rejected_tokens_are_422_and_write_nothing(
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
         v4 = str(uuid.uuid4())
@@ -249,36 +269,64 @@ class TestNoResurrection:
         assert_problem(await client.post(URL, json={"id": made_up}), 422, "weak_client_token")
         assert await count_sessions(app) == 0
 
-    async def test_an_erased_value_never_starts_a_session_again(
+    async def test_an_erased_token_never_starts_a_session_again(
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
         proposed = str(uuid.uuid4())
         assert (await client.post(URL, json={"id": proposed})).status_code == 201
-        erased = await client.delete("/api/v1/session", headers={"X-Session-ID": proposed})
+        erased = await client.delete("/api/v1/session", headers=holder(proposed))
         assert erased.status_code == 204
         assert_problem(await client.post(URL, json={"id": proposed}), 409, "session_exists")
-        validate = await client.post("/api/v1/session/validate", headers={"X-Session-ID": proposed})
+        validate = await client.post("/api/v1/session/validate", headers=holder(proposed))
         assert validate.json()["valid"] is False
         dump = await rows(app, "SELECT * FROM session_tombstones")
+        assert [row["reason"] for row in dump] == ["ended"]
         assert proposed not in str(dump)  # a digest, not the value
+        assert await count_sessions(app) == 0
 
-    async def test_an_expired_value_never_starts_a_session_again(
+    async def test_an_expired_token_never_starts_a_session_again(
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         proposed = str(uuid.uuid4())
-        assert (await client.post(URL, json={"id": proposed})).status_code == 201
+        created = await client.post(URL, json={"id": proposed})
+        assert created.status_code == 201
         clock.advance(timedelta(days=2))
         report = await app.resources.cleanup.run_once(dry_run=False, ctx=job_context())
         assert report is not None
-        assert report.expired_sessions.items == [proposed]
+        assert report.expired_sessions.items == [created.json()["id"]]
         assert_problem(await client.post(URL, json={"id": proposed}), 409, "session_exists")
+        assert await count_sessions(app) == 0
+
+    async def test_a_rotated_token_never_starts_a_session_again(
+        self, client: httpx.AsyncClient, app: Running
+    ) -> None:
+        proposed = str(uuid.uuid4())
+        assert (await client.post(URL, json={"id": proposed})).status_code == 201
+        details = {"name": "Ada", "email": "ada@example.org", "consent_user_data": True}
+        given = await client.put("/api/v1/session/details", json=details, headers=holder(proposed))
+        assert given.status_code == 200
+        assert given.json()["token"] != proposed
+        assert_problem(await client.post(URL, json={"id": proposed}), 409, "session_exists")
+        assert await count_sessions(app) == 1
+
+    async def test_a_reset_token_never_starts_a_session_again(
+        self, client: httpx.AsyncClient, app: Running
+    ) -> None:
+        proposed = str(uuid.uuid4())
+        assert (await client.post(URL, json={"id": proposed})).status_code == 201
+        reset = await client.post(
+            "/api/v1/session/reset", json={"reason": "tampered"}, headers=holder(proposed)
+        )
+        assert reset.status_code == 201
+        assert_problem(await client.post(URL, json={"id": proposed}), 409, "session_exists")
+        assert await count_sessions(app) == 2
 
     async def test_tombstones_go_with_the_audit_trail(
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         proposed = str(uuid.uuid4())
         assert (await client.post(URL, json={"id": proposed})).status_code == 201
-        await client.delete("/api/v1/session", headers={"X-Session-ID": proposed})
+        await client.delete("/api/v1/session", headers=holder(proposed))
         assert len(await rows(app, "SELECT digest FROM session_tombstones")) == 1
         clock.advance(timedelta(days=366))  # past AUDIT_RETENTION (365 days)
         await app.resources.cleanup.run_once(dry_run=False, ctx=job_context())

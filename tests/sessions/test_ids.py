@@ -1,13 +1,20 @@
-"""The session id format, checked over generated inputs."""
+"""The session id and token format, checked over generated inputs."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from session_service.core.ids import new_session_id, parse_session_id
+from session_service.core.ids import (
+    new_session_id,
+    new_token,
+    parse_session_id,
+    parse_token,
+    token_digest,
+)
 
 
 @given(st.uuids(version=4))
@@ -40,3 +47,20 @@ def test_generated_ids_are_uuid4_and_parse() -> None:
     ids = {new_session_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert all(parse_session_id(str(value)) == value for value in ids)
+
+
+def test_generated_tokens_are_uuid4_and_parse() -> None:
+    tokens = {new_token() for _ in range(1000)}
+    assert len(tokens) == 1000
+    assert all(value.version == 4 and parse_token(str(value)) == value for value in tokens)
+
+
+@given(st.uuids(version=4))
+def test_a_token_digest_is_the_sha256_of_its_canonical_form(value: uuid.UUID) -> None:
+    digest = token_digest(value)
+    assert digest == hashlib.sha256(str(value).lower().encode()).hexdigest()
+    # Either letter case names the same token, hence the same digest.
+    parsed = parse_token(str(value).upper())
+    assert parsed is not None
+    assert token_digest(parsed) == digest
+    assert str(value) not in digest

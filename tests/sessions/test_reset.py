@@ -17,7 +17,9 @@ from tests.helpers import (
     audit_events,
     count_sessions,
     create_session,
+    holder,
     session_row,
+    validate,
 )
 
 URL = "/api/v1/session/reset"
@@ -25,9 +27,9 @@ NOTICE = "Your session has been reset due to a technical issue. Please start aga
 
 
 async def reset(
-    client: httpx.AsyncClient, old_id: str | None, reason: str = "expired"
+    client: httpx.AsyncClient, old_token: str | None, reason: str = "expired"
 ) -> httpx.Response:
-    headers = {} if old_id is None else {"X-Session-ID": old_id}
+    headers = {} if old_token is None else holder(old_token)
     return await client.post(URL, headers=headers, json={"reason": reason})
 
 
@@ -36,7 +38,7 @@ class TestReset:
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
         old = await create_session(client)
-        response = await reset(client, old["id"], "tampered")
+        response = await reset(client, old["token"], "tampered")
         assert response.status_code == 201
         assert response.headers["location"] == "/api/v1/session"
         body = response.json()
@@ -44,12 +46,15 @@ class TestReset:
         new = body["session"]
         assert new["id"] != old["id"]
         assert uuid.UUID(new["id"]).version == 4
+        assert uuid.UUID(new["token"]).version == 4
+        assert new["token"] not in (old["token"], new["id"])
         assert new["status"] == "active"
         assert new["previous_session_id"] == old["id"]
         old_row = await session_row(app, old["id"])
         assert old_row is not None
         assert old_row["status"] == "reset"
         assert old_row["previous_session_id"] is None  # the old one points to nothing
+        assert old_row["token_digest"] is None  # its token is gone, kept only as a tombstone
 
         events = await audit_events(app)
         assert [e["type"] for e in events] == [
@@ -64,58 +69,113 @@ class TestReset:
         assert created["details"] == {
             "reason": "tampered",
             "previous_session_id": old["id"],
-            "old_id": "found",
+            "old_token": "found",
             "superseded": True,
         }
+        assert old["token"] not in str(events)
+        assert new["token"] not in str(events)
 
-    async def test_the_new_session_is_valid(self, client: httpx.AsyncClient) -> None:
+    async def test_the_new_session_is_valid_and_the_old_token_not(
+        self, client: httpx.AsyncClient
+    ) -> None:
         old = await create_session(client)
-        new = (await reset(client, old["id"])).json()["session"]
-        response = await client.post(
-            "/api/v1/session/validate", headers={"X-Session-ID": new["id"]}
-        )
-        assert response.json()["valid"] is True
+        new = (await reset(client, old["token"])).json()["session"]
+        body = await validate(client, new["token"])
+        assert body["valid"] is True
+        assert body["session"]["id"] == new["id"]
+        assert await validate(client, old["token"]) == {
+            "valid": False,
+            "reason": "reset",
+            "action": "reset",
+        }
 
     async def test_without_a_header(self, client: httpx.AsyncClient, app: Running) -> None:
         response = await reset(client, None, "missing")
         assert response.status_code == 201
         assert response.json()["session"]["previous_session_id"] is None
         [event] = await audit_events(app)
-        assert event["details"]["old_id"] == "absent"
+        assert event["details"]["old_token"] == "absent"
 
     async def test_with_a_malformed_header(self, client: httpx.AsyncClient, app: Running) -> None:
         response = await reset(client, "tampered-value", "malformed")
         assert response.status_code == 201
         assert response.json()["session"]["previous_session_id"] is None
         [event] = await audit_events(app)
-        assert event["details"]["old_id"] == "malformed"
+        assert event["details"]["old_token"] == "malformed"
 
-    async def test_with_an_unknown_id(self, client: httpx.AsyncClient, app: Running) -> None:
+    async def test_with_an_unknown_token(self, client: httpx.AsyncClient, app: Running) -> None:
         response = await reset(client, str(uuid.uuid4()), "not_found")
         assert response.status_code == 201
         assert response.json()["session"]["previous_session_id"] is None
         assert await count_sessions(app) == 1
         [event] = await audit_events(app)
-        assert event["details"]["old_id"] == "unknown"
+        assert event["details"]["old_token"] == "unknown"
 
-    async def test_resetting_an_already_reset_session_supersedes_nothing_twice(
+    async def test_a_public_id_resets_nothing(
+        self, client: httpx.AsyncClient, app: Running
+    ) -> None:
+        other = await create_session(client)
+        response = await reset(client, other["id"], "not_found")
+        assert response.status_code == 201
+        assert response.json()["session"]["previous_session_id"] is None
+        row = await session_row(app, other["id"])
+        assert row is not None
+        assert row["status"] == "active"
+        assert (await validate(client, other["token"]))["valid"] is True
+        events = await audit_events(app)
+        assert "session.superseded" not in [e["type"] for e in events]
+        assert events[-1]["details"]["old_token"] == "unknown"
+
+    async def test_with_the_token_of_an_erased_session(
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
         old = await create_session(client)
-        await reset(client, old["id"])
-        second = await reset(client, old["id"], "reset")
-        assert second.status_code == 201
-        assert second.json()["session"]["previous_session_id"] == old["id"]
+        assert (await client.delete("/api/v1/session", headers=holder(old))).status_code == 204
+        response = await reset(client, old["token"], "not_found")
+        assert response.status_code == 201
+        assert response.json()["session"]["previous_session_id"] is None
+        assert await count_sessions(app) == 1
+        event = (await audit_events(app))[-1]
+        assert event["type"] == "session.reset"
+        assert event["details"]["old_token"] == "ended"
+        assert event["details"]["superseded"] is False
+
+    async def test_resetting_with_a_token_already_reset_is_409_and_supersedes_nothing_twice(
+        self, client: httpx.AsyncClient, app: Running
+    ) -> None:
+        old = await create_session(client)
+        first = await reset(client, old["token"])
+        assert first.status_code == 201
+        second = await reset(client, old["token"], "reset")
+        # The token was replaced: the browser takes the newest token it holds instead.
+        assert_problem(second, 409, "token_replaced")
+        assert await count_sessions(app) == 2
         types = [e["type"] for e in await audit_events(app)]
         assert types.count("session.superseded") == 1
-        assert types.count("session.reset") == 2
+        assert types.count("session.reset") == 1
+        new = first.json()["session"]
+        assert (await validate(client, new["token"]))["valid"] is True
+
+    async def test_resetting_with_a_rotated_token_is_409(
+        self, client: httpx.AsyncClient, app: Running
+    ) -> None:
+        session = await create_session(client)
+        details = {"name": "Ada", "email": "ada@example.org", "consent_user_data": True}
+        given = await client.put("/api/v1/session/details", json=details, headers=holder(session))
+        assert given.status_code == 200
+        assert_problem(await reset(client, session["token"], "rotated"), 409, "token_replaced")
+        row = await session_row(app, session["id"])
+        assert row is not None
+        assert row["status"] == "pending_verification"
+        assert await count_sessions(app) == 1
+        assert (await validate(client, given.json()["token"]))["valid"] is True
 
     async def test_an_expired_session_is_superseded_too(
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         old = await create_session(client)
         clock.advance(timedelta(days=2))
-        response = await reset(client, old["id"], "expired")
+        response = await reset(client, old["token"], "expired")
         assert response.json()["session"]["previous_session_id"] == old["id"]
         row = await session_row(app, old["id"])
         assert row is not None
@@ -135,25 +195,31 @@ class TestResetBadInput:
         response = await client.post(
             URL,
             content=payload,
-            headers={"X-Session-ID": old["id"], "content-type": "application/json"},
+            headers={**holder(old), "content-type": "application/json"},
         )
         assert_problem(response, 422, "validation_error")
         row = await session_row(app, old["id"])
         assert row is not None
         assert row["status"] == "active"
         assert await count_sessions(app) == 1
+        assert (await validate(client, old["token"]))["valid"] is True
 
 
 class TestRacingResets:
-    async def test_concurrent_resets_of_one_session(
+    async def test_concurrent_resets_of_one_token(
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
+        """One reset wins; the others find the token replaced (409) and start nothing."""
         old = await create_session(client)
-        responses = await asyncio.gather(*(reset(client, old["id"]) for _ in range(4)))
-        assert [r.status_code for r in responses] == [201] * 4
-        new_ids = {r.json()["session"]["id"] for r in responses}
-        assert len(new_ids) == 4
-        assert all(r.json()["session"]["previous_session_id"] == old["id"] for r in responses)
+        responses = await asyncio.gather(*(reset(client, old["token"]) for _ in range(4)))
+        assert sorted(r.status_code for r in responses) == [201, 409, 409, 409]
+        [won] = [r for r in responses if r.status_code == 201]
+        for lost in responses:
+            if lost is not won:
+                assert_problem(lost, 409, "token_replaced")
+        new = won.json()["session"]
+        assert new["previous_session_id"] == old["id"]
+        assert await count_sessions(app) == 2
         row = await session_row(app, old["id"])
         assert row is not None
         assert row["status"] == "reset"
@@ -162,5 +228,6 @@ class TestRacingResets:
         resets = [e for e in events if e["type"] == "session.reset"]
         assert len(superseded) == 1
         assert superseded[0]["session_id"] == old["id"]
-        assert sorted(e["session_id"] for e in resets) == sorted(new_ids)
-        assert sum(e["details"]["superseded"] for e in resets) == 1
+        assert [e["session_id"] for e in resets] == [new["id"]]
+        assert resets[0]["details"]["superseded"] is True
+        assert (await validate(client, new["token"]))["valid"] is True

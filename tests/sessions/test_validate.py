@@ -11,39 +11,46 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import T0, FakeClock
-from tests.helpers import Running, assert_problem, audit_events, create_session, session_row
+from tests.helpers import (
+    Running,
+    assert_problem,
+    audit_events,
+    create_session,
+    holder,
+    session_row,
+    validate,
+)
 
 URL = "/api/v1/session/validate"
-
-
-async def validate(client: httpx.AsyncClient, session_id: str | None) -> dict[str, object]:
-    headers = {} if session_id is None else {"X-Session-ID": session_id}
-    response = await client.post(URL, headers=headers)
-    assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
-    return body
 
 
 class TestValidateAnswers:
     async def test_a_live_session_is_valid(self, client: httpx.AsyncClient) -> None:
         session = await create_session(client)
-        body = await validate(client, session["id"])
+        body = await validate(client, session["token"])
         assert body["valid"] is True
-        assert body["session"]["id"] == session["id"]  # type: ignore[index]
+        assert body["session"]["id"] == session["id"]
+        assert "token" not in body["session"]
         assert "reason" not in body
 
-    async def test_upper_case_id_validates_the_same_session(
+    async def test_upper_case_token_validates_the_same_session(
         self, client: httpx.AsyncClient
     ) -> None:
         session = await create_session(client)
-        body = await validate(client, session["id"].upper())
+        body = await validate(client, session["token"].upper())
         assert body["valid"] is True
+        assert body["session"]["id"] == session["id"]
+
+    async def test_the_public_id_is_no_credential(self, client: httpx.AsyncClient) -> None:
+        session = await create_session(client)
+        body = await validate(client, session["id"])
+        assert body == {"valid": False, "reason": "not_found", "action": "reset"}
 
     @pytest.mark.parametrize(
         "header",
         [None, "", "garbage", str(uuid.uuid1()), "0" * 36, "{" + "a" * 34 + "}", "é" * 36],
     )
-    async def test_malformed_ids(self, client: httpx.AsyncClient, header: str | None) -> None:
+    async def test_malformed_tokens(self, client: httpx.AsyncClient, header: str | None) -> None:
         if header is not None and not header.isascii():
             # httpx refuses non-latin-1 header values; send raw bytes instead.
             raw: dict[bytes, bytes] = {b"X-Session-ID": header.encode("utf-8")}
@@ -53,14 +60,14 @@ class TestValidateAnswers:
             body = await validate(client, header)
         assert body == {"valid": False, "reason": "malformed", "action": "reset"}
 
-    async def test_unknown_id_is_not_found(self, client: httpx.AsyncClient) -> None:
+    async def test_unknown_token_is_not_found(self, client: httpx.AsyncClient) -> None:
         body = await validate(client, str(uuid.uuid4()))
         assert body == {"valid": False, "reason": "not_found", "action": "reset"}
 
     async def test_idle_session_expires(self, client: httpx.AsyncClient, clock: FakeClock) -> None:
         session = await create_session(client)
         clock.advance(timedelta(hours=24))
-        assert await validate(client, session["id"]) == {
+        assert await validate(client, session["token"]) == {
             "valid": False,
             "reason": "expired",
             "action": "reset",
@@ -69,13 +76,26 @@ class TestValidateAnswers:
     async def test_reset_session_says_reset(self, client: httpx.AsyncClient) -> None:
         session = await create_session(client)
         reset = await client.post(
-            "/api/v1/session/reset",
-            headers={"X-Session-ID": session["id"]},
-            json={"reason": "user_requested"},
+            "/api/v1/session/reset", headers=holder(session), json={"reason": "user_requested"}
         )
         assert reset.status_code == 201
-        body = await validate(client, session["id"])
+        body = await validate(client, session["token"])
         assert body == {"valid": False, "reason": "reset", "action": "reset"}
+
+    async def test_replaced_token_says_rotated(self, client: httpx.AsyncClient) -> None:
+        session = await create_session(client)
+        details = {"name": "Ada", "email": "ada@example.org", "consent_user_data": True}
+        given = await client.put("/api/v1/session/details", json=details, headers=holder(session))
+        assert given.status_code == 200
+        body = await validate(client, session["token"])
+        assert body == {"valid": False, "reason": "rotated", "action": "reset"}
+        assert (await validate(client, given.json()["token"]))["valid"] is True
+
+    async def test_erased_session_token_is_not_found(self, client: httpx.AsyncClient) -> None:
+        session = await create_session(client)
+        assert (await client.delete("/api/v1/session", headers=holder(session))).status_code == 204
+        body = await validate(client, session["token"])
+        assert body == {"valid": False, "reason": "not_found", "action": "reset"}
 
 
 class TestSlidingExpiry:
@@ -84,14 +104,14 @@ class TestSlidingExpiry:
     ) -> None:
         session = await create_session(client)
         clock.advance(timedelta(seconds=59))
-        await validate(client, session["id"])
+        await validate(client, session["token"])
         row = await session_row(app, session["id"])
         assert row is not None
         assert row["last_seen_at"] == T0  # within the throttle: no write
 
         clock.advance(timedelta(seconds=1))
-        body = await validate(client, session["id"])
-        assert body["session"]["last_seen_at"] == "2026-01-15T09:31:00Z"  # type: ignore[index]
+        body = await validate(client, session["token"])
+        assert body["session"]["last_seen_at"] == "2026-01-15T09:31:00Z"
         row = await session_row(app, session["id"])
         assert row is not None
         assert row["last_seen_at"] == T0 + timedelta(minutes=1)
@@ -104,14 +124,14 @@ class TestSlidingExpiry:
         session = await create_session(client)
         for _ in range(3):
             clock.advance(timedelta(hours=20))
-            assert (await validate(client, session["id"]))["valid"] is True
+            assert (await validate(client, session["token"]))["valid"] is True
 
     async def test_an_expired_session_is_not_revived(
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
         clock.advance(timedelta(hours=25))
-        await validate(client, session["id"])
+        assert (await validate(client, session["token"]))["reason"] == "expired"
         row = await session_row(app, session["id"])
         assert row is not None
         assert row["last_seen_at"] == T0
@@ -122,7 +142,7 @@ class TestValidationAudit:
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
         session = await create_session(client)
-        await validate(client, session["id"])
+        await validate(client, session["token"])
         await validate(client, "garbage")
         unknown = str(uuid.uuid4())
         await validate(client, unknown)
@@ -132,19 +152,22 @@ class TestValidationAudit:
             "session.validation_failed",
             "session.validation_failed",
         ]
-        assert events[1]["details"] == {"reason": "malformed", "id_given": True}
+        assert events[1]["details"] == {"reason": "malformed", "token_given": True}
         assert events[1]["outcome"] == "failure"
         assert events[2]["details"]["reason"] == "not_found"
+        assert events[2]["session_id"] is None
+        assert unknown not in str(events)
 
     async def test_expired_failure_names_the_session(
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
         session = await create_session(client)
         clock.advance(timedelta(days=2))
-        await validate(client, session["id"])
+        await validate(client, session["token"])
         event = (await audit_events(app))[-1]
         assert event["session_id"] == session["id"]
         assert event["details"]["reason"] == "expired"
+        assert session["token"] not in str(event)
 
 
 class TestValidationAuditAll:
@@ -154,7 +177,7 @@ class TestValidationAuditAll:
 
     async def test_every_attempt_is_audited(self, client: httpx.AsyncClient, app: Running) -> None:
         session = await create_session(client)
-        await validate(client, session["id"])
+        await validate(client, session["token"])
         await validate(client, None)
         events = await audit_events(app)
         assert [(e["type"], e["outcome"]) for e in events] == [
@@ -162,13 +185,14 @@ class TestValidationAuditAll:
             ("session.validated", "success"),
             ("session.validation_failed", "failure"),
         ]
-        assert events[2]["details"] == {"reason": "malformed", "id_given": False}
+        assert events[1]["session_id"] == session["id"]
+        assert events[2]["details"] == {"reason": "malformed", "token_given": False}
 
     async def test_holder_routes_audit_their_check_too(
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
         session = await create_session(client)
-        read = await client.get("/api/v1/session", headers={"X-Session-ID": session["id"]})
+        read = await client.get("/api/v1/session", headers=holder(session))
         assert read.status_code == 200
         refused = await client.get("/api/v1/session", headers={"X-Session-ID": "nope"})
         assert refused.status_code == 401
@@ -188,7 +212,7 @@ class TestDatabaseRestart:
             pytest.skip("an embedded SQLite database cannot restart under the app")
         session = await create_session(client)
         # Fill the pool with several connections, then kill them all server-side.
-        await asyncio.gather(*(validate(client, session["id"]) for _ in range(8)))
+        await asyncio.gather(*(validate(client, session["token"]) for _ in range(8)))
         database = app.resources.engine.url.database
         async with app.resources.engine.connect() as conn:
             await conn.execute(
@@ -200,7 +224,7 @@ class TestDatabaseRestart:
             )
         # Every request after the server dropped its connections still succeeds.
         for _ in range(3):
-            assert (await validate(client, session["id"]))["valid"] is True
+            assert (await validate(client, session["token"]))["valid"] is True
 
 
 class TestAbsoluteLifetime:
@@ -216,12 +240,12 @@ class TestAbsoluteLifetime:
         session = await create_session(client)
         for _ in range(71):  # a check every hour, never idle
             clock.advance(timedelta(hours=1))
-            assert (await validate(client, session["id"]))["valid"] is True
+            assert (await validate(client, session["token"]))["valid"] is True
         clock.advance(timedelta(hours=1))
-        assert await validate(client, session["id"]) == {
+        assert await validate(client, session["token"]) == {
             "valid": False,
             "reason": "expired",
             "action": "reset",
         }
-        held = await client.get("/api/v1/session", headers={"X-Session-ID": session["id"]})
+        held = await client.get("/api/v1/session", headers=holder(session))
         assert assert_problem(held, 401, "session_invalid")["reason"] == "expired"

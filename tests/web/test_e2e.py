@@ -11,7 +11,8 @@ import pytest
 pytest.importorskip("playwright", reason="make test installs playwright")
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
-KEY = "session-service.session-id"
+KEY = "session-service.session-id"  # the token: a secret the page must never show
+PUBLIC_KEY = "session-service.session-public-id"  # the public id: the support reference
 NOTICE = "Your session has been reset due to a technical issue. Please start again."
 PDF = b"%PDF-1.7\n" + b"0" * (1536 * 1024) + b"\n%%EOF\n"  # 1.5 MiB: progress has steps
 
@@ -34,9 +35,18 @@ def page(chromium: Browser, service: str) -> Any:
 
 
 def ready(page: Page) -> str:
-    """Wait until the page has its session; the stored id."""
+    """Wait until the page has its session; the stored token."""
     expect(page.locator("body")).to_have_attribute("data-ready", "true")
-    session_id: str = page.evaluate(f"localStorage.getItem({KEY!r})")
+    return stored_token(page)
+
+
+def stored_token(page: Page) -> str:
+    token: str = page.evaluate(f"localStorage.getItem({KEY!r})")
+    return token
+
+
+def public_id(page: Page) -> str:
+    session_id: str = page.evaluate(f"localStorage.getItem({PUBLIC_KEY!r})")
     return session_id
 
 
@@ -45,32 +55,107 @@ def open_demo(page: Page) -> str:
     return ready(page)
 
 
+def assert_token_not_shown(page: Page, token: str) -> None:
+    """Neither the document (text, attributes) nor the URL carries the token."""
+    html: str = page.evaluate("document.documentElement.outerHTML")
+    assert token not in html
+    assert token not in page.url
+
+
+def validate(service: str, token: str) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.post(
+        f"{service}/api/v1/session/validate", headers={"X-Session-ID": token}
+    ).json()
+    return answer
+
+
 def message_for(page: Page, code: str) -> str:
     script = "async (code) => (await import('/static/session-client.js')).messageFor(code)"
     message: str = page.evaluate(script, code)
     return message
 
 
-def test_first_visit_creates_and_stores_a_session_and_reload_keeps_it(page: Page) -> None:
-    session_id = open_demo(page)
+def test_first_visit_stores_a_token_shows_only_the_public_id_and_reload_keeps_both(
+    page: Page, service: str
+) -> None:
+    token = open_demo(page)
+    session_id = public_id(page)
+    assert len(token) == 36
     assert len(session_id) == 36
+    assert token != session_id
     expect(page.locator("#session-id")).to_have_text(session_id)
     expect(page.locator("#session-status")).to_have_text("active")
+    assert_token_not_shown(page, token)
+    assert validate(service, token)["session"]["id"] == session_id
     page.reload()
-    assert ready(page) == session_id
+    assert ready(page) == token
+    assert public_id(page) == session_id
+    expect(page.locator("#session-id")).to_have_text(session_id)
     expect(page.locator("#notice")).to_be_hidden()
+    assert_token_not_shown(page, token)
     assert page.console_errors == []  # type: ignore[attr-defined]
 
 
-def test_a_tampered_id_leads_to_a_reset_and_the_notice(page: Page) -> None:
+def test_a_tampered_token_leads_to_a_reset_and_the_notice(page: Page) -> None:
     original = open_demo(page)
+    original_id = public_id(page)
     page.evaluate(f"localStorage.setItem({KEY!r}, 'tampered-' + {original!r})")
     page.reload()
     replaced = ready(page)
     assert replaced not in (original, f"tampered-{original}")
     expect(page.locator("#notice")).to_be_visible()
     expect(page.locator("#notice")).to_have_text(NOTICE)
-    expect(page.locator("#session-id")).to_have_text(replaced)
+    replaced_id = public_id(page)
+    assert replaced_id not in (original_id, replaced)
+    expect(page.locator("#session-id")).to_have_text(replaced_id)
+    assert_token_not_shown(page, replaced)
+
+
+def submit_details(page: Page, name: str) -> None:
+    page.fill("#name", name)
+    page.fill("#email", "ada@example.com")
+    page.check("#consent")
+    page.get_by_role("button", name="Save details").click()
+    expect(page.locator("#details-status")).to_contain_text("Saved.")
+
+
+def test_details_rotate_the_stored_token_and_the_page_follows(page: Page, service: str) -> None:
+    before = open_demo(page)
+    session_id = public_id(page)
+    submit_details(page, "Ada Lovelace")
+    after = stored_token(page)
+    assert after != before
+    assert public_id(page) == session_id
+    expect(page.locator("#session-id")).to_have_text(session_id)
+    expect(page.locator("#session-status")).to_have_text("pending verification")
+    expect(page.locator("#notice")).to_be_hidden()
+    assert validate(service, before) == {"valid": False, "reason": "rotated", "action": "reset"}
+    assert validate(service, after)["session"]["id"] == session_id
+    assert_token_not_shown(page, before)
+    assert_token_not_shown(page, after)
+    page.reload()
+    assert ready(page) == after
+    expect(page.locator("#session-id")).to_have_text(session_id)
+    expect(page.locator("#notice")).to_be_hidden()
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_a_second_tab_follows_the_token_the_first_one_rotated(page: Page) -> None:
+    open_demo(page)
+    session_id = public_id(page)
+    other = page.context.new_page()  # the same browser: the same localStorage
+    other.goto("/")
+    assert ready(other) == stored_token(page)
+    submit_details(page, "Ada Lovelace")
+    rotated = stored_token(page)
+    # The other tab still shows the session; its next action uses the new token.
+    submit_details(other, "Ada King")
+    assert stored_token(other) not in (rotated, "")
+    assert public_id(other) == session_id
+    expect(other.locator("#session-id")).to_have_text(session_id)
+    for tab in (page, other):
+        expect(tab.locator("#notice")).to_be_hidden()
+        assert_token_not_shown(tab, stored_token(tab))
 
 
 def test_a_pdf_upload_shows_progress_and_lands_in_the_list(
@@ -121,16 +206,15 @@ def test_a_renamed_non_pdf_is_rejected_with_the_mapped_message(page: Page, tmp_p
     expect(page.locator("#file-list li", has_text="invoice.pdf")).to_contain_text("rejected")
 
 
-def test_erase_clears_the_page_and_the_stored_id(page: Page, service: str) -> None:
-    session_id = open_demo(page)
+def test_erase_clears_the_page_and_the_stored_token(page: Page, service: str) -> None:
+    token = open_demo(page)
     page.get_by_role("button", name="Erase my data").click()
     page.get_by_role("button", name="Yes, erase everything").click()
     expect(page.locator("#data-status")).to_contain_text("Everything was erased")
     expect(page.locator("#session-id")).to_have_text("—")
     assert page.evaluate(f"localStorage.getItem({KEY!r})") is None
-    answer = httpx.post(
-        f"{service}/api/v1/session/validate", headers={"X-Session-ID": session_id}
-    ).json()
+    assert page.evaluate(f"localStorage.getItem({PUBLIC_KEY!r})") is None
+    answer = validate(service, token)
     assert answer == {"valid": False, "reason": "not_found", "action": "reset"}
 
 

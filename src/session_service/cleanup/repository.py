@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.core.sqltypes import table_of
 from session_service.files.models import FileStatus, StoredFile
-from session_service.sessions.models import Session, SessionStatus
+from session_service.sessions.models import Session, SessionStatus, TokenEnd
 from session_service.sessions.repository import SessionRepository
 
 _sessions = table_of(Session)
@@ -95,11 +95,15 @@ class CleanupRepository:
         result = await self.db.execute(
             delete(_sessions)
             .where(_sessions.c.id.in_(session_ids), _expired(now, reset_before, created_before))
-            .returning(_sessions.c.id)
+            .returning(_sessions.c.id, _sessions.c.token_digest)
         )
-        deleted: set[uuid.UUID] = set(result.scalars())
-        await SessionRepository(self.db).bury(sorted(deleted), now=now)
-        return deleted
+        rows = result.all()
+        await SessionRepository(self.db).bury(
+            sorted(row.token_digest for row in rows if row.token_digest is not None),
+            now=now,
+            reason=TokenEnd.ENDED,
+        )
+        return {row.id for row in rows}
 
     async def purge_tombstones(self, *, ended_before: datetime) -> int:
         """Forget tombstones as old as the audit events purged with them."""

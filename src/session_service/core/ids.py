@@ -1,4 +1,9 @@
-"""Session id format: canonical UUID version 4, the only kind the service issues.
+"""Session ids and tokens: both canonical UUIDs version 4, the only kind the service issues.
+
+A session has a public id (it names the session in logs, the audit trail, storage keys
+and service routes; knowing it grants nothing) and a secret token (the browser's bearer
+credential, sent in `X-Session-ID`). The token has 122 random bits from the OS, is shown
+only in the answer that issues it, and is kept at rest as its SHA-256 digest alone.
 
 Accepted: the 36-character hyphenated form, any letter case (RFC 9562 makes hex digits
 case-insensitive on input); stored and answered in lower case. Rejected: braces, `urn:uuid:`,
@@ -14,7 +19,7 @@ import uuid
 _UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
-def parse_session_id(raw: str | None) -> uuid.UUID | None:
+def parse_uuid4(raw: str | None) -> uuid.UUID | None:
     """The UUIDv4 in `raw`, or None when it is missing or not in the accepted form."""
     if raw is None or len(raw) != 36:
         return None
@@ -24,8 +29,17 @@ def parse_session_id(raw: str | None) -> uuid.UUID | None:
     return uuid.UUID(lowered)
 
 
+parse_session_id = parse_uuid4
+parse_token = parse_uuid4
+
+
 def new_session_id() -> uuid.UUID:
-    """A fresh id with 122 random bits from the OS CSPRNG."""
+    """A fresh public id."""
+    return uuid.uuid4()
+
+
+def new_token() -> uuid.UUID:
+    """A fresh secret token: 122 random bits from the OS CSPRNG (`uuid4` reads `os.urandom`)."""
     return uuid.uuid4()
 
 
@@ -39,6 +53,6 @@ def is_weak(value: uuid.UUID) -> bool:
     return _WEAK.search(value.hex) is not None
 
 
-def bearer_digest(value: uuid.UUID) -> str:
-    """The SHA-256 hex digest of a bearer value, which is all a tombstone keeps of it."""
-    return hashlib.sha256(str(value).encode()).hexdigest()
+def token_digest(token: uuid.UUID) -> str:
+    """The SHA-256 hex digest of a token: all the database keeps of it."""
+    return hashlib.sha256(str(token).encode()).hexdigest()

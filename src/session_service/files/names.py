@@ -1,11 +1,11 @@
 """Safe object names and storage keys, built only from server-made ids and a sanitised name.
 
-A key is `uploads/{storage_id}/{file_id}/{safe_name}`. `storage_id` is the session's own
-random storage id, not its id: keys appear in download URLs, and the session id is a bearer
-secret that must never be in a URL. The safe name keeps Unicode letters
-and digits (NFKC-normalised), `-`, `_`, `.`, `(`, `)`; anything else, path separators and
-control characters included, becomes `_`. It never starts with a dot, is at most
-`MAX_NAME_LENGTH` characters, and keeps a short alphanumeric extension.
+A key is `uploads/{storage_id}/{file_id}/{safe_name}`. `storage_id` is the session's public
+id (a random one for sessions from before ids and tokens were apart, whose objects keep
+their keys); it grants nothing, so it may appear in download URLs. The safe name keeps
+Unicode letters and digits (NFKC-normalised), `-`, `_`, `.`, `(`, `)`; anything else, path
+separators and control characters included, becomes `_`. It never starts with a dot, is at
+most `MAX_NAME_LENGTH` characters, and keeps a short alphanumeric extension.
 """
 
 from __future__ import annotations

@@ -8,16 +8,22 @@ from session_service.core.errors import Conflict, InvalidInput, RefusalRecord, S
 
 
 class InvalidReason(StrEnum):
-    """Why a session id is not usable; every one tells the frontend to reset."""
+    """Why a session token is not usable; every one tells the frontend to reset.
+
+    `rotated`: the token was replaced by the one the details answer carried (another tab
+    may hold it). `upgraded`: a bearer id from before tokens and ids were apart.
+    """
 
     MALFORMED = "malformed"
     NOT_FOUND = "not_found"
     EXPIRED = "expired"
     RESET = "reset"
+    ROTATED = "rotated"
+    UPGRADED = "upgraded"
 
 
 class SessionInvalid(ServiceError):
-    """The caller's session id is missing, unknown, expired or superseded."""
+    """The caller's session token is missing, unknown, expired, replaced or superseded."""
 
     status_code = 401
     code = "session_invalid"
@@ -33,7 +39,7 @@ class SessionInvalid(ServiceError):
 
 
 class SessionExists(Conflict):
-    """A client proposed an id that is already taken."""
+    """A client proposed a token that is, or once was, a session's."""
 
     code = "session_exists"
     title = "Session already exists"
@@ -51,6 +57,13 @@ class WeakClientToken(InvalidInput):
 
     code = "weak_client_token"
     title = "Proposed session value is not random"
+
+
+class TokenReplaced(Conflict):
+    """The token was replaced while this request waited for its session (a racing tab)."""
+
+    code = "token_replaced"
+    title = "Session token replaced meanwhile"
 
 
 class SessionIdExhausted(ServiceError):

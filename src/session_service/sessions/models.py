@@ -22,8 +22,22 @@ class SessionStatus(StrEnum):
     EXPIRED = "expired"
 
 
+class TokenEnd(StrEnum):
+    """Why a token stopped working (kept with its tombstone; validate answers with it)."""
+
+    ROTATED = "rotated"  # replaced by a new one when details were given
+    RESET = "reset"  # its session was replaced by a new one
+    ENDED = "ended"  # its session was erased or removed after expiry
+    UPGRADED = "upgraded"  # it was a bearer id from before tokens and ids were apart
+
+
 class Session(SQLModel, table=True):
-    """An anonymous user session; its id is a bearer secret held by the browser."""
+    """An anonymous user session: a public id, and the digest of its secret token.
+
+    The browser holds the token; the database keeps only its SHA-256 digest, so a dump
+    grants no session. `token_digest` is NULL once the session has no live token (reset,
+    or carried over from before tokens existed).
+    """
 
     __tablename__ = "sessions"
     __table_args__ = (
@@ -34,9 +48,12 @@ class Session(SQLModel, table=True):
         # Cleanup finds expiring and long-superseded sessions by these.
         Index("ix_sessions_status_expires_at", "status", "expires_at"),
         Index("ix_sessions_status_updated_at", "status", "updated_at"),
+        # Every check looks a session up by its token's digest.
+        Index("uq_sessions_token_digest", "token_digest", unique=True),
     )
 
     id: uuid.UUID = Field(sa_column=Column(Uuid(), primary_key=True))
+    token_digest: str | None = Field(default=None, sa_column=Column(String(64)))
     status: SessionStatus = Field(sa_column=Column(String(32), nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
@@ -52,17 +69,18 @@ class Session(SQLModel, table=True):
     client_ip: str | None = Field(default=None, sa_column=Column(String(45)))
     user_agent: str | None = Field(default=None, sa_column=Column(String(512)))
     previous_session_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid()))
-    # Names the session's storage prefix (`uploads/{storage_id}/...`). Storage keys end up
-    # in presigned download URLs, which people share; the session id is a bearer secret and
-    # must never be in a URL, so storage gets its own random id that grants nothing.
+    # Names the session's storage prefix (`uploads/{storage_id}/...`): the session id for
+    # sessions opened since ids stopped being bearer values, a random id for older ones
+    # (their objects keep the keys they were stored under).
     storage_id: uuid.UUID = Field(sa_column=Column(Uuid(), nullable=False, unique=True))
 
 
 class SessionTombstone(SQLModel, table=True):
-    """The digest of a bearer value whose session has ended: it can never start one again.
+    """The digest of a token that stopped working: it never works or starts a session again.
 
     Kept as long as the audit trail (AUDIT_RETENTION), then purged with it. A SHA-256
-    digest, so the table grants nothing to whoever reads it.
+    digest, so the table grants nothing to whoever reads it; `reason` lets validate tell
+    the holder of a stale token what happened (`rotated`, `reset`, `upgraded`).
     """
 
     __tablename__ = "session_tombstones"
@@ -70,3 +88,6 @@ class SessionTombstone(SQLModel, table=True):
 
     digest: str = Field(sa_column=Column(String(64), primary_key=True))
     ended_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    reason: TokenEnd = Field(
+        sa_column=Column(String(16), nullable=False, server_default=TokenEnd.ENDED.value)
+    )

@@ -17,9 +17,8 @@ from sqlalchemy.sql.dml import ReturningInsert
 from sqlalchemy.util import greenlet_spawn
 
 from session_service.core.db import translated_errors
-from session_service.core.ids import bearer_digest
 from session_service.core.sqltypes import table_of
-from session_service.sessions.models import Session, SessionStatus, SessionTombstone
+from session_service.sessions.models import Session, SessionStatus, SessionTombstone, TokenEnd
 from session_service.sessions.snapshot import SessionSnapshot
 
 log = structlog.get_logger(__name__)
@@ -57,7 +56,7 @@ WITH touched AS (
                $2 + CASE WHEN status = 'active' THEN $4::interval ELSE $5::interval END,
                created_at + $6::interval
            )
-     WHERE id = $1
+     WHERE token_digest = $1
        AND status IN ('active', 'pending_verification')
        AND expires_at > $2
        AND last_seen_at <= $3
@@ -65,19 +64,15 @@ WITH touched AS (
 )
 SELECT {_COLUMNS} FROM touched
 UNION ALL
-SELECT {_COLUMNS} FROM sessions WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM touched)
+SELECT {_COLUMNS} FROM sessions WHERE token_digest = $1 AND NOT EXISTS (SELECT 1 FROM touched)
 """  # noqa: S608
 
 
-# `INSERT ... ON CONFLICT (id) DO NOTHING RETURNING id`, built once per dialect and executed
-# with a parameter dict (building `.values(...)` per call coerces every value anew).
+# `INSERT ... ON CONFLICT DO NOTHING RETURNING id` (a taken id or token digest), built once
+# per dialect and executed with a parameter dict (`.values(...)` per call coerces anew).
 _INSERT_UNLESS_TAKEN: dict[str, ReturningInsert[tuple[uuid.UUID]]] = {
-    "postgresql": postgresql.insert(_table)
-    .on_conflict_do_nothing(index_elements=[_table.c.id])
-    .returning(_table.c.id),
-    "sqlite": sqlite.insert(_table)
-    .on_conflict_do_nothing(index_elements=[_table.c.id])
-    .returning(_table.c.id),
+    "postgresql": postgresql.insert(_table).on_conflict_do_nothing().returning(_table.c.id),
+    "sqlite": sqlite.insert(_table).on_conflict_do_nothing().returning(_table.c.id),
 }
 
 
@@ -88,7 +83,7 @@ class SessionRepository:
         self.db = db
 
     async def insert(self, session: SessionSnapshot) -> bool:
-        """Insert a new session; False (and nothing written) if the id is taken.
+        """Insert a new session; False (and nothing written) if its id or token is taken.
 
         `ON CONFLICT DO NOTHING` reports a taken id without an error, so the transaction
         stays usable for a retry with no savepoint round trips.
@@ -98,7 +93,7 @@ class SessionRepository:
         return (await self.db.execute(stmt, values)).first() is not None
 
     async def get(self, session_id: uuid.UUID, *, lock: bool = False) -> SessionSnapshot | None:
-        """The session with this id, whatever its status.
+        """The session with this (public) id, whatever its status.
 
         `lock`: `SELECT ... FOR UPDATE`, held until this unit of work ends, so a reset, an
         erasure or another change of the same session waits for it (and it for them). On
@@ -107,6 +102,23 @@ class SessionRepository:
         stmt = _SELECT_BY_ID_FOR_UPDATE if lock else _SELECT_BY_ID
         row = (await self.db.execute(stmt, {"session_id": session_id})).first()
         return None if row is None else _snapshot(row._mapping)
+
+    async def get_by_token(self, digest: str, *, lock: bool = False) -> SessionSnapshot | None:
+        """The session whose live token has this digest, whatever its status.
+
+        Locked, the row is found by its token and then locked by its id, so a request that
+        waited for the lock gets the row as the other transaction left it: a token digest
+        that differs from `digest` means the token was replaced while this one waited.
+        """
+        stmt = _SELECT_BY_TOKEN_FOR_UPDATE if lock else _SELECT_BY_TOKEN
+        row = (await self.db.execute(stmt, {"digest": digest})).first()
+        return None if row is None else _snapshot(row._mapping)
+
+    async def token_end(self, digest: str) -> TokenEnd | None:
+        """Why the token with this digest stopped working; None if it never worked."""
+        stmt = select(_tombstones.c.reason).where(_tombstones.c.digest == digest)
+        reason = (await self.db.execute(stmt)).scalar()
+        return None if reason is None else TokenEnd(reason)
 
     async def slide(self, session_id: uuid.UUID, *, now: datetime, expires_at: datetime) -> None:
         """Record a visit: `last_seen_at` and the idle expiry move to `now`."""
@@ -123,10 +135,11 @@ class SessionRepository:
         *,
         name: str,
         email: str,
+        token_digest: str,
         now: datetime,
         expires_at: datetime,
     ) -> SessionSnapshot | None:
-        """Store details and consent; the session becomes (or stays) pending verification."""
+        """Store details and consent under a new token; the session awaits verification."""
         stmt = (
             update(_table)
             .where(
@@ -138,6 +151,7 @@ class SessionRepository:
                 email=email,
                 consent_user_data=True,
                 consent_given_at=now,
+                token_digest=token_digest,
                 status=SessionStatus.PENDING_VERIFICATION.value,
                 updated_at=now,
                 last_seen_at=now,
@@ -174,23 +188,22 @@ class SessionRepository:
         return None if row is None else _snapshot(row._mapping)
 
     async def delete(self, session_id: uuid.UUID, *, now: datetime) -> bool:
-        """Remove the row (its files' rows go with it: ON DELETE CASCADE), leaving a tombstone."""
-        stmt = delete(_table).where(_table.c.id == session_id).returning(_table.c.id)
-        deleted = (await self.db.execute(stmt)).first() is not None
-        if deleted:
-            await self.bury([session_id], now=now)
-        return deleted
+        """Remove the row (its files' rows go with it: ON DELETE CASCADE), burying its token."""
+        stmt = delete(_table).where(_table.c.id == session_id).returning(_table.c.token_digest)
+        row = (await self.db.execute(stmt)).first()
+        if row is not None:
+            await self.bury([row.token_digest], now=now, reason=TokenEnd.ENDED)
+        return row is not None
 
-    async def bury(self, session_ids: Sequence[uuid.UUID], *, now: datetime) -> None:
-        """Keep the digests of ended sessions' bearer values (`ON CONFLICT DO NOTHING`)."""
-        if session_ids:
-            rows = [{"digest": bearer_digest(i), "ended_at": now} for i in session_ids]
+    async def bury(self, digests: Sequence[str | None], *, now: datetime, reason: TokenEnd) -> None:
+        """Keep the digests of tokens that stopped working (`ON CONFLICT DO NOTHING`)."""
+        rows = [
+            {"digest": digest, "ended_at": now, "reason": reason.value}
+            for digest in digests
+            if digest is not None
+        ]
+        if rows:
             await self.db.execute(_BURY[self.db.get_bind().dialect.name], rows)
-
-    async def buried(self, session_id: uuid.UUID) -> bool:
-        """Whether this value belonged to a session that has ended."""
-        stmt = select(_tombstones.c.digest).where(_tombstones.c.digest == bearer_digest(session_id))
-        return (await self.db.execute(stmt)).first() is not None
 
     async def purge_tombstones(self, *, ended_before: datetime) -> int:
         """Forget tombstones older than the audit trail keeps; how many went."""
@@ -201,24 +214,15 @@ class SessionRepository:
         )
         return len((await self.db.execute(stmt)).all())
 
-    async def exists(self, session_id: uuid.UUID) -> bool:
-        """Whether a session with this id exists, whatever its status."""
-        stmt = select(_table.c.id).where(_table.c.id == session_id)
-        return (await self.db.execute(stmt)).first() is not None
-
-    async def mark_reset(self, session_id: uuid.UUID, *, now: datetime) -> bool:
-        """Supersede a session; True only for the one caller that changed it.
-
-        The conditional UPDATE takes the row lock, so concurrent resets of the same old
-        session queue on it and exactly one of them sees a row come back.
-        """
-        stmt = (
-            update(_table)
-            .where(_table.c.id == session_id, _table.c.status != SessionStatus.RESET.value)
-            .values(status=SessionStatus.RESET.value, updated_at=now)
-            .returning(_table.c.id)
-        )
-        return (await self.db.execute(stmt)).first() is not None
+    async def retire_token(
+        self, session_id: uuid.UUID, digest: str, *, now: datetime, status: SessionStatus | None
+    ) -> None:
+        """End a live token (and optionally change the status): its session keeps no token."""
+        values: dict[str, Any] = {"token_digest": None, "updated_at": now}
+        if status is not None:
+            values["status"] = status.value
+        await self.db.execute(update(_table).where(_table.c.id == session_id).values(**values))
+        await self.bury([digest], now=now, reason=TokenEnd.RESET)
 
 
 class SessionLookup:
@@ -235,7 +239,7 @@ class SessionLookup:
 
     async def touch(
         self,
-        session_id: uuid.UUID,
+        digest: str,
         *,
         now: datetime,
         seen_before: datetime,
@@ -243,8 +247,8 @@ class SessionLookup:
         pending_ttl: timedelta,
         max_age: timedelta,
     ) -> SessionSnapshot | None:
-        """Read a session, sliding its expiry when `last_seen_at <= seen_before`."""
-        touch = _Touch(session_id, now, seen_before, idle_ttl, pending_ttl, max_age)
+        """Read the session of a token, sliding its expiry when `last_seen_at <= seen_before`."""
+        touch = _Touch(digest, now, seen_before, idle_ttl, pending_ttl, max_age)
         async with translated_errors():
             if self.is_postgres:
                 return await self._touch_postgres(touch)
@@ -279,7 +283,7 @@ class SessionLookup:
 
     async def _touch_portable(self, touch: _Touch) -> SessionSnapshot | None:
         async with self.engine.begin() as conn:
-            stmt = select(_table).where(_table.c.id == touch.session_id)
+            stmt = select(_table).where(_table.c.token_digest == touch.digest)
             found = (await conn.execute(stmt)).first()
             if found is None:
                 return None
@@ -295,7 +299,7 @@ class SessionLookup:
                 current.update(last_seen_at=touch.now, expires_at=expires_at)
                 await conn.execute(
                     update(_table)
-                    .where(_table.c.id == touch.session_id)
+                    .where(_table.c.id == current["id"])
                     .values(last_seen_at=touch.now, expires_at=expires_at)
                 )
             return SessionSnapshot(**current)
@@ -304,7 +308,7 @@ class SessionLookup:
 class _Touch(NamedTuple):
     """The parameters of one touch, in `_PG_TOUCH`'s positional order."""
 
-    session_id: uuid.UUID
+    digest: str
     now: datetime
     seen_before: datetime
     idle_ttl: timedelta
@@ -314,6 +318,17 @@ class _Touch(NamedTuple):
 
 _SELECT_BY_ID = select(_table).where(_table.c.id == bindparam("session_id"))
 _SELECT_BY_ID_FOR_UPDATE = _SELECT_BY_ID.with_for_update()
+_SELECT_BY_TOKEN = select(_table).where(_table.c.token_digest == bindparam("digest"))
+# PostgreSQL locks the row found by id; after waiting, it returns the row's latest version
+# even when that no longer carries the token (the id subquery is evaluated only once).
+_SELECT_BY_TOKEN_FOR_UPDATE = (
+    select(_table)
+    .where(
+        _table.c.id
+        == select(_table.c.id).where(_table.c.token_digest == bindparam("digest")).scalar_subquery()
+    )
+    .with_for_update()
+)
 
 
 def _snapshot(mapping: Any) -> SessionSnapshot:

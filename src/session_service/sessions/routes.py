@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from dataclasses import asdict
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Body, FastAPI, Request, Response
+from pydantic import BaseModel
 
 from session_service.http import API_PREFIX
 from session_service.http.auth import ServiceKey
@@ -22,16 +24,19 @@ from session_service.sessions.deps import (
     SessionServiceDep,
 )
 from session_service.sessions.schemas import (
+    DetailsAccepted,
     DetailsUpdate,
     ResetRead,
     ResetRequest,
     SessionCreate,
     SessionDetailsRead,
+    SessionIssued,
     SessionRead,
     SessionServiceRead,
     ValidationFailed,
     ValidationOk,
 )
+from session_service.sessions.service import Issued
 from session_service.sessions.snapshot import SessionSnapshot
 
 router = APIRouter(tags=["sessions"])
@@ -40,17 +45,25 @@ SESSION_ID_HEADER_PARAMETER = {
     "name": SESSION_ID_HEADER,
     "in": "header",
     "required": False,
-    "description": "The session id (a bearer secret); missing or malformed answers `malformed`.",
+    "description": "The session token (a bearer secret); missing or malformed answers `malformed`.",
     "schema": {"type": "string"},
 }
 
 HOLDER_SESSION_PATH = f"{API_PREFIX}/session"
 
 
+Answer = TypeVar("Answer", bound=BaseModel)
+
+
+def _with_token(model: type[Answer], issued: Issued) -> Answer:
+    """An answer that carries the token just issued (the only place it ever appears)."""
+    return model.model_validate({**asdict(issued.session), "token": issued.token})
+
+
 @router.post(
     "/sessions",
     status_code=201,
-    response_model=SessionRead,
+    response_model=SessionIssued,
     responses=problem_responses(409, 422, 429),
     dependencies=[rate_limit(CallKind.CREATE)],
 )
@@ -60,17 +73,17 @@ async def create_session(
     ctx: RequestContextDep,
     response: Response,
     body: Annotated[SessionCreate | None, Body()] = None,
-) -> SessionSnapshot:
-    """Open a new anonymous session (optionally with a client-proposed UUIDv4)."""
-    session = await service.open(db=db, proposed_id=body.id if body else None, ctx=ctx)
+) -> SessionIssued:
+    """Open a new anonymous session; the answer carries its token (shown only here)."""
+    issued = await service.open(db=db, proposed_token=body.id if body else None, ctx=ctx)
     response.headers["Location"] = HOLDER_SESSION_PATH
-    return session
+    return _with_token(SessionIssued, issued)
 
 
 # Mounted as a DirectRoute (see add_direct_routes): no dependency resolution or response
 # re-validation per request; it reads its one header itself and serialises its schema once.
 async def validate_session(request: Request) -> Response:
-    """Check the `X-Session-ID` before a user action; invalid answers say to reset."""
+    """Check the token in `X-Session-ID` before a user action; invalid answers say to reset."""
     await enforce(request, CallKind.VALIDATE)
     result = await resources_of(request).validator.validate(
         request.headers.get(SESSION_ID_HEADER), ctx=request_context(request)
@@ -87,7 +100,7 @@ async def validate_session(request: Request) -> Response:
     "/session/reset",
     status_code=201,
     response_model=ResetRead,
-    responses=problem_responses(422, 429),
+    responses=problem_responses(409, 422, 429),
     dependencies=[rate_limit(CallKind.RESET)],
 )
 async def reset_session(
@@ -98,10 +111,10 @@ async def reset_session(
     body: ResetRequest,
     x_session_id: SessionIdHeader = None,
 ) -> ResetRead:
-    """Replace a lost, tampered or invalid session with a new one."""
-    session = await service.reset(x_session_id, db=db, reason=body.reason, ctx=ctx)
+    """Replace a lost, tampered or invalid session with a new one (and a new token)."""
+    issued = await service.reset(x_session_id, db=db, reason=body.reason, ctx=ctx)
     response.headers["Location"] = HOLDER_SESSION_PATH
-    return ResetRead(session=SessionRead.model_validate(session))
+    return ResetRead(session=_with_token(SessionIssued, issued))
 
 
 @router.get(
@@ -116,7 +129,7 @@ async def read_session(session: CurrentSession) -> SessionSnapshot:
 
 @router.put(
     "/session/details",
-    response_model=SessionDetailsRead,
+    response_model=DetailsAccepted,
     responses=problem_responses(401, 409, 422),
 )
 async def submit_details(
@@ -125,12 +138,14 @@ async def submit_details(
     service: SessionServiceDep,
     db: DbSession,
     ctx: RequestContextDep,
-) -> SessionSnapshot:
-    """Give a name and an email with explicit consent; the session awaits verification."""
-    return await service.submit_details(session, body, db=db, ctx=ctx)
+) -> DetailsAccepted:
+    """Give a name and an email with consent; the answer carries the session's new token."""
+    issued = await service.submit_details(session, body, db=db, ctx=ctx)
+    return _with_token(DetailsAccepted, issued)
 
 
-# Other services (email verification, support tools): a `service` key, the id in the path.
+# Other services (email verification, support tools): a `service` key, the public id in the
+# path (never a token).
 service_router = APIRouter(tags=["service"], dependencies=[ServiceKey])
 SERVICE_PROBLEMS = problem_responses(401, 403, 404)
 

@@ -32,11 +32,17 @@ SessionId = Annotated[uuid.UUID, BeforeValidator(_uuid4)]
 
 
 class SessionCreate(BaseModel):
-    """Optional body of a create: older frontends propose their own id."""
+    """Optional body of a create: older frontends propose their own token."""
 
     model_config = ConfigDict(extra="forbid")
 
-    id: SessionId | None = Field(default=None, description="A UUIDv4 proposed by the client.")
+    id: SessionId | None = Field(
+        default=None,
+        description=(
+            "A token (UUIDv4) proposed by the client; refused with `client_tokens_disabled` "
+            "unless ALLOW_CLIENT_TOKENS is on. It stops working when details are given."
+        ),
+    )
 
 
 class ResetReason(StrEnum):
@@ -47,16 +53,24 @@ class ResetReason(StrEnum):
     NOT_FOUND = "not_found"
     EXPIRED = "expired"
     RESET = "reset"
+    ROTATED = "rotated"
+    UPGRADED = "upgraded"
     TAMPERED = "tampered"
     USER_REQUESTED = "user_requested"
 
 
 class ResetRequest(BaseModel):
-    """Body of a reset; the old id, if any, travels in `X-Session-ID`."""
+    """Body of a reset; the old token, if any, travels in `X-Session-ID`."""
 
     model_config = ConfigDict(extra="forbid")
 
     reason: ResetReason
+
+
+ISSUED_HELP = (
+    "The session token: the secret the browser sends in `X-Session-ID`. It appears only in "
+    "the answer that issues it (create, reset, details); keep it like a password."
+)
 
 
 class SessionRead(BaseModel):
@@ -64,7 +78,9 @@ class SessionRead(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
-    id: uuid.UUID
+    id: uuid.UUID = Field(
+        description="The public session id: names the session (support, storage); grants nothing."
+    )
     status: SessionStatus
     created_at: datetime
     updated_at: datetime
@@ -76,6 +92,12 @@ class SessionRead(BaseModel):
     previous_session_id: uuid.UUID | None
 
 
+class SessionIssued(SessionRead):
+    """A new session with its token (the create answer)."""
+
+    token: uuid.UUID = Field(description=ISSUED_HELP)
+
+
 class SessionDetailsRead(SessionRead):
     """The holder's own session including the personal details they gave."""
 
@@ -83,15 +105,23 @@ class SessionDetailsRead(SessionRead):
     email: str | None
 
 
+class DetailsAccepted(SessionDetailsRead):
+    """The session with its details, and the new token that replaced the one sent."""
+
+    token: uuid.UUID = Field(
+        description=ISSUED_HELP + " The token sent with this request no longer works."
+    )
+
+
 class ValidationOk(BaseModel):
-    """The id is valid; its idle expiry has been extended."""
+    """The token is valid; its session's idle expiry has been extended."""
 
     valid: Literal[True] = True
     session: SessionRead
 
 
 class ValidationFailed(BaseModel):
-    """The id is not usable: the frontend must reset."""
+    """The token is not usable: the frontend must reset."""
 
     valid: Literal[False] = False
     reason: InvalidReason
@@ -99,9 +129,9 @@ class ValidationFailed(BaseModel):
 
 
 class ResetRead(BaseModel):
-    """The new session and the notice to show the visitor."""
+    """The new session (with its token) and the notice to show the visitor."""
 
-    session: SessionRead
+    session: SessionIssued
     notice: str = RESET_NOTICE
 
 

@@ -21,7 +21,14 @@ from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.core.db import job_scope
 from session_service.core.errors import RefusalRecord
-from session_service.core.ids import WEAK_RUN, is_weak, new_session_id, parse_session_id
+from session_service.core.ids import (
+    WEAK_RUN,
+    is_weak,
+    new_session_id,
+    new_token,
+    parse_token,
+    token_digest,
+)
 from session_service.core.settings import AuditValidations, Settings
 from session_service.sessions.errors import (
     ClientTokensDisabled,
@@ -30,10 +37,11 @@ from session_service.sessions.errors import (
     SessionIdExhausted,
     SessionInvalid,
     SessionNotFound,
+    TokenReplaced,
     WeakClientToken,
     WrongSessionStatus,
 )
-from session_service.sessions.models import SessionStatus
+from session_service.sessions.models import SessionStatus, TokenEnd
 from session_service.sessions.repository import SessionLookup, SessionRepository
 from session_service.sessions.schemas import DetailsUpdate, ResetReason
 from session_service.sessions.snapshot import SessionSnapshot
@@ -46,31 +54,57 @@ SLIDING = (SessionStatus.ACTIVE, SessionStatus.PENDING_VERIFICATION)
 MAX_ID_ATTEMPTS = 4
 
 
-def _judge(
-    session_id: uuid.UUID | None,
+# What validate says for a token that stopped working, by why it stopped (`ENDED`: the
+# session was erased or removed after expiry, which is told like an unknown token).
+_ENDED_REASONS = {
+    TokenEnd.ROTATED: InvalidReason.ROTATED,
+    TokenEnd.RESET: InvalidReason.RESET,
+    TokenEnd.UPGRADED: InvalidReason.UPGRADED,
+    TokenEnd.ENDED: InvalidReason.NOT_FOUND,
+}
+
+
+async def _why_invalid(
+    digest: str | None,
     session: SessionSnapshot | None,
     now: datetime,
     *,
-    settings: Settings,
-    observe: Callable[[str], None] | None,
+    repository: SessionRepository,
+    max_age: timedelta,
 ) -> InvalidReason | None:
-    """The outcome of one check (validate's or a holder route's), told to `observe`."""
-    reason = (
-        InvalidReason.MALFORMED
-        if session_id is None
-        else invalid_reason(session, now, max_age=settings.session_max_age)
-    )
-    if observe is not None:
-        observe(reason.value if reason is not None else "valid")
-    return reason
+    """Why a presented token cannot be used, or None; a tombstone is read only on a miss."""
+    if digest is None:
+        return InvalidReason.MALFORMED
+    if session is None:
+        ended = await repository.token_end(digest)
+        return InvalidReason.NOT_FOUND if ended is None else _ENDED_REASONS[ended]
+    return invalid_reason(session, now, max_age=max_age)
+
+
+# A reset presenting a token that one of these ended is told to use its replacement.
+_REPLACED = (TokenEnd.ROTATED, TokenEnd.RESET)
+
+
+def _digest_of(raw_token: str | None) -> str | None:
+    """The digest of a well-formed token; None for a missing or malformed one."""
+    token = parse_token(raw_token)
+    return None if token is None else token_digest(token)
 
 
 @dataclass(frozen=True, slots=True)
 class Validation:
-    """The outcome of checking a session id: a session, or the reason it is unusable."""
+    """The outcome of checking a token: a session, or the reason it is unusable."""
 
     session: SessionSnapshot | None
     reason: InvalidReason | None
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A session and the token just issued for it: the one place the token exists."""
+
+    session: SessionSnapshot
+    token: uuid.UUID
 
 
 def invalid_reason(
@@ -95,7 +129,7 @@ def invalid_reason(
 
 
 class SessionValidator:
-    """Checks session ids for `POST /session/validate`, the hot path: no request transaction.
+    """Checks tokens for `POST /session/validate`, the hot path: no request transaction.
 
     One statement on a pooled connection (`SessionLookup`); a failed check is audited in a
     unit of work of its own. Routes that act on the session load it inside their own
@@ -120,35 +154,42 @@ class SessionValidator:
         # Told each outcome (`valid` or the reason), for metrics; must be cheap.
         self.observe = observe
 
-    async def validate(self, raw_id: str | None, *, ctx: RequestContext) -> Validation:
-        """Check an id before a user action; a valid check slides the idle expiry."""
+    async def validate(self, raw_token: str | None, *, ctx: RequestContext) -> Validation:
+        """Check a token before a user action; a valid check slides the idle expiry."""
         now = self.clock()
-        session_id = parse_session_id(raw_id)
-        session = None if session_id is None else await self._touch(session_id, now)
-        reason = _judge(session_id, session, now, settings=self.settings, observe=self.observe)
-        if reason is not None:
-            async with job_scope(self.maker) as db:
-                await self.audit.record(
-                    EventType.SESSION_VALIDATION_FAILED,
-                    db=db,
-                    ctx=ctx,
-                    outcome=Outcome.FAILURE,
-                    session_id=session.id if session is not None else None,
-                    details={"reason": reason.value, "id_given": raw_id is not None},
-                )
-            log.info("session_invalid", reason=reason.value)
-            return Validation(session=None, reason=reason)
-        assert session is not None
-        if self.settings.audit_validations == AuditValidations.ALL:
-            async with job_scope(self.maker) as db:
-                await self.audit.record(
-                    EventType.SESSION_VALIDATED, db=db, ctx=ctx, session_id=session.id
-                )
-        return Validation(session=session, reason=None)
+        digest = _digest_of(raw_token)
+        session = None if digest is None else await self._touch(digest, now)
+        max_age = self.settings.session_max_age
+        if session is not None and invalid_reason(session, now, max_age=max_age) is None:
+            if self.observe is not None:
+                self.observe("valid")
+            if self.settings.audit_validations == AuditValidations.ALL:
+                async with job_scope(self.maker) as db:
+                    await self.audit.record(
+                        EventType.SESSION_VALIDATED, db=db, ctx=ctx, session_id=session.id
+                    )
+            return Validation(session=session, reason=None)
+        async with job_scope(self.maker) as db:
+            reason = await _why_invalid(
+                digest, session, now, repository=SessionRepository(db), max_age=max_age
+            )
+            assert reason is not None
+            if self.observe is not None:
+                self.observe(reason.value)
+            await self.audit.record(
+                EventType.SESSION_VALIDATION_FAILED,
+                db=db,
+                ctx=ctx,
+                outcome=Outcome.FAILURE,
+                session_id=session.id if session is not None else None,
+                details={"reason": reason.value, "token_given": raw_token is not None},
+            )
+        log.info("session_invalid", reason=reason.value)
+        return Validation(session=None, reason=reason)
 
-    async def _touch(self, session_id: uuid.UUID, now: datetime) -> SessionSnapshot | None:
+    async def _touch(self, digest: str, now: datetime) -> SessionSnapshot | None:
         return await self.lookup.touch(
-            session_id,
+            digest,
             now=now,
             seen_before=now - self.settings.last_seen_throttle,
             idle_ttl=self.settings.session_idle_ttl,
@@ -177,20 +218,30 @@ class SessionService:
         self.new_id = new_id
 
     async def hold(
-        self, raw_id: str | None, *, db: AsyncSession, ctx: RequestContext, lock: bool
+        self, raw_token: str | None, *, db: AsyncSession, ctx: RequestContext, lock: bool
     ) -> SessionSnapshot:
         """The caller's valid session, read in this unit of work (and locked, for changes).
 
         Locked (`lock=True`), the session cannot be reset, erased or changed by anyone else
         until this unit of work ends, so what the caller does next acts on a live session.
+        A token replaced while this request waited for the lock is `TokenReplaced` (409).
         A valid visit slides the idle expiry, as validate does. Anything else raises
         `SessionInvalid`, whose failure event is written once this unit of work is gone.
         """
         now = self.clock()
-        session_id = parse_session_id(raw_id)
+        digest = _digest_of(raw_token)
         repository = SessionRepository(db)
-        session = None if session_id is None else await repository.get(session_id, lock=lock)
-        reason = _judge(session_id, session, now, settings=self.settings, observe=self.observe)
+        session = None if digest is None else await repository.get_by_token(digest, lock=lock)
+        if session is not None and session.token_digest != digest:
+            raise TokenReplaced(
+                "This session's token was replaced while the request waited (details given "
+                "or a reset in another tab); send the newest token and try again."
+            )
+        reason = await _why_invalid(
+            digest, session, now, repository=repository, max_age=self.settings.session_max_age
+        )
+        if self.observe is not None:
+            self.observe(reason.value if reason is not None else "valid")
         if reason is not None:
             log.info("session_invalid", reason=reason.value)
             raise SessionInvalid(
@@ -198,7 +249,7 @@ class SessionService:
                 record=RefusalRecord(
                     EventType.SESSION_VALIDATION_FAILED.value,
                     session_id=session.id if session is not None else None,
-                    details={"reason": reason.value, "id_given": raw_id is not None},
+                    details={"reason": reason.value, "token_given": raw_token is not None},
                 ),
             )
         assert session is not None
@@ -221,58 +272,76 @@ class SessionService:
         return session
 
     async def open(
-        self, *, db: AsyncSession, proposed_id: uuid.UUID | None, ctx: RequestContext
-    ) -> SessionSnapshot:
-        """Create an active session, with the client's proposed id if it is free."""
+        self, *, db: AsyncSession, proposed_token: uuid.UUID | None, ctx: RequestContext
+    ) -> Issued:
+        """Create an active session and its token (the client's proposal, if allowed)."""
         now = self.clock()
         repository = SessionRepository(db)
-        if proposed_id is None:
-            session = await self._insert_fresh(
-                repository, now=now, ctx=ctx, previous_session_id=None
-            )
-        else:
-            self._check_proposal(proposed_id)
-            session = self._new(proposed_id, now=now, ctx=ctx, previous_session_id=None)
-            # A value that ever belonged to a session never starts one again (no
+        if proposed_token is not None:
+            self._check_proposal(proposed_token)
+            # A token that ever belonged to a session never starts one again (no
             # resurrection after erasure or expiry); the answer does not tell which.
-            if await repository.buried(proposed_id) or not await repository.insert(session):
-                raise SessionExists("A session with this id already exists.")
+            if await repository.token_end(token_digest(proposed_token)) is not None:
+                raise SessionExists("This token is, or was, another session's.")
+        issued = await self._insert_fresh(
+            repository, now=now, ctx=ctx, previous_session_id=None, proposed=proposed_token
+        )
+        session = issued.session
         await self.audit.record(
             EventType.SESSION_CREATED,
             db=db,
             ctx=ctx,
             session_id=session.id,
-            details={"id_source": "server" if proposed_id is None else "client"},
+            details={"token_source": "server" if proposed_token is None else "client"},
         )
         log.info("session_opened", session_id=str(session.id))
-        return session
+        return issued
 
     async def reset(
-        self, raw_old_id: str | None, *, db: AsyncSession, reason: ResetReason, ctx: RequestContext
-    ) -> SessionSnapshot:
+        self,
+        raw_old_token: str | None,
+        *,
+        db: AsyncSession,
+        reason: ResetReason,
+        ctx: RequestContext,
+    ) -> Issued:
         """Replace the caller's session: the old one (if any) becomes `reset`, a new one starts.
 
-        Racing resets of the same old session each get their own new session; the old one
-        is superseded exactly once, so exactly one `session.superseded` event exists.
+        The old token stops working. A token already replaced (by a reset or by details
+        given, in another tab or a racing request) is `TokenReplaced` (409), not a second
+        new session: of racing resets with one token, one succeeds and one token stays live.
+        The browser then takes the newest token it stored, or resets without a token.
         """
         now = self.clock()
         repository = SessionRepository(db)
-        old_id = parse_session_id(raw_old_id)
-        superseded = False
-        old_exists = False
-        if old_id is not None:
-            superseded = await repository.mark_reset(old_id, now=now)
-            old_exists = superseded or await repository.exists(old_id)
-        previous = old_id if old_exists else None
-        session = await self._insert_fresh(
-            repository, now=now, ctx=ctx, previous_session_id=previous
+        digest = _digest_of(raw_old_token)
+        old = None if digest is None else await repository.get_by_token(digest, lock=True)
+        ended = None
+        if digest is not None and (old is None or old.token_digest != digest):
+            ended = await repository.token_end(digest)
+        if (old is not None and old.token_digest != digest) or ended in _REPLACED:
+            raise TokenReplaced(
+                "This token was already replaced (a reset, or details given in another tab); "
+                "use the newest token, or reset without one."
+            )
+        if old is not None and digest is not None:
+            await repository.retire_token(old.id, digest, now=now, status=SessionStatus.RESET)
+            old_state = "found"
+        elif digest is None:
+            old_state = "absent" if raw_old_token is None else "malformed"
+        else:
+            old_state = "unknown" if ended is None else "ended"
+        previous = old.id if old is not None else None
+        issued = await self._insert_fresh(
+            repository, now=now, ctx=ctx, previous_session_id=previous, proposed=None
         )
-        if superseded:
+        session = issued.session
+        if old is not None:
             await self.audit.record(
                 EventType.SESSION_SUPERSEDED,
                 db=db,
                 ctx=ctx,
-                session_id=old_id,
+                session_id=old.id,
                 details={"new_session_id": str(session.id), "reason": reason.value},
             )
         await self.audit.record(
@@ -283,12 +352,12 @@ class SessionService:
             details={
                 "reason": reason.value,
                 "previous_session_id": str(previous) if previous else None,
-                "old_id": _old_id_state(raw_old_id, old_id, old_exists),
-                "superseded": superseded,
+                "old_token": old_state,
+                "superseded": old is not None,
             },
         )
         log.info("session_reset", session_id=str(session.id), reason=reason.value)
-        return session
+        return issued
 
     async def submit_details(
         self,
@@ -297,9 +366,12 @@ class SessionService:
         *,
         db: AsyncSession,
         ctx: RequestContext,
-    ) -> SessionSnapshot:
-        """Store name and email with consent; the session awaits verification.
+    ) -> Issued:
+        """Store name and email with consent under a new token; the session awaits verification.
 
+        Personal data is attached only under a token this service just issued, so a token
+        planted in the browser (fixation) stops working here: the old token is buried
+        (`rotated`) and the answer carries the new one. Completion does not rotate.
         Resubmitting while pending replaces the details. The audit event names the fields
         that changed, never their values (redaction: a keyed hash would still be
         pseudonymous personal data, and erasure must leave nothing linkable behind).
@@ -310,15 +382,19 @@ class SessionService:
             )
         now = self.clock()
         email = str(details.email)
-        updated = await SessionRepository(db).save_details(
+        token = new_token()
+        repository = SessionRepository(db)
+        updated = await repository.save_details(
             session.id,
             name=details.name,
             email=email,
+            token_digest=token_digest(token),
             now=now,
             expires_at=min(now + self.settings.pending_ttl, self._end(session)),
         )
         if updated is None:  # unreachable while the caller holds the session's lock
             raise SessionInvalid(InvalidReason.RESET)
+        await repository.bury([session.token_digest], now=now, reason=TokenEnd.ROTATED)
         changed = [
             field
             for field, old, new in (
@@ -335,7 +411,7 @@ class SessionService:
             details={"changed": changed, "consent_user_data": True, "status": updated.status.value},
         )
         log.info("session_details_submitted", session_id=str(session.id), changed=changed)
-        return updated
+        return Issued(session=updated, token=token)
 
     async def find(
         self, session_id: uuid.UUID, *, db: AsyncSession, lock: bool = False
@@ -367,15 +443,15 @@ class SessionService:
         log.info("session_completed", session_id=str(session_id))
         return completed
 
-    def _check_proposal(self, proposed_id: uuid.UUID) -> None:
-        """Client-proposed values are off by default, and never accepted when made up."""
+    def _check_proposal(self, proposed_token: uuid.UUID) -> None:
+        """Client-proposed tokens are off by default, and never accepted when made up."""
         if not self.settings.allow_client_tokens:
             raise ClientTokensDisabled(
-                "This service issues session values itself; send the create without an id."
+                "This service issues session tokens itself; send the create without an id."
             )
-        if is_weak(proposed_id):
+        if is_weak(proposed_token):
             raise WeakClientToken(
-                f"A proposed value must be random: no run of {WEAK_RUN} or more equal digits."
+                f"A proposed token must be random: no run of {WEAK_RUN} or more equal digits."
             )
 
     def _end(self, session: SessionSnapshot) -> datetime:
@@ -393,19 +469,29 @@ class SessionService:
         now: datetime,
         ctx: RequestContext,
         previous_session_id: uuid.UUID | None,
-    ) -> SessionSnapshot:
+        proposed: uuid.UUID | None,
+    ) -> Issued:
         for _ in range(MAX_ID_ATTEMPTS):
+            token = proposed or new_token()
+            digest = token_digest(token)
             session = self._new(
-                self.new_id(), now=now, ctx=ctx, previous_session_id=previous_session_id
+                self.new_id(),
+                digest,
+                now=now,
+                ctx=ctx,
+                previous_session_id=previous_session_id,
             )
             if await repository.insert(session):
-                return session
+                return Issued(session=session, token=token)
+            if proposed is not None and await repository.get_by_token(digest) is not None:
+                raise SessionExists("This token is, or was, another session's.")
             log.warning("session_id_collision")
         raise SessionIdExhausted("Could not allocate a unique session id; try again.")
 
     def _new(
         self,
         session_id: uuid.UUID,
+        digest: str,
         *,
         now: datetime,
         ctx: RequestContext,
@@ -426,13 +512,6 @@ class SessionService:
             client_ip=ctx.client_ip,
             user_agent=ctx.user_agent,
             previous_session_id=previous_session_id,
-            storage_id=uuid.uuid4(),
+            storage_id=session_id,  # keys are `uploads/{session_id}/...` (SPEC §4)
+            token_digest=digest,
         )
-
-
-def _old_id_state(raw: str | None, parsed: uuid.UUID | None, exists: bool) -> str:
-    if raw is None:
-        return "absent"
-    if parsed is None:
-        return "malformed"
-    return "found" if exists else "unknown"

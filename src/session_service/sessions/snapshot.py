@@ -28,3 +28,5 @@ class SessionSnapshot:
     user_agent: str | None
     previous_session_id: uuid.UUID | None
     storage_id: uuid.UUID
+    # The digest of the live token (None once there is none); never the token itself.
+    token_digest: str | None

@@ -5,6 +5,7 @@ import {
   CLIENT_MESSAGES,
   GENERIC_MESSAGE,
   MESSAGES,
+  PUBLIC_ID_KEY,
   RESET_NOTICE,
   STORAGE_KEY,
   SessionClient,
@@ -58,7 +59,9 @@ async function page(pdf: File, controller: AbortController): Promise<void> {
   const id: string = await client.start();
   const again: string = await client.ensureSession();
   const current: string | null = client.sessionId;
-  console.info(id === again, current, localStorage.getItem(STORAGE_KEY));
+  // The support reference; the token under STORAGE_KEY stays with the module.
+  const reference: string | null = localStorage.getItem(PUBLIC_ID_KEY);
+  console.info(id === again, current === reference, localStorage.getItem(STORAGE_KEY) !== null);
 
   const session: Session = await client.getSession();
   if (session.status === "pending_verification") console.info(session.email ?? "");
@@ -99,6 +102,9 @@ async function page(pdf: File, controller: AbortController): Promise<void> {
   sameOrigin.close();
 
   const code: ErrorCode = "upload_rejected";
+  const replaced: ErrorCode = "token_replaced";
+  const upgraded: ResetReason = "upgraded";
+  console.info(MESSAGES[replaced], upgraded);
   const messages: string[] = [
     MESSAGES[code],
     MESSAGES.rate_limited,
@@ -119,6 +125,13 @@ async function wrongCalls(): Promise<void> {
   await client.submitDetails({ name: "Ada", email: "ada@example.com" });
   // @ts-expect-error: the session id is read-only
   client.sessionId = "4f0c0a4e-0000-4000-8000-000000000000";
+  const session = await client.submitDetails({ name: "Ada", email: "a@x.example", consent: true });
+  // @ts-expect-error: the token is never part of a public type
+  console.info(session.token);
+  client.addEventListener("session", (event) => {
+    // @ts-expect-error: events carry the public id only
+    console.info(event.detail.token);
+  });
   // @ts-expect-error: MESSAGES holds only the README's codes
   console.info(MESSAGES.network_error);
   // @ts-expect-error: unknown option

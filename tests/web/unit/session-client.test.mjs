@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, test } from "node:test";
 
 import {
+  PUBLIC_ID_KEY,
   RESET_NOTICE,
   STORAGE_KEY,
   SessionClient,
@@ -24,6 +25,8 @@ const RESET_REASONS = new Set([
   "not_found",
   "expired",
   "reset",
+  "rotated",
+  "upgraded",
   "tampered",
   "user_requested",
 ]);
@@ -79,22 +82,38 @@ class FakeLocks {
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
 
+/** Wait (a bounded number of ticks) until `predicate()` holds. */
+async function until(predicate) {
+  for (let i = 0; i < 200 && !predicate(); i += 1) await tick();
+  assert.ok(predicate(), "the awaited condition never held");
+}
+
 /**
- * session-service's browser API in memory. Every answer carries X-Request-ID `req-N`;
+ * session-service's browser API in memory. A session has a public id and a secret token (sent
+ * in X-Session-ID); details rotate the token. Every answer carries X-Request-ID `req-N`;
  * `once(route, respond)` scripts the next answer of a route ("POST /api/v1/session/reset");
  * `calls` records every request.
  */
 class FakeServer {
+  /** Sessions by public id. */
   sessions = new Map();
+  /** Public id by live token. */
+  tokens = new Map();
+  /** Why a token that worked once stopped working (`rotated`, `reset`, `upgraded`), by token. */
+  ended = new Map();
+  /** Every token the server ever issued, and every public id. */
+  issued = new Set();
+  publicIds = new Set();
   files = new Map();
   calls = [];
   #scripted = [];
   #requests = 0;
 
-  /** A session on the server, returning its id. */
+  /** A session on the server: `{id, token}`. */
   session(status = "active") {
     const id = randomUUID();
     const now = new Date().toISOString();
+    this.publicIds.add(id);
     this.sessions.set(id, {
       id,
       status,
@@ -109,7 +128,35 @@ class FakeServer {
       name: null,
       email: null,
     });
-    return id;
+    return { id, token: this.#issue(id) };
+  }
+
+  #issue(id) {
+    const token = randomUUID();
+    this.tokens.set(token, id);
+    this.issued.add(token);
+    return token;
+  }
+
+  /** Replace a live token (as details do, e.g. in another tab); returns the new token. */
+  rotate(token) {
+    const id = this.tokens.get(token);
+    assert.ok(id, "rotate: not a live token");
+    this.tokens.delete(token);
+    this.ended.set(token, "rotated");
+    return this.#issue(id);
+  }
+
+  /** A session id stored by a version from before tokens: refused as `upgraded`. */
+  legacyId() {
+    const old = randomUUID();
+    this.ended.set(old, "upgraded");
+    return old;
+  }
+
+  /** The live token of the session `id`. */
+  tokenOf(id) {
+    return [...this.tokens].find(([, owner]) => owner === id)?.[0];
   }
 
   once(route, respond) {
@@ -166,18 +213,25 @@ class FakeServer {
     );
   }
 
-  #invalidReason(id) {
-    if (!id || !UUID4.test(id)) return "malformed";
-    const session = this.sessions.get(id.toLowerCase());
-    if (!session) return "not_found";
+  /** The session of a live token, or undefined. */
+  #owner(token) {
+    if (!token || !UUID4.test(token)) return undefined;
+    return this.sessions.get(this.tokens.get(token.toLowerCase()));
+  }
+
+  #invalidReason(token) {
+    if (!token || !UUID4.test(token)) return "malformed";
+    const session = this.#owner(token);
+    if (!session) return this.ended.get(token.toLowerCase()) ?? "not_found";
     if (session.status === "reset" || session.status === "expired") return session.status;
     return null;
   }
 
   #holder(call) {
-    const reason = this.#invalidReason(call.headers.get("X-Session-ID"));
+    const token = call.headers.get("X-Session-ID");
+    const reason = this.#invalidReason(token);
     if (reason) return { error: this.problem(401, "session_invalid", { reason, action: "reset" }) };
-    return { session: this.sessions.get(call.headers.get("X-Session-ID").toLowerCase()) };
+    return { session: this.#owner(token), token };
   }
 
   #public(session) {
@@ -188,24 +242,35 @@ class FakeServer {
   async #answer(call) {
     const { route } = call;
     if (route === "POST /api/v1/sessions") {
-      return this.json(201, this.#public(this.sessions.get(this.session())));
+      const { id, token } = this.session();
+      return this.json(201, { ...this.#public(this.sessions.get(id)), token });
     }
     if (route === "POST /api/v1/session/validate") {
-      const reason = this.#invalidReason(call.headers.get("X-Session-ID"));
+      const token = call.headers.get("X-Session-ID");
+      const reason = this.#invalidReason(token);
       if (reason) return this.json(200, { valid: false, reason, action: "reset" });
-      const session = this.sessions.get(call.headers.get("X-Session-ID").toLowerCase());
-      return this.json(200, { valid: true, session: this.#public(session) });
+      return this.json(200, { valid: true, session: this.#public(this.#owner(token)) });
     }
     if (route === "POST /api/v1/session/reset") {
       if (!RESET_REASONS.has(call.body?.reason)) return this.problem(422, "validation_error");
-      const old = call.headers.get("X-Session-ID");
-      const previous = old ? this.sessions.get(old.toLowerCase()) : undefined;
-      if (previous) previous.status = "reset";
-      const fresh = this.sessions.get(this.session());
+      const presented = call.headers.get("X-Session-ID");
+      // As the server: a token already replaced (rotated, or reset) is told to use its
+      // replacement, never given a second new session.
+      if (["rotated", "reset"].includes(this.ended.get(presented))) {
+        return this.problem(409, "token_replaced");
+      }
+      const previous = this.#owner(presented);
+      if (previous) {
+        previous.status = "reset";
+        this.tokens.delete(presented);
+        this.ended.set(presented, "reset");
+      }
+      const { id, token } = this.session();
+      const fresh = this.sessions.get(id);
       fresh.previous_session_id = previous?.id ?? null;
-      return this.json(201, { session: this.#public(fresh), notice: RESET_NOTICE });
+      return this.json(201, { session: { ...this.#public(fresh), token }, notice: RESET_NOTICE });
     }
-    const { session, error } = this.#holder(call);
+    const { session, token, error } = this.#holder(call);
     if (error) return error;
     const fileRoute = /^(\w+) \/api\/v1\/session\/files\/([^/]+)(\/\w+)?$/.exec(route);
     if (route === "GET /api/v1/session") return this.json(200, session);
@@ -217,10 +282,11 @@ class FakeServer {
         consent_user_data: true,
         status: "pending_verification",
       });
-      return this.json(200, session);
+      return this.json(200, { ...session, token: this.rotate(token) });
     }
     if (route === "DELETE /api/v1/session") {
       this.sessions.delete(session.id);
+      this.tokens.delete(token);
       return new Response(null, { status: 204, headers: { "X-Request-ID": "req-erase" } });
     }
     if (route === "GET /api/v1/session/export") {
@@ -416,7 +482,7 @@ async function rejection(promise) {
 // Start, validate, reset
 
 describe("start", () => {
-  test("with nothing stored creates a session, stores it and announces it", async () => {
+  test("with nothing stored creates a session, stores its token and announces its id", async () => {
     const client = makeClient();
     const sessions = record(client, "session");
     const resets = record(client, "reset");
@@ -425,31 +491,50 @@ describe("start", () => {
 
     assert.deepEqual(server.routes(), ["POST /api/v1/sessions"]);
     assert.ok(server.sessions.has(id));
-    assert.equal(storage.getItem(STORAGE_KEY), id);
+    const token = server.tokenOf(id);
+    assert.notEqual(token, id);
+    assert.equal(storage.getItem(STORAGE_KEY), token);
+    assert.equal(storage.getItem(PUBLIC_ID_KEY), id);
     assert.equal(client.sessionId, id);
     assert.deepEqual(sessions, [{ sessionId: id }]);
     assert.deepEqual(resets, []);
     assert.equal(server.calls[0].headers.get("X-Session-ID"), null);
   });
 
-  test("with a stored valid id keeps it after one validate", async () => {
-    const id = server.session();
-    storage.setItem(STORAGE_KEY, id);
+  test("with a stored valid token keeps it after one validate, learning the public id", async () => {
+    const { id, token } = server.session();
+    storage.setItem(STORAGE_KEY, token);
     const client = makeClient();
     const resets = record(client, "reset");
+    assert.equal(client.sessionId, null);
 
     assert.equal(await client.start(), id);
 
     assert.deepEqual(server.routes(), ["POST /api/v1/session/validate"]);
-    assert.equal(server.calls[0].headers.get("X-Session-ID"), id);
-    assert.equal(storage.getItem(STORAGE_KEY), id);
+    assert.equal(server.calls[0].headers.get("X-Session-ID"), token);
+    assert.equal(storage.getItem(STORAGE_KEY), token);
+    assert.equal(storage.getItem(PUBLIC_ID_KEY), id);
     assert.equal(client.sessionId, id);
     assert.deepEqual(resets, []);
   });
 
-  test("with a stored invalid id resets with the validate reason and fires the notice", async () => {
+  test("a reload keeps the session, its token and its public id", async () => {
+    const first = makeClient();
+    const id = await first.start();
+    const token = storage.getItem(STORAGE_KEY);
+    server.calls.length = 0;
+
+    const reloaded = makeClient();
+    assert.equal(await reloaded.start(), id);
+
+    assert.equal(reloaded.sessionId, id);
+    assert.deepEqual(server.routes(), ["POST /api/v1/session/validate"]);
+    assert.equal(server.calls[0].headers.get("X-Session-ID"), token);
+  });
+
+  test("with a stored invalid token resets with the validate reason and fires the notice", async () => {
     const old = server.session("expired");
-    storage.setItem(STORAGE_KEY, old);
+    storage.setItem(STORAGE_KEY, old.token);
     const client = makeClient();
     const resets = record(client, "reset");
     const sessions = record(client, "session");
@@ -461,18 +546,42 @@ describe("start", () => {
       "POST /api/v1/session/reset",
     ]);
     const reset = server.calls[1];
-    assert.equal(reset.headers.get("X-Session-ID"), old);
+    assert.equal(reset.headers.get("X-Session-ID"), old.token);
     assert.deepEqual(reset.body, { reason: "expired" });
-    assert.notEqual(id, old);
-    assert.equal(server.sessions.get(id).previous_session_id, old);
-    assert.equal(storage.getItem(STORAGE_KEY), id);
+    assert.notEqual(id, old.id);
+    assert.equal(server.sessions.get(id).previous_session_id, old.id);
+    assert.equal(storage.getItem(STORAGE_KEY), server.tokenOf(id));
+    assert.equal(storage.getItem(PUBLIC_ID_KEY), id);
     assert.deepEqual(resets, [
-      { notice: RESET_NOTICE, previousSessionId: old, sessionId: id, reason: "expired" },
+      { notice: RESET_NOTICE, previousSessionId: old.id, sessionId: id, reason: "expired" },
     ]);
     assert.deepEqual(sessions, [{ sessionId: id }]);
   });
 
-  test("a stored value that cannot be a session id is replaced as tampered, never sent", async () => {
+  test("a session id stored by an older version is answered upgraded and reset", async () => {
+    const legacy = server.legacyId();
+    storage.setItem(STORAGE_KEY, legacy); // what the version before tokens stored there
+    const client = makeClient();
+    const resets = record(client, "reset");
+
+    const id = await client.start();
+
+    assert.deepEqual(server.routes(), [
+      "POST /api/v1/session/validate",
+      "POST /api/v1/session/reset",
+    ]);
+    assert.equal(server.calls[0].headers.get("X-Session-ID"), legacy);
+    assert.equal(server.calls[1].headers.get("X-Session-ID"), legacy);
+    assert.deepEqual(server.calls[1].body, { reason: "upgraded" });
+    assert.equal(storage.getItem(STORAGE_KEY), server.tokenOf(id));
+    assert.equal(storage.getItem(PUBLIC_ID_KEY), id);
+    assert.equal(client.sessionId, id);
+    assert.deepEqual(resets, [
+      { notice: RESET_NOTICE, previousSessionId: null, sessionId: id, reason: "upgraded" },
+    ]);
+  });
+
+  test("a stored value that cannot be a token is replaced as tampered, never sent", async () => {
     const garbage = `tampered-${randomUUID()}\n`;
     storage.setItem(STORAGE_KEY, garbage);
     const client = makeClient();
@@ -483,17 +592,28 @@ describe("start", () => {
     assert.deepEqual(server.routes(), ["POST /api/v1/session/reset"]);
     assert.equal(server.calls[0].headers.get("X-Session-ID"), null);
     assert.deepEqual(server.calls[0].body, { reason: "tampered" });
-    assert.equal(storage.getItem(STORAGE_KEY), id);
+    assert.equal(storage.getItem(STORAGE_KEY), server.tokenOf(id));
     assert.deepEqual(resets, [
       { notice: RESET_NOTICE, previousSessionId: null, sessionId: id, reason: "tampered" },
     ]);
   });
+
+  test("an answer without a token is unexpected_response, and nothing is stored", async () => {
+    const client = makeClient();
+    server.once("POST /api/v1/sessions", () => server.json(201, { id: randomUUID() }));
+
+    const error = await rejection(client.start());
+
+    assert.equal(error.code, "unexpected_response");
+    assert.equal(storage.getItem(STORAGE_KEY), null);
+    assert.equal(client.sessionId, null);
+  });
 });
 
 describe("one reset however many ask", () => {
-  test("two concurrent ensureSession calls on an invalid id: one validate, one reset", async () => {
+  test("two concurrent ensureSession calls on an invalid token: one validate, one reset", async () => {
     const old = server.session("reset");
-    storage.setItem(STORAGE_KEY, old);
+    storage.setItem(STORAGE_KEY, old.token);
     const client = makeClient();
     const resets = record(client, "reset");
 
@@ -508,10 +628,10 @@ describe("one reset however many ask", () => {
 
   test("two holder calls answered 401 at once share one reset", async () => {
     const old = server.session();
-    storage.setItem(STORAGE_KEY, old);
+    storage.setItem(STORAGE_KEY, old.token);
     const client = makeClient();
     await client.start();
-    server.sessions.get(old).status = "expired";
+    server.sessions.get(old.id).status = "expired";
 
     const [session, files] = await Promise.all([client.getSession(), client.listFiles()]);
 
@@ -522,12 +642,12 @@ describe("one reset however many ask", () => {
   });
 
   for (const locks of ["navigator.locks", "no navigator.locks"]) {
-    test(`two tabs on the same invalid id reset once (${locks})`, async () => {
+    test(`two tabs on the same invalid token reset once (${locks})`, async () => {
       const fakeLocks = new FakeLocks();
       if (locks === "navigator.locks") setGlobal("navigator", { locks: fakeLocks });
       else setGlobal("navigator", {});
       const old = server.session("expired");
-      storage.setItem(STORAGE_KEY, old); // both tabs see the same localStorage
+      storage.setItem(STORAGE_KEY, old.token); // both tabs see the same localStorage
       const tabA = makeClient();
       const tabB = makeClient();
       const resetsA = record(tabA, "reset");
@@ -536,13 +656,16 @@ describe("one reset however many ask", () => {
       const [a, b] = await Promise.all([tabA.ensureSession(), tabB.ensureSession()]);
 
       assert.equal(a, b);
-      assert.equal(storage.getItem(STORAGE_KEY), a);
+      assert.equal(tabA.sessionId, a);
+      assert.equal(tabB.sessionId, a);
+      const fresh = server.tokenOf(a);
+      assert.equal(storage.getItem(STORAGE_KEY), fresh);
       assert.equal(server.count("POST /api/v1/session/reset"), 1);
-      // The tab that waited for the lock validated the other tab's new id instead.
+      // The tab that waited for the lock validated the other tab's new token instead.
       const validated = server.calls
         .filter((call) => call.route === "POST /api/v1/session/validate")
         .map((call) => call.headers.get("X-Session-ID"));
-      assert.deepEqual(validated, [old, old, a]);
+      assert.deepEqual(validated, [old.token, old.token, fresh]);
       assert.equal(resetsA.length + resetsB.length, 1);
       if (locks === "navigator.locks") {
         assert.deepEqual(fakeLocks.requests, ["session-service:reset", "session-service:reset"]);
@@ -550,20 +673,73 @@ describe("one reset however many ask", () => {
     });
   }
 
-  test("reset() replaces the id on request and tells why", async () => {
+  test("reset() replaces the session on request and tells why", async () => {
     const client = makeClient();
     const old = await client.start();
+    const oldToken = storage.getItem(STORAGE_KEY);
     const resets = record(client, "reset");
 
     const id = await client.reset("user_requested");
 
     const call = server.calls.at(-1);
     assert.equal(call.route, "POST /api/v1/session/reset");
-    assert.equal(call.headers.get("X-Session-ID"), old);
+    assert.equal(call.headers.get("X-Session-ID"), oldToken);
     assert.deepEqual(call.body, { reason: "user_requested" });
+    assert.notEqual(id, old);
+    assert.equal(client.sessionId, id);
+    assert.equal(storage.getItem(STORAGE_KEY), server.tokenOf(id));
     assert.deepEqual(resets, [
       { notice: RESET_NOTICE, previousSessionId: old, sessionId: id, reason: "user_requested" },
     ]);
+  });
+
+  test("a reset answered 409 token_replaced takes the token another tab stored", async () => {
+    const client = makeClient();
+    const id = await client.start();
+    const token = storage.getItem(STORAGE_KEY);
+    const resets = record(client, "reset");
+    let rotated;
+    server.once("POST /api/v1/session/reset", () => {
+      rotated = server.rotate(token); // another tab gave details meanwhile...
+      storage.setItem(STORAGE_KEY, rotated); // ...and stored the new token
+      return server.problem(409, "token_replaced");
+    });
+
+    assert.equal(await client.reset("user_requested"), id);
+
+    assert.deepEqual(server.routes().slice(1), [
+      "POST /api/v1/session/reset",
+      "POST /api/v1/session/validate",
+    ]);
+    assert.equal(server.calls.at(-1).headers.get("X-Session-ID"), rotated);
+    assert.equal(storage.getItem(STORAGE_KEY), rotated);
+    assert.deepEqual(resets, []);
+  });
+
+  test("a reset answered 409 with nothing newer stored resets once more without the token", async () => {
+    const client = makeClient();
+    await client.start();
+    const token = storage.getItem(STORAGE_KEY);
+    const resets = record(client, "reset");
+    server.once("POST /api/v1/session/reset", () => server.problem(409, "token_replaced"));
+
+    const id = await client.reset("user_requested");
+
+    const resetCalls = server.calls.filter((call) => call.route === "POST /api/v1/session/reset");
+    assert.deepEqual(
+      resetCalls.map((call) => call.headers.get("X-Session-ID")),
+      [token, null],
+    );
+    assert.equal(resets.length, 1);
+    assert.equal(client.sessionId, id);
+
+    const conflict = () => server.problem(409, "token_replaced");
+    server.once("POST /api/v1/session/reset", conflict);
+    server.once("POST /api/v1/session/reset", conflict);
+    const error = await rejection(client.reset("user_requested"));
+    assert.equal(error.code, "token_replaced");
+    assert.equal(error.userMessage, messageFor("token_replaced"));
+    assert.equal(server.count("POST /api/v1/session/reset"), 4);
   });
 });
 
@@ -571,6 +747,7 @@ describe("holder calls", () => {
   test("a 401 session_invalid resets with its reason and retries the call once", async () => {
     const client = makeClient();
     const old = await client.start();
+    const oldToken = storage.getItem(STORAGE_KEY);
     server.sessions.get(old).status = "expired";
     const resets = record(client, "reset");
     server.calls.length = 0;
@@ -582,9 +759,9 @@ describe("holder calls", () => {
       "POST /api/v1/session/reset",
       "GET /api/v1/session",
     ]);
-    assert.equal(server.calls[0].headers.get("X-Session-ID"), old);
+    assert.equal(server.calls[0].headers.get("X-Session-ID"), oldToken);
     assert.deepEqual(server.calls[1].body, { reason: "expired" });
-    assert.equal(server.calls[2].headers.get("X-Session-ID"), session.id);
+    assert.equal(server.calls[2].headers.get("X-Session-ID"), server.tokenOf(session.id));
     assert.notEqual(session.id, old);
     assert.equal(client.sessionId, session.id);
     assert.equal(resets.length, 1);
@@ -594,7 +771,7 @@ describe("holder calls", () => {
   test("a second 401 after the retry is the caller's error (no second reset)", async () => {
     const client = makeClient();
     await client.start();
-    const invalid = (call) =>
+    const invalid = () =>
       server.problem(401, "session_invalid", { reason: "not_found", action: "reset" });
     server.once("GET /api/v1/session/files", invalid);
     server.once("GET /api/v1/session/files", invalid);
@@ -621,7 +798,7 @@ describe("holder calls", () => {
     assert.equal(resets[0].reason, "reset");
   });
 
-  test("without an id yet, a holder call establishes the session first", async () => {
+  test("without a token yet, a holder call establishes the session first", async () => {
     const client = makeClient();
 
     const session = await client.getSession();
@@ -640,6 +817,8 @@ describe("holder calls", () => {
       consent: true,
     });
     assert.equal(session.status, "pending_verification");
+    assert.equal(session.id, client.sessionId);
+    assert.ok(!Object.hasOwn(session, "token"), "the resolved session carries no token");
     const put = server.calls.at(-1);
     assert.equal(put.route, "PUT /api/v1/session/details");
     assert.deepEqual(put.body, {
@@ -672,31 +851,401 @@ describe("holder calls", () => {
     assert.deepEqual(await client.listFiles(), []);
   });
 
-  test("every request asks for JSON, labels its JSON body, and keeps the id out of URLs", async () => {
+  test("every request asks for JSON, sends the token (never the id) only in its header", async () => {
     const client = makeClient();
     const id = await client.start();
     await client.submitDetails({ name: "Ada", email: "ada@example.com", consent: true });
     await client.uploadFile(new File(["%PDF-1.7 x"], "a.pdf"));
     await client.getSession();
     await client.exportData();
-    await client.reset("user_requested");
+    const fresh = await client.reset("user_requested");
     await client.erase();
 
+    assert.ok(server.publicIds.has(id) && server.publicIds.has(fresh));
     for (const call of server.calls) {
       assert.equal(call.headers.get("Accept"), "application/json", call.route);
       if (call.rawBody !== undefined) {
         assert.equal(call.headers.get("Content-Type"), "application/json", call.route);
       }
-      assert.ok(!call.url.includes(id), `${call.route} carries the id in its URL`);
-      if (call.route !== "POST /api/v1/sessions" && call.route !== "POST /api/v1/session/reset") {
-        assert.match(call.headers.get("X-Session-ID") ?? "", UUID4, call.route);
+      for (const token of server.issued) {
+        assert.ok(!call.url.includes(token), `${call.route} carries a token in its URL`);
+        const sent = call.rawBody ?? "";
+        assert.ok(!sent.includes(token), `${call.route} carries a token in its body`);
       }
+      const header = call.headers.get("X-Session-ID");
+      if (call.route !== "POST /api/v1/sessions") {
+        assert.ok(server.issued.has(header), `${call.route} sends no token it was given`);
+      }
+      assert.ok(!server.publicIds.has(header), `${call.route} sends a public id as X-Session-ID`);
     }
-    // The storage never sees the session id either.
+    // The storage never sees the token either.
+    assert.ok(FakeXHR.instances.length > 0);
     for (const xhr of FakeXHR.instances) {
       assert.deepEqual(xhr.requestHeaders, {});
-      assert.ok(!xhr.url.includes(id));
-      assert.ok(!xhr.entries.some(([, value]) => value === id));
+      for (const token of server.issued) {
+        assert.ok(!xhr.url.includes(token));
+        assert.ok(!xhr.entries.some(([, value]) => String(value).includes(token)));
+      }
+    }
+  });
+});
+
+// ------------------------------------------------------------------------------------------
+// Tokens: rotation, replacement by another tab, secrecy
+
+describe("tokens", () => {
+  /** A client started on a fresh session: `{client, id, token}`. */
+  async function started(options) {
+    const client = makeClient(options);
+    const id = await client.start();
+    return { client, id, token: storage.getItem(STORAGE_KEY) };
+  }
+
+  test("the token is stored and sent, the public id is what sessionId and events carry", async () => {
+    const client = makeClient();
+    const sessions = record(client, "session");
+
+    const id = await client.start();
+    await client.getSession();
+
+    const token = storage.getItem(STORAGE_KEY);
+    assert.match(token, UUID4);
+    assert.notEqual(token, id);
+    assert.equal(server.tokens.get(token), id);
+    assert.equal(client.sessionId, id);
+    assert.deepEqual(sessions, [{ sessionId: id }]);
+    assert.equal(server.calls.at(-1).headers.get("X-Session-ID"), token);
+  });
+
+  test("details store the answer's new token at once, and the next call uses it", async () => {
+    const { client, id, token } = await started();
+    const sessions = record(client, "session");
+
+    await client.submitDetails({ name: "Ada", email: "ada@example.com", consent: true });
+
+    const rotated = server.tokenOf(id);
+    assert.notEqual(rotated, token);
+    assert.equal(server.ended.get(token), "rotated");
+    assert.equal(storage.getItem(STORAGE_KEY), rotated);
+    assert.equal(storage.getItem(PUBLIC_ID_KEY), id);
+    assert.equal(client.sessionId, id);
+    assert.deepEqual(sessions, [], "a rotated token is the same session: no session event");
+
+    server.calls.length = 0;
+    await client.getSession();
+    await client.ensureSession();
+    assert.deepEqual(
+      server.calls.map((call) => call.headers.get("X-Session-ID")),
+      [rotated, rotated],
+    );
+  });
+
+  test("another tab reading storage right after the details answer finds the new token", async () => {
+    const { client, id } = await started();
+    const tabB = makeClient(); // same storage: another tab
+    let seenByB;
+    const originalSet = storage.setItem.bind(storage);
+    storage.setItem = (key, value) => {
+      originalSet(key, value);
+      if (key === STORAGE_KEY) seenByB = tabB.ensureSession(); // a storage event would do this
+    };
+
+    await client.submitDetails({ name: "Ada", email: "ada@example.com", consent: true });
+    storage.setItem = originalSet;
+
+    assert.equal(await seenByB, id);
+    assert.equal(tabB.sessionId, id);
+    assert.equal(server.count("POST /api/v1/session/reset"), 0);
+  });
+
+  test("a call answered rotated while details are in flight waits for their new token", async () => {
+    const { client, id, token } = await started();
+    const resets = record(client, "reset");
+    let release;
+    const gate = new Promise((resolve) => {
+      release = resolve;
+    });
+    let fresh;
+    server.once("PUT /api/v1/session/details", async () => {
+      // The server rotates at once; its answer is slow to arrive.
+      const session = server.sessions.get(id);
+      Object.assign(session, { name: "Ada", email: "ada@example.com" });
+      fresh = server.rotate(token);
+      await gate;
+      return server.json(200, { ...session, token: fresh });
+    });
+    const details = client.submitDetails({ name: "Ada", email: "ada@example.com", consent: true });
+    await until(() => fresh !== undefined);
+
+    const reading = client.getSession(); // still sends the old token: 401 rotated
+    await until(() => server.count("GET /api/v1/session") === 1);
+    for (let i = 0; i < 5; i += 1) await tick();
+    release();
+    const [session] = await Promise.all([reading, details]);
+
+    assert.equal(session.id, id);
+    assert.deepEqual(
+      server.calls.slice(-3).map((call) => [call.route, call.headers.get("X-Session-ID")]),
+      [
+        ["PUT /api/v1/session/details", token],
+        ["GET /api/v1/session", token],
+        ["GET /api/v1/session", fresh],
+      ],
+    );
+    assert.deepEqual(resets, []);
+    assert.equal(storage.getItem(STORAGE_KEY), fresh);
+  });
+
+  test("details answered 409 token_replaced are sent again with the newer stored token", async () => {
+    const { client, id, token } = await started();
+    let rotated;
+    server.once("PUT /api/v1/session/details", () => {
+      rotated = server.rotate(token); // another tab's details won
+      storage.setItem(STORAGE_KEY, rotated);
+      return server.problem(409, "token_replaced");
+    });
+
+    const session = await client.submitDetails({
+      name: "Ada",
+      email: "ada@example.com",
+      consent: true,
+    });
+
+    assert.equal(session.id, id);
+    const puts = server.calls.filter((call) => call.route === "PUT /api/v1/session/details");
+    assert.deepEqual(
+      puts.map((call) => call.headers.get("X-Session-ID")),
+      [token, rotated],
+    );
+    const newest = server.tokenOf(id);
+    assert.ok(![token, rotated].includes(newest));
+    assert.equal(storage.getItem(STORAGE_KEY), newest);
+    assert.equal(server.count("POST /api/v1/session/reset"), 0);
+    assert.equal(server.count("POST /api/v1/session/validate"), 0);
+  });
+
+  test("rotated, with another token in storage: it is taken and the call repeated once", async () => {
+    const { client, id, token } = await started();
+    const sessions = record(client, "session");
+    const resets = record(client, "reset");
+    const rotated = server.rotate(token); // another tab gave details...
+    storage.setItem(STORAGE_KEY, rotated); // ...and stored the new token (no storage event here)
+    server.calls.length = 0;
+
+    const session = await client.getSession();
+
+    assert.deepEqual(server.routes(), ["GET /api/v1/session", "GET /api/v1/session"]);
+    assert.deepEqual(
+      server.calls.map((call) => call.headers.get("X-Session-ID")),
+      [token, rotated],
+    );
+    assert.equal(session.id, id);
+    assert.equal(client.sessionId, id);
+    assert.deepEqual(resets, []);
+    assert.deepEqual(sessions, []);
+    await client.listFiles();
+    assert.equal(server.calls.at(-1).headers.get("X-Session-ID"), rotated);
+  });
+
+  test("rotated, with the same token in storage: a reset with reason rotated", async () => {
+    const { client, id, token } = await started();
+    const resets = record(client, "reset");
+    server.rotate(token); // a details answer that never reached this browser
+    server.calls.length = 0;
+
+    const session = await client.getSession();
+
+    // The rotated token gets no second session (409 token_replaced): the reset that follows
+    // presents none.
+    assert.deepEqual(server.routes(), [
+      "GET /api/v1/session",
+      "POST /api/v1/session/reset",
+      "POST /api/v1/session/reset",
+      "GET /api/v1/session",
+    ]);
+    assert.equal(server.calls[1].headers.get("X-Session-ID"), token);
+    assert.equal(server.calls[2].headers.get("X-Session-ID"), null);
+    assert.deepEqual(server.calls[2].body, { reason: "rotated" });
+    assert.notEqual(session.id, id);
+    assert.deepEqual(resets, [
+      { notice: RESET_NOTICE, previousSessionId: id, sessionId: session.id, reason: "rotated" },
+    ]);
+    assert.equal(storage.getItem(STORAGE_KEY), server.tokenOf(session.id));
+  });
+
+  test("validate answering rotated takes the token another tab stored, else resets", async () => {
+    const { token } = await started();
+    const rotated = server.rotate(token);
+    // Tab B validates the old token while tab A's details answer is being stored.
+    const tabB = makeClient();
+    server.once("POST /api/v1/session/validate", () => {
+      storage.setItem(STORAGE_KEY, rotated);
+      return server.json(200, { valid: false, reason: "rotated", action: "reset" });
+    });
+    const resets = record(tabB, "reset");
+
+    const id = await tabB.start();
+
+    assert.equal(server.tokens.get(rotated), id);
+    assert.equal(tabB.sessionId, id);
+    assert.deepEqual(resets, []);
+    assert.equal(server.calls.at(-1).headers.get("X-Session-ID"), rotated);
+
+    // No other token: a reset, with reason rotated.
+    server.rotate(rotated);
+    const tabC = makeClient();
+    const resetsC = record(tabC, "reset");
+    const fresh = await tabC.start();
+    assert.notEqual(fresh, id);
+    assert.equal(resetsC.length, 1);
+    assert.equal(resetsC[0].reason, "rotated");
+  });
+
+  test("a 409 token_replaced with a newer token stored takes it and repeats once", async () => {
+    const { client, id, token } = await started();
+    const resets = record(client, "reset");
+    let rotated;
+    server.once("GET /api/v1/session/export", () => {
+      rotated = server.rotate(token); // the other tab's details won the race...
+      storage.setItem(STORAGE_KEY, rotated);
+      return server.problem(409, "token_replaced");
+    });
+    server.calls.length = 0;
+
+    const exported = await client.exportData();
+
+    assert.equal(exported.session.id, id);
+    assert.deepEqual(
+      server.calls.map((call) => [call.route, call.headers.get("X-Session-ID")]),
+      [
+        ["GET /api/v1/session/export", token],
+        ["GET /api/v1/session/export", rotated],
+      ],
+    );
+    assert.deepEqual(resets, []);
+  });
+
+  test("a 409 token_replaced with nothing newer stored revalidates, then resets", async () => {
+    const { client, id, token } = await started();
+    const resets = record(client, "reset");
+    server.once("GET /api/v1/session", () => {
+      server.rotate(token);
+      return server.problem(409, "token_replaced");
+    });
+    server.calls.length = 0;
+
+    const session = await client.getSession();
+
+    assert.deepEqual(server.routes(), [
+      "GET /api/v1/session",
+      "POST /api/v1/session/validate",
+      "POST /api/v1/session/reset",
+      "POST /api/v1/session/reset",
+      "GET /api/v1/session",
+    ]);
+    assert.equal(server.calls[1].headers.get("X-Session-ID"), token);
+    assert.equal(server.calls[3].headers.get("X-Session-ID"), null);
+    assert.deepEqual(server.calls[3].body, { reason: "rotated" });
+    assert.notEqual(session.id, id);
+    assert.equal(resets.length, 1);
+    assert.equal(resets[0].previousSessionId, id);
+  });
+
+  test("a call about one file repeats after a rotation (same session), not after a reset", async () => {
+    const { client, token } = await started();
+    const file = await client.uploadFile(new File(["%PDF-1.7 x"], "a.pdf"));
+    const current = storage.getItem(STORAGE_KEY);
+    assert.equal(current, token);
+    const rotated = server.rotate(current);
+    storage.setItem(STORAGE_KEY, rotated);
+
+    const url = await client.downloadUrl(file.id);
+
+    assert.equal(url, `${BASE}/api/v1/storage/downloads/token-${file.id}`);
+    assert.equal(server.count(`GET /api/v1/session/files/${file.id}/download`), 2);
+    assert.equal(server.count("POST /api/v1/session/reset"), 0);
+  });
+
+  test("replacements never loop: rotated answers without end fail after three tries", async () => {
+    const { client, token } = await started();
+    const other = server.session();
+    storage.setItem(STORAGE_KEY, other.token);
+    const rotated = () =>
+      server.problem(401, "session_invalid", { reason: "rotated", action: "reset" });
+    for (let i = 0; i < 3; i += 1) server.once("GET /api/v1/session", rotated);
+    server.calls.length = 0;
+
+    const error = await rejection(client.getSession());
+
+    assert.equal(error.code, "session_invalid");
+    assert.equal(server.count("GET /api/v1/session"), 3);
+    assert.equal(server.calls[0].headers.get("X-Session-ID"), token);
+    assert.equal(server.calls[1].headers.get("X-Session-ID"), other.token);
+    assert.equal(server.count("POST /api/v1/session/reset"), 1);
+  });
+
+  test("erase follows a token another tab rotated, so the right session is erased", async () => {
+    const { client, id, token } = await started();
+    const rotated = server.rotate(token);
+    storage.setItem(STORAGE_KEY, rotated);
+
+    await client.erase();
+
+    assert.ok(!server.sessions.has(id));
+    assert.deepEqual(
+      server.calls
+        .filter((call) => call.route === "DELETE /api/v1/session")
+        .map((call) => call.headers.get("X-Session-ID")),
+      [token, rotated],
+    );
+    assert.equal(storage.getItem(STORAGE_KEY), null);
+    assert.equal(storage.getItem(PUBLIC_ID_KEY), null);
+    assert.equal(client.sessionId, null);
+  });
+
+  test("no event, result or sessionId ever carries a token", async () => {
+    const win = new EventTarget();
+    setGlobal("window", win);
+    const client = makeClient();
+    const seen = [];
+    for (const type of ["session", "reset"]) {
+      client.addEventListener(type, (event) => seen.push({ type, detail: event.detail }));
+    }
+    const results = [];
+    const keep = async (promise) => {
+      const value = await promise;
+      results.push(value, client.sessionId);
+      return value;
+    };
+
+    const id = await keep(client.start());
+    await keep(client.submitDetails({ name: "Ada", email: "ada@example.com", consent: true }));
+    await keep(client.getSession());
+    await keep(client.exportData());
+    // Another tab rotates the token and this one follows.
+    const rotated = server.rotate(storage.getItem(STORAGE_KEY));
+    storage.setItem(STORAGE_KEY, rotated);
+    const changed = { key: STORAGE_KEY, newValue: rotated, storageArea: storage };
+    win.dispatchEvent(Object.assign(new Event("storage"), changed));
+    await keep(client.ensureSession());
+    server.sessions.get(id).status = "expired";
+    await keep(client.getSession());
+    await keep(client.reset("user_requested"));
+    await keep(client.erase());
+    await keep(client.ensureSession());
+
+    assert.ok(seen.some((event) => event.type === "reset"));
+    const published = JSON.stringify({ seen, results });
+    assert.ok(server.issued.size >= 5);
+    for (const token of server.issued) {
+      assert.ok(!published.includes(token), "a token was published");
+    }
+    for (const { detail } of seen) {
+      for (const value of Object.values(detail)) {
+        if (typeof value === "string" && UUID4.test(value)) {
+          assert.ok(server.publicIds.has(value), "an event id is a public id");
+        }
+      }
     }
   });
 });
@@ -717,7 +1266,7 @@ describe("retries", () => {
 
     assert.deepEqual(delays, [2000, 2000]);
     assert.equal(server.count("POST /api/v1/sessions"), 3);
-    assert.equal(storage.getItem(STORAGE_KEY), id);
+    assert.equal(storage.getItem(STORAGE_KEY), server.tokenOf(id));
   });
 
   test("a long Retry-After is capped at 60 s; retries stop at maxRetries", async () => {
@@ -814,7 +1363,7 @@ describe("storage", () => {
     ]);
   });
 
-  test("a storage that starts failing later keeps the id in memory", async () => {
+  test("a storage that starts failing later keeps the token in memory", async () => {
     const client = makeClient();
     const id = await client.start();
     storage.getItem = () => {
@@ -848,43 +1397,61 @@ describe("storage", () => {
     assert.equal(client.sessionId, id);
   });
 
-  test("a storage event from another tab updates the id and says so", async () => {
+  test("a storage event from another tab updates the session and says so", async () => {
     const win = new EventTarget();
     setGlobal("window", win);
     const client = makeClient();
-    await client.start();
+    const id = await client.start();
     const sessions = record(client, "session");
     const other = server.session();
-    storage.setItem(STORAGE_KEY, other); // the other tab's write...
     const event = (key, newValue, storageArea = storage) =>
       Object.assign(new Event("storage"), { key, newValue, storageArea });
 
-    win.dispatchEvent(event("unrelated", "x")); // ...other keys are ignored
-    win.dispatchEvent(event(STORAGE_KEY, other, new MemoryStorage())); // and other storages
+    // The other tab writes the token, then the public id; each write fires an event here.
+    storage.setItem(STORAGE_KEY, other.token);
+    win.dispatchEvent(event("unrelated", "x")); // other keys are ignored
+    win.dispatchEvent(event(STORAGE_KEY, other.token, new MemoryStorage())); // other storages too
     assert.deepEqual(sessions, []);
-    win.dispatchEvent(event(STORAGE_KEY, other)); // ...and the event it fires here
+    win.dispatchEvent(event(STORAGE_KEY, other.token));
+    assert.equal(client.sessionId, id, "the public id is not written yet");
+    storage.setItem(PUBLIC_ID_KEY, other.id);
+    win.dispatchEvent(event(PUBLIC_ID_KEY, other.id));
 
-    assert.equal(client.sessionId, other);
-    assert.deepEqual(sessions, [{ sessionId: other }]);
+    assert.equal(client.sessionId, other.id);
+    assert.deepEqual(sessions, [{ sessionId: other.id }]);
     server.calls.length = 0;
-    assert.equal(await client.ensureSession(), other);
+    assert.equal(await client.ensureSession(), other.id);
     assert.deepEqual(server.routes(), ["POST /api/v1/session/validate"]);
+    assert.equal(server.calls[0].headers.get("X-Session-ID"), other.token);
+
+    // A rotation in the other tab changes the token only: followed, no session event.
+    const rotated = server.rotate(other.token);
+    storage.setItem(STORAGE_KEY, rotated);
+    win.dispatchEvent(event(STORAGE_KEY, rotated));
+    await client.getSession();
+    assert.equal(server.calls.at(-1).headers.get("X-Session-ID"), rotated);
+    assert.equal(server.count("GET /api/v1/session"), 1);
+    assert.equal(sessions.length, 1);
 
     storage.removeItem(STORAGE_KEY);
+    storage.removeItem(PUBLIC_ID_KEY);
     win.dispatchEvent(event(null, null)); // localStorage.clear() in the other tab
     assert.equal(client.sessionId, null);
     assert.deepEqual(sessions.at(-1), { sessionId: null });
 
     client.close();
-    win.dispatchEvent(event(STORAGE_KEY, other));
+    storage.setItem(STORAGE_KEY, other.token);
+    storage.setItem(PUBLIC_ID_KEY, other.id);
+    win.dispatchEvent(event(STORAGE_KEY, other.token));
     assert.equal(client.sessionId, null);
   });
 });
 
 describe("erase", () => {
-  test("erases on the server, forgets the id, and the next action starts afresh", async () => {
+  test("erases on the server, forgets the session, and the next action starts afresh", async () => {
     const client = makeClient();
     const id = await client.start();
+    const token = storage.getItem(STORAGE_KEY);
     const sessions = record(client, "session");
     const resets = record(client, "reset");
 
@@ -892,9 +1459,10 @@ describe("erase", () => {
 
     const call = server.calls.at(-1);
     assert.equal(call.route, "DELETE /api/v1/session");
-    assert.equal(call.headers.get("X-Session-ID"), id);
+    assert.equal(call.headers.get("X-Session-ID"), token);
     assert.ok(!server.sessions.has(id));
     assert.equal(storage.getItem(STORAGE_KEY), null);
+    assert.equal(storage.getItem(PUBLIC_ID_KEY), null);
     assert.equal(client.sessionId, null);
     assert.deepEqual(sessions, [{ sessionId: null }]);
 
@@ -904,7 +1472,7 @@ describe("erase", () => {
     assert.deepEqual(resets, []);
   });
 
-  test("an id the server no longer accepts is just forgotten", async () => {
+  test("a token the server no longer accepts is just forgotten", async () => {
     const client = makeClient();
     const id = await client.start();
     server.sessions.delete(id);
@@ -968,7 +1536,7 @@ describe("uploadFile", () => {
     ]);
     assert.equal(file.status, "uploaded");
     assert.equal(file.stored_size, 14);
-    assert.equal(server.calls.at(-1).headers.get("X-Session-ID"), id);
+    assert.equal(server.calls.at(-1).headers.get("X-Session-ID"), server.tokenOf(id));
   });
 
   test("cancelling through the AbortSignal aborts the upload: upload_cancelled", async () => {

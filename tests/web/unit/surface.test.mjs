@@ -91,12 +91,18 @@ test("messages are frozen, non-empty sentences, and messageFor returns them", ()
   assert.equal(client.messageFor("nope"), client.GENERIC_MESSAGE);
 });
 
+test("no declared public type carries the session token", () => {
+  assert.doesNotMatch(declarations, /^\s+(?:readonly\s+)?token\??:/m);
+});
+
 test("the constants the page and other tabs rely on", () => {
   assert.equal(client.STORAGE_KEY, "session-service.session-id");
+  assert.equal(client.PUBLIC_ID_KEY, "session-service.session-public-id");
   assert.equal(
     client.RESET_NOTICE,
     "Your session has been reset due to a technical issue. Please start again.",
   );
   assert.match(declarations, new RegExp(`STORAGE_KEY: "${client.STORAGE_KEY}"`));
+  assert.match(declarations, new RegExp(`PUBLIC_ID_KEY: "${client.PUBLIC_ID_KEY}"`));
   assert.match(declarations, new RegExp(`RESET_NOTICE:\\s*"${client.RESET_NOTICE}"`));
 });

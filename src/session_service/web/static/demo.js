@@ -1,4 +1,6 @@
 // The demo page: every action goes through session-client.js, nothing else talks to the API.
+// It shows the session's public id (the support reference), never its token: the token stays
+// inside the module (and localStorage).
 import { SessionClient, SessionServiceError, messageFor } from "./session-client.js";
 
 const client = new SessionClient();
@@ -36,7 +38,7 @@ async function showSession() {
   try {
     const session = await client.getSession();
     $("session-status").textContent = session.status.replace("_", " ");
-    $("session-id").textContent = session.id;
+    $("session-id").textContent = session.id; // the public id, never the token
     $("session-expires").textContent = session.expires_at
       ? new Date(session.expires_at).toLocaleString()
       : "never";

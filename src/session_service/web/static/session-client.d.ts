@@ -3,10 +3,21 @@
  * session-service (SPEC §9). Import the `.js` file; TypeScript picks these up next to it:
  *
  *     import { SessionClient } from "/static/session-client.js";
+ *
+ * A session has a public id (`sessionId`, event details, `Session.id`: not a secret, the
+ * reference to quote to support) and a secret token the module keeps to itself: no declared
+ * type, result or event carries it.
  */
 
-/** localStorage key holding the session id (a bearer secret: never put it in a URL). */
+/**
+ * localStorage key holding the session TOKEN (a bearer secret: never show it or put it in a
+ * URL). Its name is older than tokens: a session id an older version stored there is
+ * answered `upgraded` and replaced by a reset.
+ */
 export declare const STORAGE_KEY: "session-service.session-id";
+
+/** localStorage key holding the session's public id (not a secret), written with the token. */
+export declare const PUBLIC_ID_KEY: "session-service.session-public-id";
 
 /** The notice to show after a reset (the server answers the same text). */
 export declare const RESET_NOTICE:
@@ -16,6 +27,7 @@ export declare const RESET_NOTICE:
 export type ServerErrorCode =
   | "validation_error"
   | "session_invalid"
+  | "token_replaced"
   | "session_exists"
   | "client_tokens_disabled"
   | "weak_client_token"
@@ -65,8 +77,18 @@ export type ClientErrorCode =
 
 export type ErrorCode = ServerErrorCode | ClientErrorCode;
 
-/** Why an id is not usable (validate's `reason`, and `reason` of a 401 `session_invalid`). */
-export type InvalidReason = "malformed" | "not_found" | "expired" | "reset";
+/**
+ * Why a token is not usable (validate's `reason`, and `reason` of a 401 `session_invalid`).
+ * `rotated`: replaced by the token a details answer carried; `upgraded`: a session id stored
+ * by a version from before tokens.
+ */
+export type InvalidReason =
+  | "malformed"
+  | "not_found"
+  | "expired"
+  | "reset"
+  | "rotated"
+  | "upgraded";
 
 /** The reasons `POST /api/v1/session/reset` accepts. */
 export type ResetReason =
@@ -75,6 +97,8 @@ export type ResetReason =
   | "not_found"
   | "expired"
   | "reset"
+  | "rotated"
+  | "upgraded"
   | "tampered"
   | "user_requested";
 
@@ -130,8 +154,9 @@ export declare class SessionServiceError extends Error {
 
 export type SessionStatus = "active" | "pending_verification" | "completed" | "reset" | "expired";
 
-/** A session as its holder sees it (timestamps are ISO 8601 strings). */
+/** A session as its holder sees it (timestamps are ISO 8601 strings). Never its token. */
 export interface Session {
+  /** The public id: names the session (e.g. to support); grants nothing. */
   id: string;
   status: SessionStatus;
   created_at: string;
@@ -201,7 +226,7 @@ export interface UploadOptions {
 export interface SessionClientOptions {
   /** Prefix of every API URL (`${baseUrl}/api/v1/...`); default "" (same origin). */
   baseUrl?: string;
-  /** Where the id lives; default window.localStorage when usable, else memory. null: memory. */
+  /** Where the token lives; default window.localStorage when usable, else memory. null: memory. */
   storage?: Storage | null;
   fetch?: typeof fetch;
   /** Retries after a 429 or a network error; default 3. */
@@ -213,36 +238,48 @@ export interface SessionClientOptions {
 }
 
 export interface SessionEventDetail {
+  /** The public id of the session now in use; null after erase (or while not known). */
   sessionId: string | null;
 }
 
 export interface ResetEventDetail {
   notice: string;
+  /** The public id of the session replaced, when known. */
   previousSessionId: string | null;
+  /** The public id of the new session. */
   sessionId: string;
   reason: ResetReason;
 }
 
 export interface SessionClientEventMap {
-  /** The id changed: created, reset, erased, or changed by another tab. */
+  /**
+   * The session changed: created, reset, erased, or changed by another tab (not when only its
+   * token was rotated).
+   */
   session: CustomEvent<SessionEventDetail>;
-  /** This client replaced an unusable id: show `detail.notice`. */
+  /** This client replaced an unusable session: show `detail.notice`. */
   reset: CustomEvent<ResetEventDetail>;
 }
 
 export declare class SessionClient extends EventTarget {
   constructor(options?: SessionClientOptions);
 
-  /** The id in use, or null before start() and after erase(). */
+  /**
+   * The PUBLIC id of the session in use (the support reference; never the token), or null
+   * before start(), after erase() and while not known yet.
+   */
   get sessionId(): string | null;
   /** X-Request-ID of the last call that failed (null when it got no answer). */
   get lastRequestId(): string | null;
 
-  /** On page load: take the stored id and validate it (reset if invalid), or create one. */
+  /**
+   * On page load: validate the stored token (reset if invalid), or create a session.
+   * Resolves with the public id.
+   */
   start(): Promise<string>;
   /** Before each user action: validate (reset if invalid). Concurrent calls share one check. */
   ensureSession(): Promise<string>;
-  /** Replace the id with a new session (one reset across callers and tabs). */
+  /** Replace the session with a new one (one reset across callers and tabs); its public id. */
   reset(reason?: ResetReason): Promise<string>;
 
   getSession(): Promise<Session>;
@@ -250,9 +287,10 @@ export declare class SessionClient extends EventTarget {
   deleteFile(fileId: string): Promise<void>;
   /** A short-lived absolute URL serving the file as an attachment. */
   downloadUrl(fileId: string): Promise<string>;
+  /** The answer's new token is stored at once (other tabs follow); it is not in the result. */
   submitDetails(details: Details): Promise<Session>;
   exportData(): Promise<SessionExport>;
-  /** GDPR erasure; afterwards the id is forgotten (the next action creates a new session). */
+  /** GDPR erasure; then the session is forgotten (the next action creates a new one). */
   erase(): Promise<void>;
   /** Slot, direct upload (progress, cancel), completion: resolves with the `uploaded` file. */
   uploadFile(file: Blob & { name?: string }, options?: UploadOptions): Promise<SessionFile>;

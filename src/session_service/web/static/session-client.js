@@ -9,16 +9,30 @@
  *     await client.start();                 // on page load
  *     await client.ensureSession();         // before each user action
  *
- * The session id is a bearer secret: it travels in the `X-Session-ID` header, never in a
- * URL, and is never sent to the file storage. It is kept in localStorage (or in memory when
- * localStorage is unusable) so that a reload and other tabs keep the same session.
+ * A session has a public id (not a secret: it names the session, e.g. to support) and a
+ * secret token (UUIDv4 format, 122 random bits), its bearer credential. The token travels in
+ * the `X-Session-ID` header, never in a URL, and is never sent to the file storage; it is
+ * never exposed either: not by the public API (`sessionId` is the public id), not in events,
+ * errors or console output. Both are kept in localStorage (or in memory when localStorage is
+ * unusable) so that a reload and other tabs keep the same session. The server replaces the
+ * token when details are given: the new one is stored at once, so other tabs take it.
  *
  * It also imports in Node 20 (the unit tests): every browser global (window, navigator,
  * localStorage, location, XMLHttpRequest) is looked up defensively.
  */
 
-/** localStorage key of the session id. */
+/**
+ * localStorage key of the session TOKEN (the bearer secret sent in `X-Session-ID`). The name
+ * is older than tokens: a value an older version stored there (a bare session id) is presented
+ * as a token, answered `upgraded`, and replaced by a reset with that reason.
+ */
 export const STORAGE_KEY = "session-service.session-id";
+
+/**
+ * localStorage key of the session's PUBLIC id (not a secret; the support reference), so that
+ * `sessionId` is known across reloads and tabs. Written after the token, removed with it.
+ */
+export const PUBLIC_ID_KEY = "session-service.session-public-id";
 
 /** What the visitor is told after a reset (the server answers the same text). */
 export const RESET_NOTICE =
@@ -36,6 +50,7 @@ const MAX_RETRY_AFTER_MS = 60_000;
 export const MESSAGES = Object.freeze({
   validation_error: "Some of the information entered is not valid. Please check it and try again.",
   session_invalid: "Your session is no longer valid. Please start again.",
+  token_replaced: "Your session was updated in another tab. Please try again.",
   session_exists: "This session already exists. Please reload the page.",
   client_tokens_disabled: "This service starts sessions itself. Please reload the page.",
   weak_client_token: "That session value is not random enough. Please reload the page.",
@@ -123,8 +138,19 @@ export class SessionServiceError extends Error {
 /* ------------------------------------------------------------------------------------------ */
 /* Reasons                                                                                     */
 
-/** Validate's `reason` values (server: sessions/errors.py InvalidReason). */
-const INVALID_REASONS = Object.freeze(["malformed", "not_found", "expired", "reset"]);
+/**
+ * Validate's `reason` values (server: sessions/errors.py InvalidReason), also the `reason` of a
+ * 401 `session_invalid`. `rotated`: the token was replaced when details were given (another tab
+ * may hold the new one). `upgraded`: the stored value is a session id from before tokens.
+ */
+const INVALID_REASONS = Object.freeze([
+  "malformed",
+  "not_found",
+  "expired",
+  "reset",
+  "rotated",
+  "upgraded",
+]);
 
 /** The reset reasons this module sends itself (server: sessions/schemas.py ResetReason). */
 const RESET_REASONS = Object.freeze({
@@ -132,6 +158,8 @@ const RESET_REASONS = Object.freeze({
   NOT_FOUND: "not_found",
   EXPIRED: "expired",
   RESET: "reset",
+  ROTATED: "rotated",
+  UPGRADED: "upgraded",
   TAMPERED: "tampered",
   USER_REQUESTED: "user_requested",
 });
@@ -141,15 +169,18 @@ function toResetReason(reason) {
   return INVALID_REASONS.includes(reason) ? reason : RESET_REASONS.MALFORMED;
 }
 
+/** The code of a 409 answering a token another tab replaced meanwhile (details or reset). */
+const TOKEN_REPLACED = "token_replaced";
+
 /**
- * Could this be an id the server issued (a hyphenated UUIDv4)? Anything else in storage was
+ * Could this be a token the server issued (a hyphenated UUIDv4)? Anything else in storage was
  * written by someone else: it is replaced without a validate round trip (reason `tampered`)
  * and never sent as a header (an arbitrary string can even make fetch throw).
  */
-const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+const TOKEN = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
-function looksLikeSessionId(value) {
-  return typeof value === "string" && SESSION_ID.test(value);
+function looksLikeToken(value) {
+  return typeof value === "string" && TOKEN.test(value);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -177,33 +208,44 @@ function defaultStorage() {
   }
 }
 
-/** The stored id, mirrored in memory; any storage failure silently switches to memory. */
-class IdStore {
+/**
+ * The stored token (STORAGE_KEY) and public id (PUBLIC_ID_KEY), mirrored in memory; any
+ * storage failure silently switches to memory.
+ */
+class SessionStore {
   constructor(storage) {
     /** @type {Storage | null} */
     this.backing = storage;
-    /** @type {string | null} */
-    this.memory = null;
-    if (storage) this.memory = this.get();
+    /** @type {Map<string, string | null>} */
+    this.memory = new Map([
+      [STORAGE_KEY, null],
+      [PUBLIC_ID_KEY, null],
+    ]);
+    if (storage) {
+      this.get(STORAGE_KEY);
+      this.get(PUBLIC_ID_KEY);
+    }
   }
 
-  get() {
+  /** @param {string} key STORAGE_KEY or PUBLIC_ID_KEY */
+  get(key) {
     if (this.backing) {
       try {
-        this.memory = this.backing.getItem(STORAGE_KEY);
+        this.memory.set(key, this.backing.getItem(key));
       } catch {
         this.backing = null;
       }
     }
-    return this.memory;
+    return this.memory.get(key) ?? null;
   }
 
-  set(value) {
-    this.memory = value;
+  /** @param {string} key @param {string | null} value null removes it */
+  set(key, value) {
+    this.memory.set(key, value);
     if (!this.backing) return;
     try {
-      if (value === null) this.backing.removeItem(STORAGE_KEY);
-      else this.backing.setItem(STORAGE_KEY, value);
+      if (value === null) this.backing.removeItem(key);
+      else this.backing.setItem(key, value);
     } catch {
       this.backing = null;
     }
@@ -313,6 +355,36 @@ function isSessionInvalid(error) {
   );
 }
 
+function isTokenReplaced(error) {
+  return (
+    error instanceof SessionServiceError && error.status === 409 && error.code === TOKEN_REPLACED
+  );
+}
+
+/**
+ * Why a call's token proved unusable: the `reason` of a 401 `session_invalid`, TOKEN_REPLACED
+ * for a 409 `token_replaced`, or null for any other failure.
+ */
+function unusableBecause(error) {
+  if (isTokenReplaced(error)) return TOKEN_REPLACED;
+  if (!isSessionInvalid(error)) return null;
+  return stringOrNull(error.problem?.reason) ?? RESET_REASONS.MALFORMED;
+}
+
+/** Was the token replaced by another one of the same session, or by a reset, meanwhile? */
+function isReplacement(reason) {
+  return reason === RESET_REASONS.ROTATED || reason === TOKEN_REPLACED;
+}
+
+/** The token a create or reset answer issues; an answer without one is none of ours. */
+function issuedToken(answer) {
+  const token = answer?.token;
+  if (looksLikeToken(token)) return token;
+  throw new SessionServiceError("unexpected_response", {
+    detail: "the answer carries no session token",
+  });
+}
+
 /** S3's XML error codes in the service's own terms (a presigned POST can fail in these ways). */
 function s3ErrorCode(code, message) {
   switch (code) {
@@ -373,14 +445,15 @@ function storageError(xhr) {
 
 /* ------------------------------------------------------------------------------------------ */
 /* The client                                                                                  */
-
 /**
- * The frontend flow of session-service: one session id per browser (shared by its tabs),
- * validated before each action, replaced (with a notice) when unusable.
+ * The frontend flow of session-service: one session per browser (shared by its tabs), its
+ * token validated before each action, replaced (with a notice) when unusable, and followed
+ * when details rotate it here or another tab stores a newer one.
  *
- * Events: "session" (detail `{sessionId}`) whenever the id changes (created, reset, erased,
- * changed by another tab); "reset" (detail `{notice, previousSessionId, sessionId, reason}`)
- * when this client replaced an unusable id: show the notice.
+ * Events (public ids only, never the token): "session" (detail `{sessionId}`) whenever the
+ * session in use changes (created, reset, erased, changed by another tab; not when only its
+ * token is rotated); "reset" (detail `{notice, previousSessionId, sessionId, reason}`) when
+ * this client replaced an unusable session: show the notice.
  */
 export class SessionClient extends EventTarget {
   #baseUrl;
@@ -389,12 +462,14 @@ export class SessionClient extends EventTarget {
   #retryBaseMs;
   #sleep;
   #store;
-  /** The id this client has adopted (validated, created or reset); mirrors storage. */
-  #id = null;
+  /** The token this client has adopted (validated, created, reset, rotated); mirrors storage. */
+  #token = null;
+  /** The public id of #token's session (null while unknown). */
+  #publicId = null;
   #lastRequestId = null;
   /** The shared start()/ensureSession() in flight. */
   #establishing = null;
-  /** Replacements in flight, by the id they replace ("" for none). */
+  /** Replacements in flight, by the token they replace ("" for none). */
   #replacing = new Map();
   #window = null;
   #onStorage = (event) => this.#storageChanged(event);
@@ -413,7 +488,9 @@ export class SessionClient extends EventTarget {
     this.#maxRetries = Math.max(0, maxRetries);
     this.#retryBaseMs = Math.max(0, retryBaseMs);
     this.#sleep = sleep ?? defaultSleep;
-    this.#store = new IdStore(storage === undefined ? defaultStorage() : usableStorage(storage));
+    this.#store = new SessionStore(
+      storage === undefined ? defaultStorage() : usableStorage(storage),
+    );
     const win = globalThis.window;
     if (win && typeof win.addEventListener === "function") {
       win.addEventListener("storage", this.#onStorage);
@@ -421,9 +498,12 @@ export class SessionClient extends EventTarget {
     }
   }
 
-  /** The id in use, or null before start() and after erase(). */
+  /**
+   * The PUBLIC id of the session in use: the reference to quote to support, not a secret.
+   * Null before start(), after erase(), and while not known yet. Never the token.
+   */
   get sessionId() {
-    return this.#id;
+    return this.#publicId;
   }
 
   /** X-Request-ID of the last call that failed (null when it got no answer), for support. */
@@ -438,31 +518,38 @@ export class SessionClient extends EventTarget {
   }
 
   /**
-   * On page load: take the stored id and validate it (replacing it if invalid), or create a
-   * session when none is stored. Resolves with the id.
+   * On page load: take the stored token and validate it (replacing it if invalid), or create a
+   * session when none is stored. Resolves with the session's public id.
    * @returns {Promise<string>}
    */
   start() {
-    return this.#track(() => this.#establishShared());
+    return this.#track(async () => {
+      await this.#establishShared();
+      return this.#publicId;
+    });
   }
 
   /**
-   * Before each user action: validate the id; on `{valid: false, reason}` reset. Concurrent
-   * calls share one check (one validate, at most one reset).
+   * Before each user action: validate the token; on `{valid: false, reason}` reset. Concurrent
+   * calls share one check (one validate, at most one reset). Resolves with the public id.
    * @returns {Promise<string>}
    */
   ensureSession() {
-    return this.#track(() => this.#establishShared());
+    return this.start();
   }
 
   /**
-   * Replace the id with a new session and dispatch "reset". Two callers, or two tabs, that
-   * replace the same id at once cause one reset: the second adopts the first one's result.
+   * Replace the session with a new one and dispatch "reset". Two callers, or two tabs, that
+   * replace the same token at once cause one reset: the second adopts the first one's result.
+   * Resolves with the new public id.
    * @param {string} [reason] a reset reason the server accepts; default "user_requested"
    * @returns {Promise<string>}
    */
   reset(reason = RESET_REASONS.USER_REQUESTED) {
-    return this.#track(() => this.#replace(this.#id ?? this.#store.get(), reason, false));
+    return this.#track(async () => {
+      await this.#replace(this.#token ?? this.#store.get(STORAGE_KEY), reason, false);
+      return this.#publicId;
+    });
   }
 
   /** The holder's session (with its details). */
@@ -500,14 +587,23 @@ export class SessionClient extends EventTarget {
     });
   }
 
-  /** Store name and email with the visitor's explicit consent; resolves with the session. */
+  /**
+   * Store name and email with the visitor's explicit consent; resolves with the session. The
+   * answer carries the session's new token (the one sent stops working at once): it is stored
+   * before anything else happens, so other tabs take it too. It is not part of the result.
+   */
   submitDetails({ name, email, consent }) {
-    return this.#track(() =>
-      this.#holder("PUT", "/session/details", {
+    return this.#track(async () => {
+      const answer = await this.#holder("PUT", "/session/details", {
         body: { name, email, consent_user_data: consent },
-        retryNetwork: true, // PUT replaces: a repeat is harmless
-      }),
-    );
+        // Repeated after a network error: if the lost answer did rotate the token, the
+        // repeat is answered `rotated`, and handled like any replaced token.
+        retryNetwork: true,
+        rotates: true,
+      });
+      const { token: _token, ...session } = answer ?? {};
+      return session;
+    });
   }
 
   /** The GDPR export: the session, its files and its audit events. */
@@ -516,23 +612,31 @@ export class SessionClient extends EventTarget {
   }
 
   /**
-   * GDPR erasure, then forget the id (the next action creates a new session). An id the
+   * GDPR erasure, then forget the session (the next action creates a new one). A token the
    * server no longer accepts (401 session_invalid) has nothing left to erase: it is forgotten
-   * as well, without a reset.
+   * as well, without a reset; but when another tab replaced it (`rotated`, or 409
+   * `token_replaced`) and stored the new token, the session is erased with that one.
    */
   erase() {
     return this.#track(async () => {
-      const id = this.#id ?? this.#store.get();
-      if (looksLikeSessionId(id)) {
+      let token = this.#token ?? this.#store.get(STORAGE_KEY);
+      for (let followed = false; looksLikeToken(token); ) {
         try {
-          await this.#send("DELETE", "/session", { sessionId: id });
+          await this.#send("DELETE", "/session", { token });
+          break;
         } catch (error) {
-          if (!isSessionInvalid(error)) throw error;
+          const reason = unusableBecause(error);
+          if (reason === null) throw error;
+          if (followed || !isReplacement(reason)) break;
+          followed = true;
+          const stored = await this.#settledToken();
+          if (stored === token) break;
+          token = stored;
         }
       }
-      this.#store.set(null);
-      this.#id = null;
-      this.dispatchEvent(makeEvent("session", { sessionId: null }));
+      this.#store.set(STORAGE_KEY, null);
+      this.#store.set(PUBLIC_ID_KEY, null);
+      this.#use(null, null);
     });
   }
 
@@ -582,6 +686,7 @@ export class SessionClient extends EventTarget {
     }
   }
 
+  /** start()/ensureSession(), shared by concurrent callers; resolves with the token. */
   #establishShared() {
     if (!this.#establishing) {
       const pending = this.#establish().finally(() => {
@@ -593,20 +698,27 @@ export class SessionClient extends EventTarget {
   }
 
   async #establish() {
-    const stored = this.#store.get();
-    if (stored === null) return this.#replace(null, null, true);
-    if (!looksLikeSessionId(stored)) return this.#replace(stored, RESET_REASONS.TAMPERED, false);
-    const answer = await this.#validate(stored);
-    if (answer.valid) return this.#adopt(answer.session?.id ?? stored);
-    return this.#replace(stored, toResetReason(answer.reason), false);
+    for (let attempt = 0; ; attempt += 1) {
+      const stored = this.#store.get(STORAGE_KEY);
+      if (stored === null) return this.#replace(null, null, true);
+      if (!looksLikeToken(stored)) return this.#replace(stored, RESET_REASONS.TAMPERED, false);
+      let answer;
+      try {
+        answer = await this.#validate(stored);
+      } catch (error) {
+        // Replaced while the check waited (another tab): read the storage again, check once more.
+        if (attempt === 0 && isTokenReplaced(error)) continue;
+        throw error;
+      }
+      if (answer.valid) return this.#adopt(stored, this.#publicIdIn(answer.session, stored));
+      // `rotated` too: the replacement first takes a valid token another tab stored.
+      return this.#replace(stored, toResetReason(answer.reason), false);
+    }
   }
 
-  /** POST /session/validate for `id`: `{valid: true, session}` or `{valid: false, reason}`. */
-  async #validate(id) {
-    const answer = await this.#send("POST", "/session/validate", {
-      sessionId: id,
-      retryNetwork: true,
-    });
+  /** POST /session/validate for `token`: `{valid: true, session}` or `{valid: false, reason}`. */
+  async #validate(token) {
+    const answer = await this.#send("POST", "/session/validate", { token, retryNetwork: true });
     if (!answer || typeof answer.valid !== "boolean") {
       throw new SessionServiceError("unexpected_response", {
         detail: "validate answered no verdict",
@@ -615,7 +727,10 @@ export class SessionClient extends EventTarget {
     return answer;
   }
 
-  /** Replace `old` (null: nothing stored, then `create`), once per id however many ask. */
+  /**
+   * Replace `old` (null: nothing stored, then `create`), once per token however many ask.
+   * Resolves with the new token.
+   */
   #replace(old, reason, create) {
     const key = old ?? "";
     let pending = this.#replacing.get(key);
@@ -628,84 +743,191 @@ export class SessionClient extends EventTarget {
     return pending;
   }
 
-  /** Holding the lock: adopt another tab's fresh id if there is one, else create or reset. */
+  /**
+   * Holding the lock: adopt another tab's fresh token if there is one, else create or reset.
+   * A reset answered 409 `token_replaced` (`old` was already replaced, by someone who did not
+   * store the replacement here) looks at the storage once more, then resets without a token:
+   * the server never gives a replaced token a second new session.
+   */
   async #replaceLocked(old, reason, create) {
-    const current = this.#store.get();
-    if (current !== null && current !== old) {
-      // Someone (another tab, or an earlier call here) stored a different id meanwhile.
-      if (looksLikeSessionId(current)) {
-        const answer = await this.#validate(current);
-        if (answer.valid) return this.#adopt(answer.session?.id ?? current);
-        reason = toResetReason(answer.reason);
-      } else {
-        reason = RESET_REASONS.TAMPERED;
+    let present = true;
+    for (let attempt = 0; ; attempt += 1) {
+      const current = this.#store.get(STORAGE_KEY);
+      if (current !== null && current !== old) {
+        // Someone (another tab, or an earlier call here) stored a different token meanwhile.
+        if (looksLikeToken(current)) {
+          const answer = await this.#validate(current);
+          if (answer.valid) return this.#adopt(current, this.#publicIdIn(answer.session, current));
+          reason = toResetReason(answer.reason);
+        } else {
+          reason = RESET_REASONS.TAMPERED;
+        }
+        old = current;
+        create = false;
       }
-      old = current;
-      create = false;
+      if (create && old === null) {
+        // Retried after a network error: if the lost request did arrive, its session is
+        // simply never used and expires.
+        const session = await this.#send("POST", "/sessions", { retryNetwork: true });
+        return this.#adopt(issuedToken(session), stringOrNull(session.id));
+      }
+      try {
+        return await this.#resetFrom(old, reason, present);
+      } catch (error) {
+        if (attempt > 0 || !isTokenReplaced(error)) throw error;
+        present = false;
+      }
     }
-    if (create && old === null) {
-      // Retried after a network error: if the lost request did arrive, its session is
-      // simply never used and expires.
-      const session = await this.#send("POST", "/sessions", { retryNetwork: true });
-      return this.#adopt(session.id);
-    }
-    const previous = looksLikeSessionId(old) ? old : null;
-    // Retried after a network error: a reset of an already superseded id gets a new session
-    // of its own, so a repeat is harmless.
-    const answer = await this.#send("POST", "/session/reset", {
-      sessionId: previous,
-      body: { reason },
-      retryNetwork: true,
-    });
-    const id = this.#adopt(answer.session.id);
-    this.dispatchEvent(
-      makeEvent("reset", {
-        notice: stringOrNull(answer.notice) ?? RESET_NOTICE,
-        previousSessionId: previous,
-        sessionId: id,
-        reason,
-      }),
-    );
-    return id;
-  }
-
-  /** Store `id` and use it; "session" when it differs from the one in use. */
-  #adopt(id) {
-    this.#store.set(id);
-    this.#use(id);
-    return id;
-  }
-
-  #use(id) {
-    if (id === this.#id) return;
-    this.#id = id;
-    this.dispatchEvent(makeEvent("session", { sessionId: id }));
-  }
-
-  /** Another tab wrote the key (or cleared the storage). */
-  #storageChanged(event) {
-    if (event.key !== STORAGE_KEY && event.key !== null) return;
-    if (event.storageArea && event.storageArea !== this.#store.backing) return;
-    const id = event.key === null ? null : stringOrNull(event.newValue);
-    this.#store.memory = id;
-    this.#use(id);
   }
 
   /**
-   * A holder call. Without an id yet, ensureSession() first. A 401 `session_invalid` resets
-   * with the answer's reason and, unless `retryAfterReset` is false, repeats the call once
-   * with the new id.
+   * POST /session/reset presenting `old` (if it can be a token, and unless `present` is false),
+   * adopt the answer, "reset".
    */
-  async #holder(method, path, { body, retryNetwork = false, retryAfterReset = true } = {}) {
-    const id = this.#id ?? (await this.#establishShared());
-    try {
-      return await this.#send(method, path, { sessionId: id, body, retryNetwork });
-    } catch (error) {
-      if (!isSessionInvalid(error)) throw error;
-      const fresh = await this.#replace(id, toResetReason(error.problem?.reason), false);
-      if (!retryAfterReset) throw error;
-      return this.#send(method, path, { sessionId: fresh, body, retryNetwork });
+  async #resetFrom(old, reason, present = true) {
+    const oldToken = looksLikeToken(old) ? old : null;
+    const sent = present ? oldToken : null;
+    const previousKnown = oldToken === null ? null : this.#knownPublicId(oldToken);
+    // Retried after a network error: a reset of an already superseded token gets a new
+    // session of its own, so a repeat is harmless.
+    const answer = await this.#send("POST", "/session/reset", {
+      token: sent,
+      body: { reason },
+      retryNetwork: true,
+    });
+    const session = answer?.session;
+    const token = this.#adopt(issuedToken(session), stringOrNull(session.id));
+    this.dispatchEvent(
+      makeEvent("reset", {
+        notice: stringOrNull(answer.notice) ?? RESET_NOTICE,
+        previousSessionId: stringOrNull(session.previous_session_id) ?? previousKnown,
+        sessionId: this.#publicId,
+        reason,
+      }),
+    );
+    return token;
+  }
+
+  /** Store `token` and its public id (the token first: see #storageChanged), and use them. */
+  #adopt(token, publicId) {
+    this.#store.set(STORAGE_KEY, token);
+    this.#store.set(PUBLIC_ID_KEY, publicId);
+    this.#use(token, publicId);
+    return token;
+  }
+
+  /** Use `token`; "session" when its public id differs from the one in use. */
+  #use(token, publicId) {
+    this.#token = token;
+    if (publicId === this.#publicId) return;
+    this.#publicId = publicId;
+    this.dispatchEvent(makeEvent("session", { sessionId: publicId }));
+  }
+
+  /** The public id of the session `token` belongs to, as far as this client knows. */
+  #knownPublicId(token) {
+    if (token === null) return null;
+    if (token === this.#token) return this.#publicId;
+    if (token === this.#store.get(STORAGE_KEY)) return this.#store.get(PUBLIC_ID_KEY);
+    return null;
+  }
+
+  /** The public id an answer's session names, else the one known for `token`. */
+  #publicIdIn(session, token) {
+    return stringOrNull(session?.id) ?? this.#knownPublicId(token);
+  }
+
+  /**
+   * The stored token once no replacement holds the lock: a details call or a reset (here or
+   * in another tab) that is storing a new token is waited for.
+   */
+  #settledToken() {
+    return withResetLock(() => this.#store.get(STORAGE_KEY));
+  }
+
+  /**
+   * Another tab wrote a key (or cleared the storage): take its token and public id. It writes
+   * the token first, then the public id (one event each), so the "session" event comes when
+   * both are there; a rotated token alone changes no public id and fires none.
+   */
+  #storageChanged(event) {
+    if (event.key !== STORAGE_KEY && event.key !== PUBLIC_ID_KEY && event.key !== null) return;
+    if (event.storageArea && event.storageArea !== this.#store.backing) return;
+    const token = stringOrNull(this.#store.get(STORAGE_KEY));
+    this.#use(token, token === null ? null : stringOrNull(this.#store.get(PUBLIC_ID_KEY)));
+  }
+
+  /**
+   * A holder call. Without a token yet, ensureSession() first. When the token proves unusable
+   * (401 `session_invalid`, 409 `token_replaced`):
+   * - replaced (`rotated`, `token_replaced`) and the storage holds another token (another tab
+   *   gave details or reset, and stored the new one): take it and repeat the call once;
+   * - otherwise replace it: a reset with the answer's reason (a `token_replaced` asks validate
+   *   what became of the token first), unless another tab stored a valid token meanwhile; then
+   *   repeat the call once with the new token.
+   * `retryAfterReset: false` (a call about one file of the session) repeats only on the same
+   * session. At most three requests in all: this never loops.
+   * `rotates` (details): the answer carries the session's new token; the call holds the reset
+   * lock until it is stored, so calls and tabs that find their token replaced wait for it.
+   */
+  async #holder(
+    method,
+    path,
+    { body, retryNetwork = false, retryAfterReset = true, rotates = false } = {},
+  ) {
+    let token = this.#token ?? (await this.#establishShared());
+    let followed = false;
+    let replaced = false;
+    for (;;) {
+      const sessionOfToken = this.#knownPublicId(token);
+      try {
+        return await this.#holderSend(method, path, token, { body, retryNetwork, rotates });
+      } catch (error) {
+        const reason = unusableBecause(error);
+        if (reason === null) throw error;
+        let fresh = null;
+        if (!followed && isReplacement(reason)) {
+          followed = true;
+          const stored = await this.#settledToken();
+          if (stored !== token && looksLikeToken(stored)) {
+            this.#use(stored, this.#store.get(PUBLIC_ID_KEY));
+            fresh = stored;
+          }
+        }
+        if (fresh === null) {
+          if (replaced) throw error;
+          replaced = true;
+          fresh = await this.#replacement(token, reason);
+        }
+        const sameSession = sessionOfToken !== null && this.#publicId === sessionOfToken;
+        if (!retryAfterReset && !sameSession) throw error;
+        token = fresh;
+      }
     }
+  }
+
+  /** One holder request; a rotating one stores the answer's new token before the lock goes. */
+  #holderSend(method, path, token, { body, retryNetwork, rotates }) {
+    if (!rotates) return this.#send(method, path, { token, body, retryNetwork });
+    return withResetLock(async () => {
+      const answer = await this.#send(method, path, { token, body, retryNetwork });
+      if (looksLikeToken(answer?.token)) {
+        this.#adopt(answer.token, stringOrNull(answer.id) ?? this.#knownPublicId(token));
+      }
+      return answer;
+    });
+  }
+
+  /** The token to use instead of `token`, unusable for `reason`: a reset, or another tab's. */
+  async #replacement(token, reason) {
+    let why = reason;
+    if (why === TOKEN_REPLACED) {
+      // Replaced while the call waited, and no newer token stored: what became of it?
+      const answer = await this.#validate(token);
+      if (answer.valid) return token;
+      why = answer.reason;
+    }
+    return this.#replace(token, toResetReason(why), false);
   }
 
   /**
@@ -713,10 +935,10 @@ export class SessionClient extends EventTarget {
    * (fetch rejects) backs off exponentially from retryBaseMs, only when `retryNetwork` says
    * a repeat is safe. At most maxRetries retries in all. Resolves with the JSON body.
    */
-  async #send(method, path, { sessionId = null, body, retryNetwork = false } = {}) {
+  async #send(method, path, { token = null, body, retryNetwork = false } = {}) {
     const url = `${this.#baseUrl}${API_PREFIX}${path}`;
     const headers = { Accept: "application/json" };
-    if (sessionId !== null) headers["X-Session-ID"] = sessionId;
+    if (token !== null) headers["X-Session-ID"] = token;
     const init = { method, headers };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -776,7 +998,7 @@ export class SessionClient extends EventTarget {
           // Already finished.
         }
       };
-      // No X-Session-ID, no custom header: the session id never goes to the storage. (On S3,
+      // No X-Session-ID, no custom header: the session token never goes to the storage. (On S3,
       // an upload progress listener makes the cross-origin POST preflighted: the bucket's
       // CORS rule must allow POST from the page's origin.)
       xhr.open("POST", this.#absolute(upload.url));
