@@ -85,7 +85,12 @@ async def open_resources(
         stack.push_async_callback(engine.dispose)
         maker = make_sessionmaker(engine)
         seal_wake = asyncio.Event()
-        audit = AuditService(clock=clock, on_commit=seal_wake.set, on_event=metrics.observe_event)
+        audit = AuditService(
+            clock=clock,
+            client_detail=settings.audit_client_detail,
+            on_commit=seal_wake.set,
+            on_event=metrics.observe_event,
+        )
         keys = await asyncio.to_thread(
             load_signing_keys,
             [key.get_secret_value() for key in settings.storage.signing_keys],

@@ -65,9 +65,14 @@ class TestWalk:
         assert parse_address(text) is None
 
 
+# Audit events show which address was resolved: they keep it in full here (the default
+# keeps the network only; tests/audit/test_client_detail.py).
+FULL_DETAIL = {"audit_client_detail": "full"}
+
+
 @pytest.fixture
 def settings_overrides(limits_on: dict[str, object]) -> dict[str, object]:
-    return {**limits_on, "trusted_proxies": ["10.0.0.0/8"]}
+    return {**limits_on, **FULL_DETAIL, "trusted_proxies": ["10.0.0.0/8"]}
 
 
 @pytest.fixture
@@ -144,7 +149,7 @@ class TestSettings:
 class TestNoTrustedProxies:
     @pytest.fixture
     def settings_overrides(self) -> dict[str, object]:
-        return {}
+        return dict(FULL_DETAIL)
 
     async def test_the_header_is_never_read(self, app: Running) -> None:
         transport = httpx.ASGITransport(app=app, client=(PROXY, 1))

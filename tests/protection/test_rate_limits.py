@@ -171,7 +171,7 @@ class TestRejections:
         assert len(events) == 2
         for event, response in zip(events, refused, strict=True):
             assert event["outcome"] == "failure"
-            assert event["client_ip"] == "203.0.113.9"
+            assert event["client_ip"] == "203.0.113.0/24"  # the network (AUDIT_CLIENT_DETAIL)
             assert event["request_id"] == response.headers["x-request-id"]
             assert event["details"]["kind"] == "create"
             assert event["details"]["limit"] == "3 per 1 minute"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -18,6 +20,7 @@ from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.core.db import after_commit, job_scope
 from session_service.core.ids import parse_session_id
+from session_service.core.settings import AuditClientDetail
 
 log = structlog.get_logger(__name__)
 
@@ -32,10 +35,13 @@ class AuditService:
         self,
         *,
         clock: Clock,
+        client_detail: AuditClientDetail = AuditClientDetail.NETWORK,
         on_commit: Callable[[], None] | None = None,
         on_event: Callable[[str, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.clock = clock
+        # What events keep of the caller's address and user agent (AUDIT_CLIENT_DETAIL).
+        self.client_detail = client_detail
         # Called once an event is durable (the sealer's wake-up); must be cheap.
         self.on_commit = on_commit
         # Told each durable event's type and details (metrics); must be cheap.
@@ -55,7 +61,9 @@ class AuditService:
 
         Returns the event's id.
         """
-        entry = _entry(self.clock(), event_type, ctx, session_id, outcome, details or {})
+        entry = _entry(
+            self.clock(), event_type, self._minimal(ctx), session_id, outcome, details or {}
+        )
         event_id = await AuditRepository(db).add(entry)
         on_event = self.on_event
 
@@ -80,6 +88,7 @@ class AuditService:
     ) -> None:
         """Record one event per `(session_id, details)` item in `db`'s transaction, at once."""
         now = self.clock()
+        ctx = self._minimal(ctx)
         entries = [
             _entry(now, event_type, ctx, session_id, outcome, details)
             for session_id, details in items
@@ -104,6 +113,16 @@ class AuditService:
         if self.on_commit is not None:
             after_commit(db, self.on_commit)
 
+    def _minimal(self, ctx: RequestContext) -> RequestContext:
+        """The caller as AUDIT_CLIENT_DETAIL lets an event keep it."""
+        if self.client_detail == AuditClientDetail.FULL:
+            return ctx
+        if self.client_detail == AuditClientDetail.NONE:
+            return RequestContext(request_id=ctx.request_id, client_ip=None, user_agent=None)
+        return RequestContext(
+            request_id=ctx.request_id, client_ip=client_network(ctx.client_ip), user_agent=None
+        )
+
     def trail(
         self, session_id: uuid.UUID, *, db: AsyncSession, batch: int
     ) -> AsyncIterator[list[AuditEventSnapshot]]:
@@ -122,6 +141,21 @@ async def recent_actions(maker: async_sessionmaker[AsyncSession], session_id: st
     async with job_scope(maker) as db:
         events = await AuditRepository(db).recent(parsed, limit=RECENT_ACTIONS)
     return "; ".join(_describe(event) for event in events)
+
+
+@lru_cache(maxsize=4096)
+def client_network(address: str | None) -> str | None:
+    """The network of an address: IPv4 /24 (`203.0.113.0/24`), IPv6 /48; None if none."""
+    if address is None:
+        return None
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # `::ffff:a.b.c.d` is an IPv4 client
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
 def _entry(

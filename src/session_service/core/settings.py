@@ -59,6 +59,20 @@ class AuditValidations(StrEnum):
     ALL = "all"
 
 
+class AuditClientDetail(StrEnum):
+    """How much of the caller's address and user agent an audit event keeps.
+
+    `network` (default): the address's network only (IPv4 /24, IPv6 /48), no user agent:
+    enough to see that attempts came from one place, not enough to single out a person.
+    `full`: address and user agent, as received (more to investigate abuse with, and
+    personal data kept for the whole audit retention). `none`: neither.
+    """
+
+    FULL = "full"
+    NETWORK = "network"
+    NONE = "none"
+
+
 class _Group(BaseModel):
     """A frozen group of settings; read from the environment only through `Settings`."""
 
@@ -299,6 +313,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "allow_client_tokens": ("allow_client_tokens",),
     "last_seen_throttle": ("last_seen_throttle",),
     "audit_validations": ("audit_validations",),
+    "audit_client_detail": ("audit_client_detail",),
     "audit_seal_interval": ("audit_seal_interval",),
     "audit_seal_min_age": ("audit_seal_min_age",),
     "service_api_keys": ("service_api_keys",),
@@ -476,6 +491,12 @@ class Settings(BaseSettings):
         description="Validations refresh last_seen_at at most this often per session.",
     )
     audit_validations: AuditValidations = AuditValidations.FAILURES
+    audit_client_detail: AuditClientDetail = Field(
+        default=AuditClientDetail.NETWORK,
+        description="What audit events keep of the caller: `network` (IPv4 /24, IPv6 /48, "
+        "no user agent), `full` (address and user agent) or `none`. The session row keeps "
+        "the full address and user agent until the session is gone.",
+    )
     audit_seal_interval: Duration = Field(
         default=timedelta(seconds=10),
         description="How often the background sealer runs (it also wakes after commits); "
