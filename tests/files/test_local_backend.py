@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 from collections.abc import AsyncIterator
@@ -224,6 +225,44 @@ class TestDownloads:
         await app.resources.store.delete_many([row["storage_key"]])
         assert_problem(await client.get(url), 404, "file_not_found")
         assert (await client.get(url)).headers["content-type"].startswith("application/problem")
+
+    async def test_the_link_carries_ids_only_and_the_name_comes_from_the_row(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        session = await create_session(client)
+        file = await upload_file(client, session, name="Medical report Jane.pdf")
+        url = (
+            await client.get(
+                f"/api/v1/session/files/{file['id']}/download", headers=holder(session)
+            )
+        ).json()["url"]
+        token = url.rsplit("/", 1)[1]
+        # A signed token is readable: decode every part and look for the name.
+        readable = b"".join(
+            base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+            for part in token.split(".")
+            if part
+        )
+        assert b"Medical" not in readable
+        assert b"Jane" not in readable
+        assert "Medical" not in url
+        served = await client.get(url)
+        assert served.status_code == 200
+        assert "Medical%20report%20Jane.pdf" in served.headers["content-disposition"]
+
+    async def test_a_link_to_a_file_deleted_since_is_404(self, client: httpx.AsyncClient) -> None:
+        session = await create_session(client)
+        file = await upload_file(client, session)
+        url = (
+            await client.get(
+                f"/api/v1/session/files/{file['id']}/download", headers=holder(session)
+            )
+        ).json()["url"]
+        deleted = await client.delete(
+            f"/api/v1/session/files/{file['id']}", headers=holder(session)
+        )
+        assert deleted.status_code == 204
+        assert_problem(await client.get(url), 404, "file_not_found")
 
 
 class TestSigningKeys:

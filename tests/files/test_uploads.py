@@ -66,7 +66,9 @@ class TestSlot:
         assert stored is not None
         storage_id = stored["storage_id"]
         assert storage_id == uuid.UUID(sid)  # a new session's objects go under its public id
-        assert upload["fields"]["key"] == f"uploads/{storage_id}/{file['id']}/Quarterly_report.pdf"
+        # Server ids only: the name is personal data and stays in the file row.
+        assert upload["fields"]["key"] == f"uploads/{storage_id}/{file['id']}"
+        assert "Quarterly" not in upload["url"] + str(upload["fields"])
         # The token is the secret and never travels in a URL or form (the public id may).
         assert session["token"] not in upload["url"]
         assert session["token"] not in str(upload["fields"])

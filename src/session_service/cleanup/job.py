@@ -31,11 +31,10 @@ from session_service.cleanup.repository import CleanupRepository
 from session_service.core.context import RequestContext
 from session_service.core.db import job_scope
 from session_service.core.settings import Settings
+from session_service.files.names import UPLOADS_PREFIX, object_ref
 from session_service.storage.base import ObjectStore
 
 log = structlog.get_logger(__name__)
-
-UPLOADS_PREFIX = "uploads/"
 
 
 class CleanupJob:
@@ -123,7 +122,7 @@ class CleanupJob:
             self._count("sessions", len(deleted), dry_run)
             objects = [key for i in ids if i in deleted for key in keys.get(i, [])]
             await self._delete_objects(report, objects, step="expired_sessions", dry_run=dry_run)
-            report.session_objects.add(objects, limit=self.limit)
+            report.session_objects.add([object_ref(key) for key in objects], limit=self.limit)
 
     async def _abandoned_uploads(
         self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool
@@ -195,9 +194,9 @@ class CleanupJob:
                     EventType.STORAGE_ORPHAN_DELETED,
                     db=db,
                     ctx=ctx,
-                    items=[(None, {"key": key}) for key in orphans],
+                    items=[(None, {"key": object_ref(key)}) for key in orphans],
                 )
-        report.orphaned_objects.add(orphans, limit=self.limit)
+        report.orphaned_objects.add([object_ref(key) for key in orphans], limit=self.limit)
         self._count("orphaned_objects", len(orphans), dry_run)
 
     async def _audit_retention(

@@ -13,13 +13,15 @@ of work. Everything else stays what it is (a 500 that alerts).
 
 from __future__ import annotations
 
+import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import structlog
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
@@ -29,9 +31,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import greenlet_spawn
 
 from session_service.core.errors import DatabaseUnavailable
 from session_service.core.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 # Driver errors meaning "not reachable now": the connection is gone or refused, the server
 # is starting or shutting down (57P0x), out of connection slots (53300), or SQLite busy.
@@ -93,9 +98,16 @@ async def translated_errors() -> AsyncIterator[None]:
 
 
 def _prepare_sqlite_file(url: str) -> None:
+    """The directory, and a new database file readable by its owner only (0600).
+
+    SQLite gives its `-wal` and `-shm` files the database file's permissions.
+    """
     database = make_url(url).database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database).expanduser().resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -103,6 +115,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     `BEGIN IMMEDIATE` takes the write lock up front, so two writers queue on the busy
     timeout instead of one failing with SQLITE_BUSY when it upgrades a read lock.
+    `secure_delete` overwrites deleted content with zeros instead of leaving it in free
+    pages (an erasure then checkpoints the WAL away: `scrub_sqlite`).
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -113,6 +127,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -199,11 +214,36 @@ async def read_one_snapshot(db: AsyncSession) -> None:
 
 
 AFTER_COMMIT_KEY = "after_commit"
+AFTER_COMMIT_AWAIT_KEY = "after_commit_await"
 
 
 def after_commit(db: AsyncSession, callback: Callable[[], None]) -> None:
     """Run `callback` once this unit of work has committed; dropped if it rolls back."""
     db.info.setdefault(AFTER_COMMIT_KEY, []).append(callback)
+
+
+def after_commit_await(db: AsyncSession, job: Callable[[], Awaitable[None]]) -> None:
+    """Await `job` once this unit of work has committed (before a request's answer goes)."""
+    db.info.setdefault(AFTER_COMMIT_AWAIT_KEY, []).append(job)
+
+
+async def scrub_sqlite(engine: AsyncEngine) -> None:
+    """Checkpoint the WAL into the database file and truncate it, after an erasure.
+
+    With `secure_delete` the erased rows' pages were rewritten with zeros, but the WAL
+    still holds their earlier versions until it is checkpointed and truncated. Other
+    connections' open reads can keep a frame alive: the WAL is then emptied by the next
+    erasure's or SQLite's own checkpoint, and the log says so.
+    """
+    pooled = await engine.raw_connection()
+    try:
+        driver: Any = pooled.driver_connection  # aiosqlite's connection
+        cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy, _, _ = await cursor.fetchone()
+        if busy:
+            log.warning("sqlite_checkpoint_incomplete")
+    finally:
+        await greenlet_spawn(pooled.close)
 
 
 @asynccontextmanager
@@ -218,6 +258,8 @@ async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator
             raise
         for callback in db.info.pop(AFTER_COMMIT_KEY, ()):
             callback()
+        for job in db.info.pop(AFTER_COMMIT_AWAIT_KEY, ()):
+            await job()
 
 
 def job_scope(maker: async_sessionmaker[AsyncSession]) -> AbstractAsyncContextManager[AsyncSession]:

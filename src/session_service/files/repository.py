@@ -45,6 +45,14 @@ class FileRepository:
         row = (await self.db.execute(stmt, {"id": file_id, "session_id": session_id})).first()
         return None if row is None else _snapshot(row._mapping)
 
+    async def name_for_key(self, key: str) -> str | None:
+        """The original name of the uploaded file stored under `key`, if there is one."""
+        stmt = select(_table.c.original_name).where(
+            _table.c.storage_key == key, _table.c.status == FileStatus.UPLOADED.value
+        )
+        name: str | None = (await self.db.execute(stmt)).scalar()
+        return name
+
     async def list(self, session_id: uuid.UUID) -> list[FileSnapshot]:
         """A session's files, oldest first."""
         result = await self.db.execute(_LIST, {"session_id": session_id})

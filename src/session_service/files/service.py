@@ -128,7 +128,7 @@ class FileService:
         file = FileSnapshot(
             id=file_id,
             session_id=session.id,
-            storage_key=storage_key(session.storage_id, file_id, request.name),
+            storage_key=storage_key(session.storage_id, file_id),
             original_name=request.name,
             content_type=request.content_type,
             declared_size=request.size,
@@ -253,6 +253,10 @@ class FileService:
         keys = [info.key async for info in self.store.list_prefix(prefix)]
         await self.store.delete_many(keys)
         return len(keys)
+
+    async def stored_name(self, key: str, *, db: AsyncSession) -> str | None:
+        """The original name of the uploaded file stored under `key` (None: no such file)."""
+        return await FileRepository(db).name_for_key(key)
 
     async def download_url(self, file: FileSnapshot) -> str | None:
         """A fresh download URL for an uploaded file (None without content), for exports."""

@@ -9,14 +9,16 @@ answer says so. The audit event keeps the session id and counts, nothing persona
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from session_service.audit.events import EventType
 from session_service.audit.service import AuditService
 from session_service.core.context import RequestContext
+from session_service.core.db import after_commit_await, is_postgres, scrub_sqlite
 from session_service.files.service import FileService
 from session_service.sessions.service import SessionService
 from session_service.sessions.snapshot import SessionSnapshot
@@ -58,6 +60,10 @@ class SessionEraser:
             reachable = False
             log.warning("erasure_left_orphans", session_id=str(session.id))
         await self.sessions.remove(session.id, db=db)
+        if not is_postgres(db):  # no erased byte may stay behind in SQLite's WAL
+            engine = db.bind
+            assert isinstance(engine, AsyncEngine)
+            after_commit_await(db, partial(scrub_sqlite, engine))
         await self.audit.record(
             EventType.SESSION_ERASED,
             db=db,

@@ -123,10 +123,10 @@ class DownloadGone(ServiceError):
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    """What the download endpoint serves."""
+    """What the download endpoint serves (the name comes from the file's row)."""
 
     path: Path
-    filename: str
+    key: str
     content_type: str
 
 
@@ -143,9 +143,11 @@ class LocalStore:
         self._downloads = TokenSigner(keys, salt="download", clock=clock)
 
     def prepare(self) -> None:
-        """Create the directories (blocking: call at start-up)."""
+        """Create the directories (blocking: call at start-up); only their owner enters."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.root.chmod(0o700)
         for directory in (self.objects, self.meta, self.incoming):
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     # -- the ObjectStore interface ------------------------------------------------------
 
@@ -176,10 +178,12 @@ class LocalStore:
                 yield info
 
     async def download_url(self, key: str, *, filename: str, expires_in: timedelta) -> str:
-        """A signed, expiring `GET /api/v1/storage/downloads/{token}` (relative URL)."""
-        token = self._downloads.sign(
-            {"key": key, "name": filename}, expires_at=self.clock() + expires_in
-        )
+        """A signed, expiring `GET /api/v1/storage/downloads/{token}` (relative URL).
+
+        The token carries the key (server ids) and nothing else: a signed token is readable,
+        and the file's name is personal data. The endpoint takes the name from the row.
+        """
+        token = self._downloads.sign({"key": key}, expires_at=self.clock() + expires_in)
         return f"{DOWNLOAD_PATH}/{token}"
 
     async def check(self) -> None:
@@ -213,12 +217,12 @@ class LocalStore:
             raise DownloadRefused("This download link has expired.") from error
         except TokenInvalid as error:
             raise DownloadRefused("This download link is not valid.") from error
-        key, filename = str(payload.get("key", "")), str(payload.get("name", "download"))
+        key = str(payload.get("key", ""))
         path = self._object_path(key)
         meta = self._read_meta(key)
         if meta is None or not path.is_file():
             raise DownloadGone("The file no longer exists.")
-        return Download(path=path, filename=filename, content_type=meta["content_type"])
+        return Download(path=path, key=key, content_type=meta["content_type"])
 
     # -- internals (blocking; run in a thread) ------------------------------------------
 

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from starlette.exceptions import HTTPException
 
-from session_service.http.deps import resources_of
+from session_service.http.deps import DbSession, resources_of
 from session_service.http.problems import problem_responses
 from session_service.storage.disposition import content_disposition
-from session_service.storage.local import LocalStore
+from session_service.storage.local import DownloadGone, LocalStore
 
 router = APIRouter(tags=["storage"])
 
@@ -42,14 +42,21 @@ async def receive_upload(request: Request) -> Response:
 
 
 @router.get("/storage/downloads/{token}", responses=problem_responses(403, 404))
-async def serve_download(token: str, request: Request) -> FileResponse:
-    """Serve a file for a signed, unexpired download token, as an attachment."""
+async def serve_download(token: str, request: Request, db: DbSession) -> FileResponse:
+    """Serve a file for a signed, unexpired download token, as an attachment.
+
+    The attachment's name is read from the file's row: a file deleted or erased since the
+    link was issued is gone, whatever the token says.
+    """
     download = _local_store(request).open_download(token)
+    filename = await resources_of(request).files.stored_name(download.key, db=db)
+    if filename is None:
+        raise DownloadGone("The file no longer exists.")
     return FileResponse(
         download.path,
         media_type=download.content_type,
         headers={
-            "Content-Disposition": content_disposition(download.filename),
+            "Content-Disposition": content_disposition(filename),
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
         },
