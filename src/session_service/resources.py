@@ -139,7 +139,7 @@ async def open_resources(
             sessions=sessions,
             files=files,
             eraser=SessionEraser(sessions=sessions, files=files, audit=audit),
-            exporter=SessionExporter(files=files, audit=audit, clock=clock),
+            exporter=SessionExporter(sessions=sessions, files=files, audit=audit, clock=clock),
             limiter=limiter,
             notifier=notifier,
             cleanup=CleanupRunner(

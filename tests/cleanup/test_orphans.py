@@ -33,10 +33,17 @@ class FailingDeletes:
         return getattr(self.store, name)
 
     async def delete_many(self, keys: Sequence[str]) -> None:
+        self._maybe_fail()
+        await self.store.delete_many(keys)
+
+    async def purge_prefix(self, prefix: str) -> int:
+        self._maybe_fail()
+        return await self.store.purge_prefix(prefix)
+
+    def _maybe_fail(self) -> None:
         if self.failures:
             self.failures -= 1
             raise StorageUnavailable("storage is down")
-        await self.store.delete_many(keys)
 
 
 def stray_key() -> str:

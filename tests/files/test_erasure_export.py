@@ -159,8 +159,16 @@ class TestExport:
         assert response.headers["content-type"].startswith("application/json")
         assert response.headers["content-disposition"].startswith("attachment;")
         document = response.json()
+        assert document["format"] == "session-service.export.v2"
         assert document["session"]["id"] == sid
         assert (document["session"]["name"], document["session"]["email"]) == (NAME, EMAIL)
+        # Every stored field about the visitor, the caller's address and agent included.
+        assert document["session"]["client_ip"] == "127.0.0.1"
+        assert "user_agent" in document["session"]
+        assert document["session"]["consent_given_at"] is not None
+        assert "token_digest" not in response.text
+        assert token not in response.text
+        assert document["previous_sessions"] == []
         files = {f["id"]: f for f in document["files"]}
         assert len(files) == 2
         exported = files[file["id"]]
@@ -199,6 +207,34 @@ class TestExport:
         ids = [event["id"] for event in events]
         assert ids == sorted(ids)
         assert len(set(ids)) == len(ids)
+
+    async def test_the_trails_of_the_sessions_this_one_replaced_are_included(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        first = await create_session(client)
+        second = (
+            await client.post(
+                "/api/v1/session/reset", json={"reason": "expired"}, headers=holder(first)
+            )
+        ).json()["session"]
+        third = (
+            await client.post(
+                "/api/v1/session/reset", json={"reason": "tampered"}, headers=holder(second)
+            )
+        ).json()["session"]
+        unrelated = await create_session(client)
+        document = (await client.get("/api/v1/session/export", headers=holder(third))).json()
+        previous = document["previous_sessions"]
+        assert [entry["id"] for entry in previous] == [second["id"], first["id"]]
+        assert [e["type"] for e in previous[1]["audit_events"]] == [
+            "session.created",
+            "session.superseded",
+        ]
+        assert {e["session_id"] for entry in previous for e in entry["audit_events"]} == {
+            first["id"],
+            second["id"],
+        }
+        assert unrelated["id"] not in str(document)
 
     async def test_export_needs_a_valid_session(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/api/v1/session/export", headers={"X-Session-ID": "x"})

@@ -13,7 +13,9 @@ from sqlalchemy.engine import make_url
 from session_service import migrations
 from session_service.app import create_app
 from session_service.core.settings import Settings
+from tests.files.helpers import PDF, upload_file
 from tests.helpers import Running, create_session, holder, running
+from tests.moto_server import s3_client
 
 NAME = "Zelda Quixotemarker"
 EMAIL = "zq.erasemarker@example.org"
@@ -70,3 +72,27 @@ async def test_a_new_database_and_storage_are_their_owners_alone(tmp_path: Path)
             (path.name for path in files), 0o600
         )
         assert _mode(tmp_path / "storage") == 0o700
+
+
+async def test_erasure_on_a_versioned_bucket_leaves_no_version(
+    client: httpx.AsyncClient, app: Running, store_backend: str, moto_endpoint: str
+) -> None:
+    if store_backend != "s3":
+        pytest.skip("object versions are S3's")
+    bucket = app.resources.settings.storage.s3.bucket
+    async with s3_client(moto_endpoint) as raw:
+        await raw.put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+        ready = (await client.get("/readyz")).json()
+        assert ready["checks"]["storage"] == "ok: versioning enabled: erasure deletes every version"
+        session = await create_session(client)
+        file = await upload_file(client, session, content=PDF + b"marker-in-the-file")
+        prefix = f"uploads/{session['id']}/"
+        # A second write under the key leaves the first as a noncurrent version.
+        await raw.put_object(Bucket=bucket, Key=f"{prefix}{file['id']}", Body=b"overwritten")
+        erased = await client.delete("/api/v1/session", headers=holder(session))
+        assert erased.status_code == 204
+        versions = await raw.list_object_versions(Bucket=bucket, Prefix=prefix)
+        assert versions.get("Versions", []) == []
+        assert versions.get("DeleteMarkers", []) == []

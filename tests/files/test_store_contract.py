@@ -37,3 +37,13 @@ class TestStoreContract:
         assert await _keys(store, "uploads/") == [keys[5]]
         await store.delete_many([])
         await store.check()
+
+    async def test_purge_prefix_removes_everything_under_it_and_counts(self, app: Running) -> None:
+        store: ObjectStore = app.resources.store
+        keys = [f"uploads/p1/f{n}" for n in range(3)] + ["uploads/p2/f0"]
+        for key in keys:
+            await put_directly(app, key, PDF, "application/pdf")
+        assert await store.purge_prefix("uploads/p1/") == 3
+        assert await _keys(store, "uploads/p1/") == []
+        assert await _keys(store, "uploads/") == ["uploads/p2/f0"]
+        assert await store.purge_prefix("uploads/p1/") == 0

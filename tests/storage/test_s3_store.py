@@ -301,6 +301,47 @@ class TestContentDisposition:
         )
 
 
+class TestVersionedBucket:
+    """Erasure on a versioned bucket: a plain delete would leave readable noncurrent versions."""
+
+    async def _versions(self, raw: Any, bucket: str, prefix: str) -> list[tuple[str, str]]:
+        answer = await raw.list_object_versions(Bucket=bucket, Prefix=prefix)
+        return [
+            (item["Key"], item["VersionId"])
+            for kind in ("Versions", "DeleteMarkers")
+            for item in answer.get(kind, ())
+        ]
+
+    async def test_purge_removes_every_version_and_delete_marker(
+        self, store: S3Store, raw: Any, bucket: str
+    ) -> None:
+        await raw.put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+        for body in (b"first", b"second"):  # an overwrite keeps the first as noncurrent
+            await raw.put_object(Bucket=bucket, Key="uploads/s1/f1", Body=body)
+        await raw.put_object(Bucket=bucket, Key="uploads/s1/f2", Body=b"x")
+        await raw.delete_object(Bucket=bucket, Key="uploads/s1/f2")  # a delete marker
+        await raw.put_object(Bucket=bucket, Key="uploads/s2/f1", Body=b"other session")
+        assert len(await self._versions(raw, bucket, "uploads/s1/")) == 4
+
+        assert await store.purge_prefix("uploads/s1/") == 1  # one object was current
+
+        assert await self._versions(raw, bucket, "uploads/s1/") == []
+        assert [key for key, _ in await self._versions(raw, bucket, "uploads/")] == [
+            "uploads/s2/f1"
+        ]
+
+    async def test_readiness_says_the_bucket_keeps_versions(
+        self, store: S3Store, raw: Any, bucket: str
+    ) -> None:
+        assert await store.check() is None
+        await raw.put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+        assert await store.check() == "versioning enabled: erasure deletes every version"
+
+
 class TestCheck:
     async def test_live_bucket(self, store: S3Store) -> None:
         await store.check()

@@ -38,15 +38,16 @@ async def readyz(resources: ResourcesDep) -> dict[str, Any]:
     limiter = resources.limiter
     if limiter is not None:
         checks["rate_limit"] = limiter.status
-    if database != "ok" or storage != "ok":
+    if database != "ok" or not storage.startswith("ok"):
         raise NotReady("A dependency is not reachable.", extra={"checks": checks})
     return {"status": "ready", "checks": checks}
 
 
-async def _check(probe: Awaitable[None], failures: tuple[type[Exception], ...]) -> str:
+async def _check(probe: Awaitable[str | None], failures: tuple[type[Exception], ...]) -> str:
+    """`ok` (with the dependency's note: `ok: ...`), or `unavailable: <error type>`."""
     caught: tuple[type[Exception], ...] = (*failures, TimeoutError)
     try:
-        await asyncio.wait_for(probe, READINESS_TIMEOUT_SECONDS)
+        note = await asyncio.wait_for(probe, READINESS_TIMEOUT_SECONDS)
     except caught as error:
         return f"unavailable: {type(error).__name__}"
-    return "ok"
+    return "ok" if note is None else f"ok: {note}"

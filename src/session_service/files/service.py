@@ -249,10 +249,7 @@ class FileService:
 
         Raises `StorageUnavailable` when storage cannot be listed or does not delete.
         """
-        prefix = session_prefix(session.storage_id)
-        keys = [info.key async for info in self.store.list_prefix(prefix)]
-        await self.store.delete_many(keys)
-        return len(keys)
+        return await self.store.purge_prefix(session_prefix(session.storage_id))
 
     async def stored_name(self, key: str, *, db: AsyncSession) -> str | None:
         """The original name of the uploaded file stored under `key` (None: no such file)."""

@@ -1,5 +1,10 @@
 """GDPR portability: one JSON document with the session, its files and its audit events.
 
+Format `session-service.export.v2`: `session` holds every field stored about the visitor
+(the caller's address and user agent included; never the token's digest), and
+`previous_sessions` the audit trails of the sessions this one replaced by a reset: the
+browser proved it held them by presenting their tokens, which is what linked them.
+
 The document is read in the request's unit of work, right after `session.exported` is
 recorded in it (so the document includes its own export), and is answered once that unit
 of work has committed: no database connection waits on a slow reader. Audit events are
@@ -9,6 +14,7 @@ read in keyset batches.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -24,9 +30,20 @@ from session_service.core.context import RequestContext
 from session_service.files.schemas import FileRead
 from session_service.files.service import FileService
 from session_service.sessions.schemas import SessionDetailsRead
+from session_service.sessions.service import SessionService
 from session_service.sessions.snapshot import SessionSnapshot
 
 AUDIT_BATCH = 500
+FORMAT = "session-service.export.v2"
+# Reset after reset after reset: a chain this long is followed no further.
+MAX_PREVIOUS_SESSIONS = 100
+
+
+class ExportedSession(SessionDetailsRead):
+    """Every field stored about the visitor's session."""
+
+    client_ip: str | None
+    user_agent: str | None
 
 
 class ExportedFile(FileRead):
@@ -38,7 +55,10 @@ class ExportedFile(FileRead):
 class SessionExporter:
     """Writes a session's export through the files and audit services; one per process."""
 
-    def __init__(self, *, files: FileService, audit: AuditService, clock: Clock) -> None:
+    def __init__(
+        self, *, sessions: SessionService, files: FileService, audit: AuditService, clock: Clock
+    ) -> None:
+        self.sessions = sessions
         self.files = files
         self.audit = audit
         self.clock = clock
@@ -55,10 +75,10 @@ class SessionExporter:
             outcome=Outcome.SUCCESS,
         )
         parts = [
-            b'{"format":"session-service.export.v1","exported_at":',
+            b'{"format":' + _json(FORMAT) + b',"exported_at":',
             _json(self.clock()),
             b',"session":',
-            _model(SessionDetailsRead.model_validate(session)),
+            _model(ExportedSession.model_validate(session)),
             b',"files":[',
         ]
         for index, file in enumerate(await self.files.list(session, db=db)):
@@ -67,13 +87,27 @@ class SessionExporter:
                 update={"download_url": None if relative is None else urljoin(base_url, relative)}
             )
             parts.append((b"," if index else b"") + _model(exported))
-        parts.append(b'],"audit_events":[')
+        parts.append(b'],"audit_events":')
+        parts.extend(await self._trail(session.id, db=db))
+        parts.append(b',"previous_sessions":[')
+        previous = await self.sessions.lineage(session, db=db, limit=MAX_PREVIOUS_SESSIONS)
+        for index, previous_id in enumerate(previous):
+            parts.append((b"," if index else b"") + b'{"id":' + _json(previous_id))
+            parts.append(b',"audit_events":')
+            parts.extend(await self._trail(previous_id, db=db))
+            parts.append(b"}")
+        parts.append(b"]}")
+        return parts
+
+    async def _trail(self, session_id: uuid.UUID, *, db: AsyncSession) -> list[bytes]:
+        """A session's audit events as a JSON array, oldest first, read in batches."""
+        parts = [b"["]
         first = True
-        async for batch in self.audit.trail(session.id, db=db, batch=AUDIT_BATCH):
+        async for batch in self.audit.trail(session_id, db=db, batch=AUDIT_BATCH):
             for event in batch:
                 parts.append((b"" if first else b",") + _json(event.as_dict()))
                 first = False
-        parts.append(b"]}")
+        parts.append(b"]")
         return parts
 
 

@@ -422,6 +422,23 @@ class SessionService:
             raise SessionNotFound("No session with this id.")
         return session
 
+    async def lineage(
+        self, session: SessionSnapshot, *, db: AsyncSession, limit: int
+    ) -> list[uuid.UUID]:
+        """The ids of the sessions this one replaced by resets, newest first.
+
+        Followed through the rows that still exist; the last id may name a row that cleanup
+        has removed since (its audit events outlive it).
+        """
+        chain: list[uuid.UUID] = []
+        repository = SessionRepository(db)
+        previous = session.previous_session_id
+        while previous is not None and previous not in chain and len(chain) < limit:
+            chain.append(previous)
+            row = await repository.get(previous)
+            previous = None if row is None else row.previous_session_id
+        return chain
+
     async def complete(
         self, session_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
     ) -> SessionSnapshot:

@@ -61,10 +61,14 @@ class ObjectStore(Protocol):
         """Every object under `prefix`, a page at a time (no `first_bytes`)."""
         ...
 
+    async def purge_prefix(self, prefix: str) -> int:
+        """Delete everything under `prefix`, earlier versions included; how many objects."""
+        ...
+
     async def download_url(self, key: str, *, filename: str, expires_in: timedelta) -> str:
         """A URL that serves the object as an attachment named `filename`, for a short time."""
         ...
 
-    async def check(self) -> None:
-        """Raise `StorageUnavailable` unless the store answers."""
+    async def check(self) -> str | None:
+        """Raise `StorageUnavailable` unless the store answers; a note for readiness, if any."""
         ...

@@ -170,6 +170,12 @@ class LocalStore:
         """Remove the objects and their metadata; absent ones are fine."""
         await _on_disk(self._delete, list(keys))
 
+    async def purge_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix` (a directory keeps no versions); how many."""
+        keys = [info.key async for info in self.list_prefix(prefix)]
+        await self.delete_many(keys)
+        return len(keys)
+
     async def list_prefix(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         """Walk the objects under `prefix`, one page of paths at a time."""
         walk = self._walk(prefix)
@@ -186,10 +192,11 @@ class LocalStore:
         token = self._downloads.sign({"key": key}, expires_at=self.clock() + expires_in)
         return f"{DOWNLOAD_PATH}/{token}"
 
-    async def check(self) -> None:
-        """The object directory exists and is writable."""
+    async def check(self) -> str | None:
+        """The object directory exists and is writable (nothing more to report)."""
         if not await asyncio.to_thread(os.access, self.objects, os.W_OK | os.X_OK):
             raise StorageUnavailable(f"The storage directory {self.objects} is not writable.")
+        return None
 
     # -- the local endpoints -----------------------------------------------------------
 

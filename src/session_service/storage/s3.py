@@ -162,18 +162,51 @@ class S3Store:
         """DeleteObjects in batches of 1,000; per-key errors fail the whole call."""
         for start in range(0, len(keys), DELETE_BATCH):
             batch = keys[start : start + DELETE_BATCH]
-            with _translated("delete_many"):
-                response = await self._client.delete_objects(
-                    Bucket=self._bucket,
-                    Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
-                )
-            # DeleteObjects answers 200 even when single keys fail; they only show up here.
-            errors = response.get("Errors") or []
-            if errors:
-                codes = sorted({str(error.get("Code", "unknown")) for error in errors})
-                raise StorageUnavailable(
-                    f"S3 delete_many failed for {len(errors)} key(s) ({', '.join(codes)})"
-                )
+            await self._delete_objects([{"Key": key} for key in batch], "delete_many")
+
+    async def purge_prefix(self, prefix: str) -> int:
+        """Delete every version and delete marker under `prefix`; how many objects there were.
+
+        On a versioned bucket a plain delete only adds a delete marker and the object stays
+        readable as a noncurrent version: erasure must remove the versions themselves.
+        ListObjectVersions also lists an unversioned bucket's objects (version `null`).
+        """
+        current: set[str] = set()
+        pending: list[dict[str, str]] = []
+        paginator = self._client.get_paginator("list_object_versions")
+        pages = paginator.paginate(Bucket=self._bucket, Prefix=prefix)
+        async with aclosing(aiter(pages)) as page_iter:
+            while True:
+                with _translated("purge_prefix"):
+                    try:
+                        page = await anext(page_iter)
+                    except StopAsyncIteration:
+                        break
+                for item in page.get("Versions", ()):
+                    if item.get("IsLatest"):
+                        current.add(str(item["Key"]))
+                    pending.append({"Key": item["Key"], "VersionId": item["VersionId"]})
+                for item in page.get("DeleteMarkers", ()):
+                    pending.append({"Key": item["Key"], "VersionId": item["VersionId"]})
+                while len(pending) >= DELETE_BATCH:
+                    await self._delete_objects(pending[:DELETE_BATCH], "purge_prefix")
+                    pending = pending[DELETE_BATCH:]
+        if pending:
+            await self._delete_objects(pending, "purge_prefix")
+        return len(current)
+
+    async def _delete_objects(self, objects: list[dict[str, str]], operation: str) -> None:
+        with _translated(operation):
+            response = await self._client.delete_objects(
+                Bucket=self._bucket, Delete={"Objects": objects, "Quiet": True}
+            )
+        # DeleteObjects answers 200 even when single keys fail; they only show up here.
+        errors = response.get("Errors") or []
+        if errors:
+            codes = sorted({str(error.get("Code", "unknown")) for error in errors})
+            raise StorageUnavailable(
+                f"S3 {operation} failed for {len(errors)} key(s) ({', '.join(codes)})"
+            )
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         """ListObjectsV2 page by page, so memory stays bounded by one page."""
@@ -209,7 +242,16 @@ class S3Store:
             )
         return str(url)
 
-    async def check(self) -> None:
-        """HEAD the bucket: proves the endpoint, the credentials and the bucket at once."""
+    async def check(self) -> str | None:
+        """HEAD the bucket (endpoint, credentials and bucket at once); say if it keeps versions.
+
+        A versioned bucket keeps every overwritten or deleted object as a noncurrent
+        version; erasure deletes those too (`purge_prefix`), but operators should know.
+        """
         with _translated("check"):
             await self._client.head_bucket(Bucket=self._bucket)
+            versioning = await self._client.get_bucket_versioning(Bucket=self._bucket)
+        status = versioning.get("Status")
+        if status in ("Enabled", "Suspended"):
+            return f"versioning {status.lower()}: erasure deletes every version"
+        return None

@@ -291,7 +291,7 @@ class FakeServer {
     }
     if (route === "GET /api/v1/session/export") {
       return this.json(200, {
-        format: "session-service.export.v1",
+        format: "session-service.export.v2",
         exported_at: new Date().toISOString(),
         session,
         files: this.#filesOf(session).map((file) => ({ ...file, download_url: null })),
@@ -843,7 +843,7 @@ describe("holder calls", () => {
       `${BASE}/api/v1/storage/downloads/token-${file.id}`,
     );
     const exported = await client.exportData();
-    assert.equal(exported.format, "session-service.export.v1");
+    assert.equal(exported.format, "session-service.export.v2");
     assert.equal(exported.session.email, "ada@example.com");
     assert.equal(exported.files.length, 1);
 
