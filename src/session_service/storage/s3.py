@@ -7,7 +7,7 @@ Every botocore or network error leaves this module as `StorageUnavailable`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from contextlib import aclosing, asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -173,15 +173,9 @@ class S3Store:
         """
         current: set[str] = set()
         pending: list[dict[str, str]] = []
-        paginator = self._client.get_paginator("list_object_versions")
-        pages = paginator.paginate(Bucket=self._bucket, Prefix=prefix)
-        async with aclosing(aiter(pages)) as page_iter:
-            while True:
-                with _translated("purge_prefix"):
-                    try:
-                        page = await anext(page_iter)
-                    except StopAsyncIteration:
-                        break
+        listing = self._pages("list_object_versions", prefix, operation="purge_prefix")
+        async with aclosing(listing) as pages:
+            async for page in pages:
                 for item in page.get("Versions", ()):
                     if item.get("IsLatest"):
                         current.add(str(item["Key"]))
@@ -194,6 +188,21 @@ class S3Store:
         if pending:
             await self._delete_objects(pending, "purge_prefix")
         return len(current)
+
+    async def _pages(
+        self, listing: str, prefix: str, *, operation: str
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The pages of a listing under `prefix`; only the S3 calls are translated."""
+        paginator = self._client.get_paginator(listing)
+        async with aclosing(aiter(paginator.paginate(Bucket=self._bucket, Prefix=prefix))) as it:
+            while True:
+                # Never an error raised by the consumer: it is not S3's.
+                with _translated(operation):
+                    try:
+                        page = await anext(it)
+                    except StopAsyncIteration:
+                        return
+                yield page
 
     async def _delete_objects(self, objects: list[dict[str, str]], operation: str) -> None:
         with _translated(operation):
@@ -210,17 +219,10 @@ class S3Store:
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         """ListObjectsV2 page by page, so memory stays bounded by one page."""
-        paginator = self._client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=self._bucket, Prefix=prefix)
         # aclosing: a consumer that stops early also stops the page requests.
-        async with aclosing(aiter(pages)) as page_iter:
-            while True:
-                # Only the S3 call is translated, never an error raised by the consumer.
-                with _translated("list_prefix"):
-                    try:
-                        page = await anext(page_iter)
-                    except StopAsyncIteration:
-                        return
+        listing = self._pages("list_objects_v2", prefix, operation="list_prefix")
+        async with aclosing(listing) as pages:
+            async for page in pages:
                 for item in page.get("Contents", ()):
                     yield ObjectInfo(
                         key=str(item["Key"]),
