@@ -29,14 +29,13 @@ from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.files.schemas import FileRead
 from session_service.files.service import FileService
+from session_service.privacy.erasure import MAX_PREVIOUS_SESSIONS
 from session_service.sessions.schemas import SessionDetailsRead
 from session_service.sessions.service import SessionService
 from session_service.sessions.snapshot import SessionSnapshot
 
 AUDIT_BATCH = 500
 FORMAT = "session-service.export.v2"
-# Reset after reset after reset: a chain this long is followed no further.
-MAX_PREVIOUS_SESSIONS = 100
 
 
 class ExportedSession(SessionDetailsRead):

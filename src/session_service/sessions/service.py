@@ -422,6 +422,12 @@ class SessionService:
             raise SessionNotFound("No session with this id.")
         return session
 
+    async def get(
+        self, session_id: uuid.UUID, *, db: AsyncSession, lock: bool = False
+    ) -> SessionSnapshot | None:
+        """Any session by id, or None (`lock`: held until this unit of work ends)."""
+        return await SessionRepository(db).get(session_id, lock=lock)
+
     async def lineage(
         self, session: SessionSnapshot, *, db: AsyncSession, limit: int
     ) -> list[uuid.UUID]:
