@@ -59,12 +59,20 @@ class TestMigrateCommand:
     def test_help_lists_the_commands(self) -> None:
         result = CliRunner().invoke(cli, ["--help"], prog_name="session-service")
         assert result.exit_code == 0, result.output
-        for command in ("serve", "migrate", "cleanup", "audit", "openapi"):
+        for command in ("serve", "migrate", "cleanup", "audit", "privacy", "openapi"):
             assert command in result.stdout
 
     @pytest.mark.parametrize(
         "command",
-        [["serve"], ["migrate"], ["cleanup"], ["audit", "verify"], ["audit", "seal"], ["openapi"]],
+        [
+            ["serve"],
+            ["migrate"],
+            ["cleanup"],
+            ["audit", "verify"],
+            ["audit", "seal"],
+            ["privacy", "reapply-erasures"],
+            ["openapi"],
+        ],
     )
     def test_every_command_has_help(self, command: list[str]) -> None:
         result = CliRunner().invoke(cli, [*command, "--help"], prog_name="session-service")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
@@ -29,6 +30,7 @@ from session_service.core.settings import (
     setting_name,
 )
 from session_service.observability.logging import configure_logging
+from session_service.privacy.erasure import reapply_erasures
 from session_service.resources import open_resources
 
 T = TypeVar("T")
@@ -210,6 +212,30 @@ def audit_seal() -> None:
         return await AuditSealer(maker, clock=utc_now, min_age=settings.audit_seal_min_age).seal()
 
     typer.echo(json.dumps({"sealed_events": asyncio.run(_with_sessionmaker(seal))}))
+
+
+privacy_cli = typer.Typer(help="Personal data: erasures.", no_args_is_help=True)
+cli.add_typer(privacy_cli, name="privacy")
+
+
+@privacy_cli.command("reapply-erasures")
+def privacy_reapply_erasures() -> None:
+    """After a database restore: erase again every journaled session it brought back.
+
+    Prints `{"journal_entries", "reapplied"}` (public ids). Exit 0; 2 when the configuration
+    is refused.
+    """
+    settings = _settings_or_exit()
+    configure_logging(settings, stream=sys.stderr)  # stdout carries the report
+
+    async def run() -> tuple[int, list[uuid.UUID]]:
+        async with open_resources(settings, utc_now) as resources:
+            return await reapply_erasures(
+                resources.eraser, resources.sessionmaker, ctx=job_context()
+            )
+
+    entries, reapplied = asyncio.run(run())
+    typer.echo(json.dumps({"journal_entries": entries, "reapplied": [str(i) for i in reapplied]}))
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ from session_service.notify.notifier import AlertNotifier
 from session_service.observability.metrics import Metrics
 from session_service.privacy.erasure import SessionEraser
 from session_service.privacy.export import SessionExporter
+from session_service.privacy.journal import ErasureJournal
 from session_service.ratelimit.limiter import RateLimiter
 from session_service.sessions.repository import SessionLookup
 from session_service.sessions.service import SessionService, SessionValidator
@@ -138,7 +139,13 @@ async def open_resources(
             ),
             sessions=sessions,
             files=files,
-            eraser=SessionEraser(sessions=sessions, files=files, audit=audit),
+            eraser=SessionEraser(
+                sessions=sessions,
+                files=files,
+                audit=audit,
+                journal=ErasureJournal(store),
+                clock=clock,
+            ),
             exporter=SessionExporter(sessions=sessions, files=files, audit=audit, clock=clock),
             limiter=limiter,
             notifier=notifier,

@@ -17,13 +17,15 @@ from functools import partial
 from typing import Literal
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from session_service.audit.events import EventType
 from session_service.audit.service import AuditService
+from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
-from session_service.core.db import after_commit_await, is_postgres, scrub_sqlite
+from session_service.core.db import after_commit_await, is_postgres, job_scope, scrub_sqlite
 from session_service.files.service import FileService
+from session_service.privacy.journal import ErasureJournal
 from session_service.sessions.service import SessionService
 from session_service.sessions.snapshot import SessionSnapshot
 from session_service.storage.base import StorageUnavailable
@@ -33,7 +35,7 @@ log = structlog.get_logger(__name__)
 # Reset after reset after reset: a chain this long is followed no further.
 MAX_PREVIOUS_SESSIONS = 100
 
-ErasedBy = Literal["holder", "service"]
+ErasedBy = Literal["holder", "service", "journal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +59,19 @@ class SessionEraser:
     """Erases one session through the sessions and files services; one per process."""
 
     def __init__(
-        self, *, sessions: SessionService, files: FileService, audit: AuditService
+        self,
+        *,
+        sessions: SessionService,
+        files: FileService,
+        audit: AuditService,
+        journal: ErasureJournal,
+        clock: Clock,
     ) -> None:
         self.sessions = sessions
         self.files = files
         self.audit = audit
+        self.journal = journal
+        self.clock = clock
 
     async def erase(
         self, session: SessionSnapshot, *, db: AsyncSession, ctx: RequestContext, by: ErasedBy
@@ -74,12 +84,16 @@ class SessionEraser:
         """
         lineage = await self.sessions.lineage(session, db=db, limit=MAX_PREVIOUS_SESSIONS)
         erasure = await self._erase_one(session, db=db, ctx=ctx, by=by, of=None)
+        erased = [session.id]
         for previous_id in lineage:
             previous = await self.sessions.get(previous_id, db=db, lock=True)
             if previous is not None:
+                erased.append(previous.id)
                 erasure = erasure.plus(
                     await self._erase_one(previous, db=db, ctx=ctx, by=by, of=session.id)
                 )
+        if erasure.storage_reachable:  # else the answer already says storage is down
+            await self.journal.record(erased, erased_at=self.clock())
         if not is_postgres(db):  # no erased byte may stay behind in SQLite's WAL
             engine = db.bind
             assert isinstance(engine, AsyncEngine)
@@ -117,3 +131,23 @@ class SessionEraser:
         )
         log.info("session_erased", session_id=str(session.id), by=by)
         return Erasure(files=files, objects_deleted=deleted, storage_reachable=reachable)
+
+
+async def reapply_erasures(
+    eraser: SessionEraser, maker: async_sessionmaker[AsyncSession], *, ctx: RequestContext
+) -> tuple[int, list[uuid.UUID]]:
+    """Erase again every journaled session a restored database holds; (entries, erased ids).
+
+    One unit of work per session, each erased as its holder's erasure would be.
+    """
+    entries, reapplied = 0, []
+    async for session_id in eraser.journal.erased():
+        entries += 1
+        async with job_scope(maker) as db:
+            session = await eraser.sessions.get(session_id, db=db, lock=True)
+            if session is not None:
+                await eraser.erase(session, db=db, ctx=ctx, by="journal")
+                reapplied.append(session_id)
+    if reapplied:
+        log.warning("erasures_reapplied", count=len(reapplied))
+    return entries, reapplied

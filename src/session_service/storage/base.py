@@ -53,6 +53,10 @@ class ObjectStore(Protocol):
         """Size, type and the first `first_bytes` bytes (a ranged read), or None if absent."""
         ...
 
+    async def put_object(self, key: str, data: bytes, *, content_type: str) -> None:
+        """Store a small object the service writes itself (not an upload)."""
+        ...
+
     async def delete_many(self, keys: Sequence[str]) -> None:
         """Delete these objects (absent ones are fine), in as few calls as the store allows."""
         ...

@@ -166,6 +166,10 @@ class LocalStore:
         """Size and type from disk, and only the first bytes of the object."""
         return await _on_disk(self._inspect, key, first_bytes)
 
+    async def put_object(self, key: str, data: bytes, *, content_type: str) -> None:
+        """Write a small object of the service's own (replacing one under the same key)."""
+        await _on_disk(self._put, key, data, content_type)
+
     async def delete_many(self, keys: Sequence[str]) -> None:
         """Remove the objects and their metadata; absent ones are fine."""
         await _on_disk(self._delete, list(keys))
@@ -268,6 +272,17 @@ class LocalStore:
             content_type=meta.get("content_type"),
             first_bytes=head,
         )
+
+    def _put(self, key: str, data: bytes, content_type: str) -> None:
+        target, meta = self._object_path(key), self._meta_path(key)
+        for path, content in (
+            (target, data),
+            (meta, json.dumps({"content_type": content_type, "size": len(data)}).encode()),
+        ):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temp = path.with_name(f".{path.name}.tmp")
+            temp.write_bytes(content)
+            temp.replace(path)
 
     def _delete(self, keys: list[str]) -> None:
         for key in keys:

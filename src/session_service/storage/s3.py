@@ -158,6 +158,17 @@ class S3Store:
             first_bytes=head_bytes,
         )
 
+    async def put_object(self, key: str, data: bytes, *, content_type: str) -> None:
+        """PutObject, encrypted at rest as the uploads are."""
+        with _translated("put_object"):
+            await self._client.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                ServerSideEncryption=self._sse,
+            )
+
     async def delete_many(self, keys: Sequence[str]) -> None:
         """DeleteObjects in batches of 1,000; per-key errors fail the whole call."""
         for start in range(0, len(keys), DELETE_BATCH):

@@ -1,0 +1,54 @@
+"""The erasure journal: which sessions were erased, kept where a database restore cannot undo it.
+
+A backup taken before an erasure still holds the erased session. The journal lives in the
+object store (`erasures/{session_id}`), whose lifecycle is not the database's, and holds the
+public id and the time, nothing personal. After a restore, `session-service privacy
+reapply-erasures` erases again every journaled session the database has brought back.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+import structlog
+
+from session_service.core.ids import parse_session_id
+from session_service.storage.base import ObjectStore, StorageUnavailable
+
+log = structlog.get_logger(__name__)
+
+JOURNAL_PREFIX = "erasures/"
+
+
+class ErasureJournal:
+    """Entries in the object store, one per erased session; one per process."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    async def record(self, session_ids: Sequence[uuid.UUID], *, erased_at: datetime) -> bool:
+        """Journal these erasures; False (and a warning) when storage is unreachable.
+
+        Written before the erasure commits: an entry whose erasure then failed only makes a
+        later reapply erase a session its holder asked to have erased.
+        """
+        body = json.dumps({"erased_at": erased_at.isoformat()}).encode()
+        try:
+            for session_id in session_ids:
+                await self.store.put_object(
+                    f"{JOURNAL_PREFIX}{session_id}", body, content_type="application/json"
+                )
+        except StorageUnavailable:
+            log.warning("erasure_not_journaled", sessions=len(session_ids))
+            return False
+        return True
+
+    async def erased(self) -> AsyncIterator[uuid.UUID]:
+        """Every journaled session id (storage errors propagate: a reapply must not guess)."""
+        async for info in self.store.list_prefix(JOURNAL_PREFIX):
+            session_id = parse_session_id(info.key.removeprefix(JOURNAL_PREFIX))
+            if session_id is not None:
+                yield session_id
