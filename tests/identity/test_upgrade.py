@@ -9,15 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from session_service import migrations
 from session_service.app import create_app
 from session_service.core.settings import Settings
-from tests.conftest import PostgresFactory
 from tests.helpers import create_session, holder, running
+from tests.test_migrations import fresh_url  # noqa: F401  (fixture: a new database, both backends)
 
 SERVICE = {"Authorization": "Bearer " + "s" * 40}
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -38,14 +37,6 @@ FILES = sa.table(
     *(sa.column(name, sa.BigInteger()) for name in ("declared_size", "stored_size")),
     *(sa.column(name, _STAMP) for name in ("created_at", "updated_at", "uploaded_at")),
 )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-    factory: PostgresFactory = request.getfixturevalue("postgres")
-    return factory.create()
 
 
 async def _old_data(url: str) -> tuple[uuid.UUID, str]:
@@ -95,8 +86,10 @@ async def _old_data(url: str) -> tuple[uuid.UUID, str]:
 
 
 async def test_old_ids_never_work_as_tokens_and_rows_stay_reachable(
-    url: str, tmp_path: Path
+    fresh_url: str,  # noqa: F811  (the imported fixture)
+    tmp_path: Path,
 ) -> None:
+    url = fresh_url
     await asyncio.to_thread(migrations.upgrade, url, "0007")
     old_id, key = await _old_data(url)
     await asyncio.to_thread(migrations.upgrade, url)

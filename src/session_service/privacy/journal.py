@@ -29,8 +29,8 @@ class ErasureJournal:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
 
-    async def record(self, session_ids: Sequence[uuid.UUID], *, erased_at: datetime) -> bool:
-        """Journal these erasures; False (and a warning) when storage is unreachable.
+    async def record(self, session_ids: Sequence[uuid.UUID], *, erased_at: datetime) -> None:
+        """Journal these erasures; a warning (no failure) when storage is unreachable.
 
         Written before the erasure commits: an entry whose erasure then failed only makes a
         later reapply erase a session its holder asked to have erased.
@@ -43,8 +43,6 @@ class ErasureJournal:
                 )
         except StorageUnavailable:
             log.warning("erasure_not_journaled", sessions=len(session_ids))
-            return False
-        return True
 
     async def erased(self) -> AsyncIterator[uuid.UUID]:
         """Every journaled session id (storage errors propagate: a reapply must not guess)."""

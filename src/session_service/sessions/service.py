@@ -417,7 +417,7 @@ class SessionService:
         self, session_id: uuid.UUID, *, db: AsyncSession, lock: bool = False
     ) -> SessionSnapshot:
         """Any session by id, for services (`lock`: held until this unit of work ends)."""
-        session = await SessionRepository(db).get(session_id, lock=lock)
+        session = await self.get(session_id, db=db, lock=lock)
         if session is None:
             raise SessionNotFound("No session with this id.")
         return session
