@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from functools import cache
 from typing import Any
 
@@ -47,6 +50,38 @@ def moto_endpoint() -> Iterator[str]:
     finally:
         server.stop()
         werkzeug.setLevel(level)
+
+
+@contextmanager
+def separate_process() -> Iterator[str]:
+    """A moto server in a process of its own: for tests that measure this process's memory.
+
+    Only the process started here is ended, by its PID.
+    """
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto's server did not start") from None
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def s3_settings(base: Settings, endpoint: str, bucket: str) -> Settings:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from session_service.storage.base import ObjectStore
+from contextlib import aclosing
+
+import pytest
+
+from session_service.storage.base import READ_CHUNK, ObjectMissing, ObjectStore
 from tests.files.helpers import PDF, put_directly
 from tests.helpers import Running
 
@@ -47,3 +51,21 @@ class TestStoreContract:
         assert await _keys(store, "uploads/p1/") == []
         assert await _keys(store, "uploads/") == ["uploads/p2/f0"]
         assert await store.purge_prefix("uploads/p1/") == 0
+
+    async def test_read_streams_an_object_in_chunks(self, app: Running) -> None:
+        store: ObjectStore = app.resources.store
+        content = bytes(range(256)) * (READ_CHUNK // 256 * 2 + 3)  # two chunks and a bit
+        await store.put_object("uploads/r1/f0", content, content_type="application/octet-stream")
+        chunks = [chunk async for chunk in store.read("uploads/r1/f0")]
+        assert b"".join(chunks) == content
+        assert max(len(chunk) for chunk in chunks) <= READ_CHUNK
+        with pytest.raises(ObjectMissing):
+            await anext(store.read("uploads/r1/absent"))
+
+    async def test_a_reader_that_stops_early_closes_the_object(self, app: Running) -> None:
+        store: ObjectStore = app.resources.store
+        await store.put_object("uploads/r2/f0", b"x" * (3 * READ_CHUNK), content_type="x/y")
+        async with aclosing(store.read("uploads/r2/f0")) as chunks:
+            assert len(await anext(chunks)) > 0
+        # Closed mid-object, the store is still usable and the object is intact.
+        assert sum([len(chunk) async for chunk in store.read("uploads/r2/f0")]) == 3 * READ_CHUNK

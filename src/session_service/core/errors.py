@@ -23,6 +23,14 @@ class RefusalRecord:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+class ResponseInterrupted(Exception):
+    """A streamed response failed after it started: the connection is cut, never ended cleanly.
+
+    Raised instead of the cause so the client sees a failed download rather than a short
+    body that looks whole; the edge logs it as a warning, not as an unhandled error.
+    """
+
+
 class ServiceError(Exception):
     """Base of every error the service answers on purpose."""
 

@@ -1,22 +1,24 @@
-"""GDPR portability: one JSON document with the session, its files and its audit events.
+"""GDPR portability: everything stored about a session, as one JSON document or a ZIP archive.
 
 Format `session-service.export.v2`: `session` holds every field stored about the visitor
 (the caller's address and user agent included; never the token's digest), and
 `previous_sessions` the audit trails of the sessions this one replaced by a reset: the
 browser proved it held them by presenting their tokens, which is what linked them.
 
-The document is read in the request's unit of work, right after `session.exported` is
-recorded in it (so the document includes its own export), and is answered once that unit
-of work has committed: no database connection waits on a slow reader. Audit events are
-read in keyset batches.
+What the export holds is read in the request's unit of work, right after
+`session.exported` is recorded in it (so the export includes its own event), and is
+answered once that unit of work has committed: no database connection waits on a slow
+reader. Audit events are read in keyset batches; the ZIP form reads file contents from
+storage while it streams (`privacy/archive.py`).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urljoin
 
 from pydantic import BaseModel
@@ -29,6 +31,7 @@ from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.files.schemas import FileRead
 from session_service.files.service import FileService
+from session_service.files.snapshot import FileSnapshot
 from session_service.privacy.erasure import MAX_PREVIOUS_SESSIONS
 from session_service.sessions.schemas import SessionDetailsRead
 from session_service.sessions.service import SessionService
@@ -36,6 +39,8 @@ from session_service.sessions.snapshot import SessionSnapshot
 
 AUDIT_BATCH = 500
 FORMAT = "session-service.export.v2"
+
+ExportFormat = Literal["json", "zip"]
 
 
 class ExportedSession(SessionDetailsRead):
@@ -46,13 +51,33 @@ class ExportedSession(SessionDetailsRead):
 
 
 class ExportedFile(FileRead):
-    """A file in the export, with a fresh download URL when it has content."""
+    """A file in the JSON export, with a fresh download URL when it has content."""
 
     download_url: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Trail:
+    """One session's audit events, each already JSON, oldest first."""
+
+    session_id: uuid.UUID
+    events: list[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportContent:
+    """What an export holds, read in the request's unit of work; no contents of files."""
+
+    exported_at: datetime
+    session: ExportedSession
+    files: list[FileSnapshot]
+    trail: Trail
+    previous: list[Trail]
+    """The sessions this one replaced by resets, newest first."""
+
+
 class SessionExporter:
-    """Writes a session's export through the files and audit services; one per process."""
+    """Reads a session's export through the sessions, files and audit services; one per process."""
 
     def __init__(
         self, *, sessions: SessionService, files: FileService, audit: AuditService, clock: Clock
@@ -62,59 +87,81 @@ class SessionExporter:
         self.audit = audit
         self.clock = clock
 
-    async def export(
-        self, session: SessionSnapshot, *, db: AsyncSession, ctx: RequestContext, base_url: str
-    ) -> list[bytes]:
-        """Audit the export, then the document's pieces; relative URLs resolve on `base_url`."""
+    async def collect(
+        self,
+        session: SessionSnapshot,
+        *,
+        db: AsyncSession,
+        ctx: RequestContext,
+        export_format: ExportFormat,
+    ) -> ExportContent:
+        """Audit the export, then read everything it holds but the files' contents."""
         await self.audit.record(
             EventType.SESSION_EXPORTED,
             db=db,
             ctx=ctx,
             session_id=session.id,
             outcome=Outcome.SUCCESS,
+            details={"format": export_format},
         )
-        parts = [
-            b'{"format":' + _json(FORMAT) + b',"exported_at":',
-            _json(self.clock()),
-            b',"session":',
-            _model(ExportedSession.model_validate(session)),
-            b',"files":[',
-        ]
-        for index, file in enumerate(await self.files.list(session, db=db)):
+        previous = await self.sessions.lineage(session, db=db, limit=MAX_PREVIOUS_SESSIONS)
+        return ExportContent(
+            exported_at=self.clock(),
+            session=ExportedSession.model_validate(session),
+            files=list(await self.files.list(session, db=db)),
+            trail=await self._trail(session.id, db=db),
+            previous=[await self._trail(previous_id, db=db) for previous_id in previous],
+        )
+
+    async def document(self, content: ExportContent, *, base_url: str) -> list[bytes]:
+        """The JSON form's pieces, each file with a fresh download URL resolved on `base_url`."""
+        parts = [head_json(content), b',"files":[']
+        for index, file in enumerate(content.files):
             relative = await self.files.download_url(file)
             exported = ExportedFile.model_validate(file).model_copy(
                 update={"download_url": None if relative is None else urljoin(base_url, relative)}
             )
-            parts.append((b"," if index else b"") + _model(exported))
+            parts.append((b"," if index else b"") + model_json(exported))
         parts.append(b'],"audit_events":')
-        parts.extend(await self._trail(session.id, db=db))
+        parts.append(events_json(content.trail.events))
         parts.append(b',"previous_sessions":[')
-        previous = await self.sessions.lineage(session, db=db, limit=MAX_PREVIOUS_SESSIONS)
-        for index, previous_id in enumerate(previous):
-            parts.append((b"," if index else b"") + b'{"id":' + _json(previous_id))
-            parts.append(b',"audit_events":')
-            parts.extend(await self._trail(previous_id, db=db))
-            parts.append(b"}")
+        for index, trail in enumerate(content.previous):
+            parts.append((b"," if index else b"") + b'{"id":' + to_json(trail.session_id))
+            parts.append(b',"audit_events":' + events_json(trail.events) + b"}")
         parts.append(b"]}")
         return parts
 
-    async def _trail(self, session_id: uuid.UUID, *, db: AsyncSession) -> list[bytes]:
-        """A session's audit events as a JSON array, oldest first, read in batches."""
-        parts = [b"["]
-        first = True
+    async def _trail(self, session_id: uuid.UUID, *, db: AsyncSession) -> Trail:
+        events: list[bytes] = []
         async for batch in self.audit.trail(session_id, db=db, batch=AUDIT_BATCH):
-            for event in batch:
-                parts.append((b"" if first else b",") + _json(event.as_dict()))
-                first = False
-        parts.append(b"]")
-        return parts
+            events.extend(to_json(event.as_dict()) for event in batch)
+        return Trail(session_id=session_id, events=events)
 
 
-def _json(value: Any) -> bytes:
+def head_json(content: ExportContent) -> bytes:
+    """The document's opening members, up to and including `session`, unclosed."""
+    return (
+        b'{"format":'
+        + to_json(FORMAT)
+        + b',"exported_at":'
+        + to_json(content.exported_at)
+        + b',"session":'
+        + model_json(content.session)
+    )
+
+
+def events_json(events: list[bytes]) -> bytes:
+    """Events already in JSON, as one array."""
+    return b"[" + b",".join(events) + b"]"
+
+
+def to_json(value: Any) -> bytes:
+    """Compact JSON; times as RFC 3339 in UTC (`Z`), ids as strings."""
     return json.dumps(value, default=_default, separators=(",", ":")).encode()
 
 
-def _model(model: BaseModel) -> bytes:
+def model_json(model: BaseModel) -> bytes:
+    """A response model as compact JSON."""
     return model.model_dump_json().encode()
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from session_service.http.auth import ServiceKey
-from session_service.http.deps import DbSession, RequestContextDep
+from session_service.http.deps import DbSession, RequestContextDep, ResourcesDep
 from session_service.http.problems import problem_responses
 from session_service.http.urls import absolute_url
+from session_service.privacy.archive import zip_export
 from session_service.privacy.deps import LockedSessionById, SessionEraserDep, SessionExporterDep
 from session_service.privacy.erasure import Erasure
+from session_service.privacy.export import ExportFormat
 from session_service.sessions.deps import LockedSession
 from session_service.sessions.schemas import ErasureRead
 
@@ -52,7 +54,13 @@ async def erase_session(
     "/session/export",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"application/json": {}}, "description": "The export, as an attachment."},
+        200: {
+            "content": {
+                "application/json": {},
+                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+            },
+            "description": "The export, as an attachment: one JSON document, or a ZIP archive.",
+        },
         **problem_responses(401),
     },
 )
@@ -60,17 +68,29 @@ async def export_session(
     request: Request,
     session: LockedSession,
     exporter: SessionExporterDep,
+    resources: ResourcesDep,
     db: DbSession,
     ctx: RequestContextDep,
+    export_format: ExportFormat = Query(
+        "json",
+        alias="format",
+        description="`json`: files as fresh download URLs; `zip`: files with their contents.",
+    ),
 ) -> Response:
-    """Everything stored about the caller's session, as one JSON attachment."""
-    parts = await exporter.export(session, db=db, ctx=ctx, base_url=absolute_url(request, "/"))
+    """Everything stored about the caller's session, as a JSON or ZIP attachment."""
+    content = await exporter.collect(session, db=db, ctx=ctx, export_format=export_format)
+    if export_format == "zip":
+        # Streamed after the unit of work has committed: storage, not the database, is read.
+        return StreamingResponse(
+            zip_export(content, resources.store),
+            media_type="application/zip",
+            headers={"Content-Disposition": 'attachment; filename="session-export.zip"'},
+        )
+    parts = await exporter.document(content, base_url=absolute_url(request, "/"))
     return Response(
         b"".join(parts),
         media_type="application/json",
-        headers={
-            "Content-Disposition": 'attachment; filename="session-export.json"',
-        },
+        headers={"Content-Disposition": 'attachment; filename="session-export.json"'},
     )
 
 

@@ -1,20 +1,27 @@
 """The storage interface every backend implements, and the values it trades in.
 
-Keys are opaque strings built by the files domain (`uploads/{session}/{file}/{name}`);
+Keys are opaque strings built by the files domain (`uploads/{session}/{file}`);
 backends never interpret them beyond their prefix. Third-party errors are translated
 into `StorageUnavailable` at the backend boundary.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from session_service.core.errors import StorageUnavailable
 
-__all__ = ["ObjectInfo", "ObjectStore", "StorageUnavailable", "UploadSlot"]
+__all__ = ["ObjectInfo", "ObjectMissing", "ObjectStore", "StorageUnavailable", "UploadSlot"]
+
+READ_CHUNK = 256 * 1024
+"""How much of an object `ObjectStore.read` hands over at a time: memory per reader."""
+
+
+class ObjectMissing(LookupError):
+    """The object to read is not in the store (deleted, or never uploaded)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +58,10 @@ class ObjectStore(Protocol):
 
     async def inspect(self, key: str, *, first_bytes: int) -> ObjectInfo | None:
         """Size, type and the first `first_bytes` bytes (a ranged read), or None if absent."""
+        ...
+
+    def read(self, key: str) -> AsyncGenerator[bytes, None]:
+        """The object's bytes, `READ_CHUNK` at a time; `ObjectMissing` before any if absent."""
         ...
 
     async def put_object(self, key: str, data: bytes, *, content_type: str) -> None:

@@ -18,7 +18,7 @@ import asyncio
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -31,7 +31,13 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from session_service.core.clock import Clock
 from session_service.core.errors import ServiceError
 from session_service.http import API_PREFIX
-from session_service.storage.base import ObjectInfo, StorageUnavailable, UploadSlot
+from session_service.storage.base import (
+    READ_CHUNK,
+    ObjectInfo,
+    ObjectMissing,
+    StorageUnavailable,
+    UploadSlot,
+)
 from session_service.storage.tokens import TokenExpired, TokenInvalid, TokenSigner
 
 log = structlog.get_logger(__name__)
@@ -166,6 +172,15 @@ class LocalStore:
         """Size and type from disk, and only the first bytes of the object."""
         return await _on_disk(self._inspect, key, first_bytes)
 
+    async def read(self, key: str) -> AsyncGenerator[bytes, None]:
+        """Read the object from disk in a thread, a chunk at a time."""
+        handle = await _on_disk(self._open_object, key)
+        try:
+            while chunk := await _on_disk(handle.read, READ_CHUNK):
+                yield chunk
+        finally:
+            handle.close()
+
     async def put_object(self, key: str, data: bytes, *, content_type: str) -> None:
         """Write a small object of the service's own (replacing one under the same key)."""
         await _on_disk(self._put, key, data, content_type)
@@ -272,6 +287,12 @@ class LocalStore:
             content_type=meta.get("content_type"),
             first_bytes=head,
         )
+
+    def _open_object(self, key: str) -> IO[bytes]:
+        try:
+            return self._object_path(key).open("rb")
+        except FileNotFoundError:
+            raise ObjectMissing(key) from None
 
     def _put(self, key: str, data: bytes, content_type: str) -> None:
         target, meta = self._object_path(key), self._meta_path(key)

@@ -18,7 +18,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from session_service.core.clock import Clock
 from session_service.core.settings import Settings
-from session_service.storage.base import ObjectInfo, StorageUnavailable, UploadSlot
+from session_service.storage.base import (
+    READ_CHUNK,
+    ObjectInfo,
+    ObjectMissing,
+    StorageUnavailable,
+    UploadSlot,
+)
 from session_service.storage.disposition import content_disposition
 
 DELETE_BATCH: Final = 1000
@@ -157,6 +163,24 @@ class S3Store:
             content_type=head.get("ContentType"),
             first_bytes=head_bytes,
         )
+
+    async def read(self, key: str) -> AsyncGenerator[bytes, None]:
+        """GetObject, its body read a chunk at a time: never whole, whatever its size."""
+        try:
+            got = await self._client.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND:
+                raise ObjectMissing(key) from exc
+            raise StorageUnavailable(f"S3 read failed ({_error_code(exc)})") from exc
+        except (BotoCoreError, OSError) as exc:
+            raise StorageUnavailable(f"S3 read failed ({type(exc).__name__})") from exc
+        async with got["Body"] as body:
+            while True:
+                with _translated("read"):
+                    chunk = await body.read(READ_CHUNK)
+                if not chunk:
+                    return
+                yield bytes(chunk)
 
     async def put_object(self, key: str, data: bytes, *, content_type: str) -> None:
         """PutObject, encrypted at rest as the uploads are."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from session_service.core.errors import ResponseInterrupted
 from session_service.http.problem_json import PROBLEM_MEDIA_TYPE, problem_body
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
@@ -76,6 +77,9 @@ class RequestContextMiddleware:
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_id)
+        except ResponseInterrupted as exc:
+            log.warning("response_interrupted", path=self._loggable(scope["path"]), reason=str(exc))
+            raise
         except Exception as exc:
             log.exception(
                 "unhandled_error", method=scope["method"], path=self._loggable(scope["path"])
