@@ -58,4 +58,5 @@ def test_every_personal_data_setting_is_in_the_table() -> None:
         "ORPHAN_MIN_AGE",
         "AUDIT_RETENTION",
         "AUDIT_CLIENT_DETAIL",
+        "ERASURE_JOURNAL_RETENTION",
     } <= named

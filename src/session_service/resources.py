@@ -117,6 +117,7 @@ async def open_resources(
             observe=metrics.validation,
         )
         files = FileService(store=store, audit=audit, settings=settings, clock=clock)
+        journal = ErasureJournal(store)
         yield Resources(
             settings=settings,
             clock=clock,
@@ -143,7 +144,7 @@ async def open_resources(
                 sessions=sessions,
                 files=files,
                 audit=audit,
-                journal=ErasureJournal(store),
+                journal=journal,
                 clock=clock,
             ),
             exporter=SessionExporter(sessions=sessions, files=files, audit=audit, clock=clock),
@@ -155,6 +156,7 @@ async def open_resources(
                     maker=maker,
                     store=store,
                     audit=audit,
+                    journal=journal,
                     settings=settings,
                     on_deleted=metrics.cleanup_deleted,
                 ),

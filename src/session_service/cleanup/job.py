@@ -1,10 +1,10 @@
 """One cleanup run (SPEC §5): what goes, in which order, and how each deletion is proven.
 
 Order: expired sessions (rows, then their objects), abandoned pending uploads (rows, then
-objects), orphaned objects, then old audit events. Rows go first, in a transaction with
-their audit events; objects follow. If storage fails there, the objects belong to no
-live session any more, so the orphan sweep (this run's, or the next one's) takes them:
-a storage outage delays deletion but never loses track of an object.
+objects), orphaned objects, old audit events, then old erasure journal entries. Rows go
+first, in a transaction with their audit events; objects follow. If storage fails there,
+the objects belong to no live session any more, so the orphan sweep (this run's, or the
+next one's) takes them: a storage outage delays deletion but never loses track of an object.
 
 Orphans are objects under `uploads/` older than ORPHAN_MIN_AGE that no file row of a
 live session refers to. Storage is listed a page at a time; each page's candidates are
@@ -32,6 +32,7 @@ from session_service.core.context import RequestContext
 from session_service.core.db import job_scope
 from session_service.core.settings import Settings
 from session_service.files.names import UPLOADS_PREFIX, object_ref
+from session_service.privacy.journal import ErasureJournal
 from session_service.storage.base import ObjectStore
 
 log = structlog.get_logger(__name__)
@@ -46,12 +47,14 @@ class CleanupJob:
         maker: async_sessionmaker[AsyncSession],
         store: ObjectStore,
         audit: AuditService,
+        journal: ErasureJournal,
         settings: Settings,
         on_deleted: Callable[[str, int], None] | None = None,
     ) -> None:
         self.maker = maker
         self.store = store
         self.audit = audit
+        self.journal = journal
         self.settings = settings
         self.batch = settings.cleanup.batch_size
         self.limit = settings.cleanup.report_limit
@@ -67,6 +70,7 @@ class CleanupJob:
             ("abandoned_uploads", self._abandoned_uploads),
             ("orphaned_objects", self._orphaned_objects),
             ("audit_retention", self._audit_retention),
+            ("erasure_journal", self._erasure_journal),
         ):
             try:
                 await action(report, now=now, ctx=ctx, dry_run=dry_run)
@@ -220,6 +224,16 @@ class CleanupJob:
                 )
             if forgotten:
                 log.info("session_tombstones_purged", count=forgotten)
+
+    async def _erasure_journal(
+        self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool
+    ) -> None:
+        retention = self.settings.cleanup.erasure_journal_retention
+        if not retention:
+            return
+        pruned = await self.journal.prune(before=now - retention, dry_run=dry_run)
+        report.erasure_journal.add(pruned, limit=self.limit)
+        self._count("erasure_journal", len(pruned), dry_run)
 
     async def _delete_objects(
         self, report: CleanupReport, keys: list[str], *, step: str, dry_run: bool

@@ -35,6 +35,7 @@ class CleanupReport:
     orphaned_objects: Deleted = field(default_factory=Deleted)
     session_objects: Deleted = field(default_factory=Deleted)
     audit_events: Deleted = field(default_factory=Deleted)
+    erasure_journal: Deleted = field(default_factory=Deleted)
     errors: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -48,6 +49,7 @@ class CleanupReport:
                 self.orphaned_objects,
                 self.session_objects,
                 self.audit_events,
+                self.erasure_journal,
             )
         )
 
@@ -62,6 +64,7 @@ class CleanupReport:
             "orphaned_objects": self.orphaned_objects.count,
             "session_objects": self.session_objects.count,
             "audit_events": self.audit_events.count,
+            "erasure_journal": self.erasure_journal.count,
         }
 
     def as_dict(self) -> dict[str, Any]:

@@ -268,7 +268,7 @@ class AlertSettings(_Group):
 
 
 class CleanupSettings(_Group):
-    """CLEANUP_*, UPLOAD_GRACE, ORPHAN_MIN_AGE and AUDIT_RETENTION."""
+    """CLEANUP_*, UPLOAD_GRACE, ORPHAN_MIN_AGE, AUDIT_RETENTION, ERASURE_JOURNAL_RETENTION."""
 
     enabled: bool = Field(
         default=True, description="Run the cleanup job in this instance (one at a time overall)."
@@ -297,6 +297,11 @@ class CleanupSettings(_Group):
         default=timedelta(days=365),
         description="Audit events older than this are purged by cleanup, in whole sealed "
         "batches; 0 keeps them forever.",
+    )
+    erasure_journal_retention: Duration = Field(
+        default=timedelta(days=365),
+        description="Erasure journal entries older than this are deleted by cleanup; keep it "
+        "longer than the oldest database backup you might restore. 0 keeps them forever.",
     )
 
 
@@ -382,6 +387,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "cleanup_alert_threshold": ("cleanup", "alert_threshold"),
     "cleanup_report_limit": ("cleanup", "report_limit"),
     "audit_retention": ("cleanup", "audit_retention"),
+    "erasure_journal_retention": ("cleanup", "erasure_journal_retention"),
 }
 _PATHS = {path: name for name, path in FLAT_NAMES.items()}
 

@@ -4,6 +4,9 @@ A backup taken before an erasure still holds the erased session. The journal liv
 object store (`erasures/{session_id}`), whose lifecycle is not the database's, and holds the
 public id and the time, nothing personal. After a restore, `session-service privacy
 reapply-erasures` erases again every journaled session the database has brought back.
+Cleanup deletes entries older than `ERASURE_JOURNAL_RETENTION`, which must outlast the
+oldest backup that might be restored; pruning lists the journal, so its cost follows the
+number of erasures within that time, not the number of stored objects.
 """
 
 from __future__ import annotations
@@ -43,6 +46,17 @@ class ErasureJournal:
                 )
         except StorageUnavailable:
             log.warning("erasure_not_journaled", sessions=len(session_ids))
+
+    async def prune(self, *, before: datetime, dry_run: bool) -> list[str]:
+        """Delete (or, dry, list) entries written before `before`; their session ids."""
+        old = [
+            info.key
+            async for info in self.store.list_prefix(JOURNAL_PREFIX)
+            if info.last_modified < before
+        ]
+        if not dry_run:
+            await self.store.delete_many(old)
+        return [key.removeprefix(JOURNAL_PREFIX) for key in old]
 
     async def erased(self) -> AsyncIterator[uuid.UUID]:
         """Every journaled session id (storage errors propagate: a reapply must not guess)."""
