@@ -33,7 +33,11 @@ async def run_cleanup(app: Running, *, dry_run: bool = False) -> CleanupReport:
 
 
 async def object_keys(app: Running) -> set[str]:
-    return {info.key async for info in app.resources.store.list_prefix("uploads/")}
+    """Every object of files: checked ones (`uploads/`) and those in quarantine (`incoming/`)."""
+    store = app.resources.store
+    return {
+        info.key for prefix in ("uploads/", "incoming/") async for info in store.list_prefix(prefix)
+    }
 
 
 async def pending_upload(

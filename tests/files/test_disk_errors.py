@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from session_service.files.names import promoted_key
 from session_service.storage.local import LocalStore
 from tests.files.helpers import request_slot
 from tests.helpers import Running, assert_problem, create_session, holder
@@ -23,7 +24,8 @@ class TestDiskErrors:
         assert isinstance(store, LocalStore)
         session = await create_session(client)
         slot = (await request_slot(client, session)).json()
-        (store.objects / slot["upload"]["fields"]["key"]).mkdir(parents=True)
+        # Where complete moves the upload to and checks it.
+        (store.objects / promoted_key(slot["upload"]["fields"]["key"])).mkdir(parents=True)
         response = await client.post(
             f"/api/v1/session/files/{slot['file']['id']}/complete",
             headers=holder(session),

@@ -67,7 +67,10 @@ class TestSlot:
         storage_id = stored["storage_id"]
         assert storage_id == uuid.UUID(sid)  # a new session's objects go under its public id
         # Server ids only: the name is personal data and stays in the file row.
-        assert upload["fields"]["key"] == f"uploads/{storage_id}/{file['id']}"
+        # The form writes to quarantine; complete moves the checked object to the file's key.
+        assert upload["fields"]["key"] == f"incoming/{storage_id}/{file['id']}"
+        [row] = await file_rows(app)
+        assert row["storage_key"] == f"uploads/{storage_id}/{file['id']}"
         assert "Quarterly" not in upload["url"] + str(upload["fields"])
         # The token is the secret and never travels in a URL or form (the public id may).
         assert session["token"] not in upload["url"]

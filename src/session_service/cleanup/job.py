@@ -7,9 +7,11 @@ the objects belong to no live session any more, so the orphan sweep (this run's,
 next one's) takes them: a storage outage delays deletion but never loses track of an object.
 
 Orphans are objects under `uploads/` older than ORPHAN_MIN_AGE that no file row of a
-live session refers to. Storage is listed a page at a time; each page's candidates are
-checked against a fresh database query right before they are deleted, so an object that
-became wanted after the listing is kept.
+live session refers to, and objects in upload quarantine (`incoming/`) older than a form's
+life plus UPLOAD_GRACE: by then their file was completed (its object moved out), abandoned,
+or the object is a replayed form's, which nothing may ever serve. Storage is listed a page
+at a time; each page's candidates are checked against a fresh database query right before
+they are deleted, so an object that became wanted after the listing is kept.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from session_service.cleanup.repository import CleanupRepository
 from session_service.core.context import RequestContext
 from session_service.core.db import job_scope
 from session_service.core.settings import Settings
-from session_service.files.names import UPLOADS_PREFIX, object_ref
+from session_service.files.names import INCOMING_PREFIX, UPLOADS_PREFIX, incoming_key, object_ref
 from session_service.privacy.journal import ErasureJournal
 from session_service.storage.base import ObjectStore
 
@@ -161,23 +163,32 @@ class CleanupJob:
                     )
             report.abandoned_uploads.add([str(i) for i in ids if i in deleted], limit=self.limit)
             self._count("uploads", len(deleted), dry_run)
-            objects = [row["storage_key"] for row in found if row["id"] in deleted]
+            objects = [
+                key
+                for row in found
+                if row["id"] in deleted
+                for key in (row["storage_key"], incoming_key(row["storage_key"]))
+            ]
             # A pending file may have no object (the browser never posted it): absent is fine.
             await self._delete_objects(report, objects, step="abandoned_uploads", dry_run=dry_run)
 
     async def _orphaned_objects(
         self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool
     ) -> None:
-        old_before = now - self.settings.cleanup.orphan_min_age
-        page: list[str] = []
-        async for info in self.store.list_prefix(UPLOADS_PREFIX):
-            if info.last_modified <= old_before:
-                page.append(info.key)
-            if len(page) >= self.batch:
+        quarantine = self.settings.storage.upload_url_ttl + self.settings.cleanup.upload_grace
+        for prefix, old_before in (
+            (UPLOADS_PREFIX, now - self.settings.cleanup.orphan_min_age),
+            (INCOMING_PREFIX, now - quarantine),
+        ):
+            page: list[str] = []
+            async for info in self.store.list_prefix(prefix):
+                if info.last_modified <= old_before:
+                    page.append(info.key)
+                if len(page) >= self.batch:
+                    await self._delete_orphans(report, page, ctx=ctx, dry_run=dry_run)
+                    page = []
+            if page:
                 await self._delete_orphans(report, page, ctx=ctx, dry_run=dry_run)
-                page = []
-        if page:
-            await self._delete_orphans(report, page, ctx=ctx, dry_run=dry_run)
 
     async def _delete_orphans(
         self, report: CleanupReport, candidates: list[str], *, ctx: RequestContext, dry_run: bool

@@ -1,6 +1,10 @@
 """Storage keys, built only from server-made ids: no part of a file's name is ever in one.
 
-A key is `uploads/{storage_id}/{file_id}`. `storage_id` is the session's public id (a random
+A file's key is `uploads/{storage_id}/{file_id}`, where downloads read it. Its upload form
+writes to a quarantine key, `incoming/{storage_id}/{file_id}`, which nothing ever serves:
+`complete` moves the object to the file's key and checks it there, so a form replayed
+later (it stays valid until it expires) only ever writes to quarantine, which cleanup
+empties. `storage_id` is the session's public id (a random
 one for sessions from before ids and tokens were apart); it grants nothing, so it may appear
 in download URLs. The file's name is personal data: it lives in the file row only and
 reaches the browser in `Content-Disposition` when the file is downloaded.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import uuid
 
 UPLOADS_PREFIX = "uploads/"
+INCOMING_PREFIX = "incoming/"
 
 
 def session_prefix(storage_id: uuid.UUID) -> str:
@@ -27,6 +32,21 @@ def storage_key(storage_id: uuid.UUID, file_id: uuid.UUID) -> str:
     return f"{session_prefix(storage_id)}{file_id}"
 
 
+def incoming_prefix(storage_id: uuid.UUID) -> str:
+    """Every upload of a session awaiting its check lives under this prefix."""
+    return f"{INCOMING_PREFIX}{storage_id}/"
+
+
+def incoming_key(storage_key: str) -> str:
+    """Where the upload form of the file stored under `storage_key` writes."""
+    return INCOMING_PREFIX + object_ref(storage_key).removeprefix(UPLOADS_PREFIX)
+
+
+def promoted_key(incoming: str) -> str:
+    """The file's own key, for the quarantine key its form writes to."""
+    return UPLOADS_PREFIX + incoming.removeprefix(INCOMING_PREFIX)
+
+
 def object_ref(key: str) -> str:
-    """A key as it may be named outside its file row: at most `uploads/{id}/{file_id}`."""
+    """A key as it may be named outside its file row: at most `{prefix}/{id}/{file_id}`."""
     return "/".join(key.split("/", 3)[:3])

@@ -53,6 +53,13 @@ class FileRepository:
         name: str | None = (await self.db.execute(stmt)).scalar()
         return name
 
+    async def is_pending(self, key: str) -> bool:
+        """Whether the file stored under `key` still awaits its upload."""
+        stmt = select(_table.c.id).where(
+            _table.c.storage_key == key, _table.c.status == FileStatus.PENDING.value
+        )
+        return (await self.db.execute(stmt)).first() is not None
+
     async def list(self, session_id: uuid.UUID) -> list[FileSnapshot]:
         """A session's files, oldest first."""
         result = await self.db.execute(_LIST, {"session_id": session_id})

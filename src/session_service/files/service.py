@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,12 +34,19 @@ from session_service.files.errors import (
     UploadRejected,
 )
 from session_service.files.models import FileStatus
-from session_service.files.names import session_prefix, storage_key
+from session_service.files.names import (
+    incoming_key,
+    incoming_prefix,
+    object_ref,
+    promoted_key,
+    session_prefix,
+    storage_key,
+)
 from session_service.files.repository import FileRepository
 from session_service.files.schemas import UploadCreate
 from session_service.files.snapshot import FileSnapshot
 from session_service.sessions.snapshot import SessionSnapshot
-from session_service.storage.base import ObjectStore, UploadSlot
+from session_service.storage.base import ObjectMissing, ObjectStore, UploadSlot
 
 log = structlog.get_logger(__name__)
 
@@ -141,8 +149,9 @@ class FileService:
         )
         await files.insert(file)
         # Signed last: if storage fails, the transaction rolls back and no row remains.
+        # The form writes to quarantine, never to where downloads read (see files/names.py).
         slot = await self.store.upload_slot(
-            file.storage_key,
+            incoming_key(file.storage_key),
             content_type=request.content_type,
             max_size=request.size,
             expires_in=storage.upload_url_ttl,
@@ -163,10 +172,13 @@ class FileService:
     async def complete(
         self, session: SessionSnapshot, file_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
     ) -> FileSnapshot | Rejected:
-        """Check the stored object against its declaration; idempotent once uploaded.
+        """Move the upload out of quarantine, then check it there; idempotent once uploaded.
 
-        Reads only the first bytes of the object. A mismatch deletes the object, marks the
-        file rejected and returns `Rejected`: an outcome to commit, answered as a 422.
+        The checks read the object at the file's own key, after the move: a form posted
+        again meanwhile (S3 accepts a valid policy any number of times) can only write to
+        quarantine, so what was checked is what downloads serve. Reads only the first bytes
+        of the object. A mismatch deletes the object, marks the file rejected and returns
+        `Rejected`: an outcome to commit, answered as a 422.
         """
         files = FileRepository(db)
         file = await self._get(files, session, file_id, for_update=True)
@@ -174,6 +186,9 @@ class FileService:
             return file
         if file.status == FileStatus.REJECTED:
             raise UploadRejected(file.rejection_reason or "rejected", "This upload was rejected.")
+        # Missing: nothing posted yet, or moved by an earlier completion that did not commit.
+        with suppress(ObjectMissing):
+            await self.store.move(incoming_key(file.storage_key), file.storage_key)
         info = await self.store.inspect(file.storage_key, first_bytes=signatures.LONGEST_SIGNATURE)
         if info is None:
             raise UploadMissing("The file has not arrived in storage yet; upload it first.")
@@ -200,7 +215,11 @@ class FileService:
             return Rejected(reason=reason, file=file)
         file = await files.mark_uploaded(file, stored_size=info.size, now=now)
         await self.audit.record(
-            EventType.FILE_UPLOADED, db=db, ctx=ctx, session_id=session.id, details=details
+            EventType.FILE_UPLOADED,
+            db=db,
+            ctx=ctx,
+            session_id=session.id,
+            details={**details, "promoted_from": object_ref(incoming_key(file.storage_key))},
         )
         return file
 
@@ -222,7 +241,7 @@ class FileService:
             session_id=session.id,
             details={"file_id": str(file.id)},
         )
-        await self.store.delete_many([file.storage_key])
+        await self.store.delete_many([file.storage_key, incoming_key(file.storage_key)])
 
     async def download(
         self, session: SessionSnapshot, file_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
@@ -245,11 +264,19 @@ class FileService:
         return IssuedDownload(url=url, expires_at=self.clock() + ttl)
 
     async def delete_every_object(self, session: SessionSnapshot) -> int:
-        """Delete every object under the session's prefix (rows or not); how many there were.
+        """Delete every object under the session's prefixes, quarantine included; how many.
 
         Raises `StorageUnavailable` when storage cannot be listed or does not delete.
         """
-        return await self.store.purge_prefix(session_prefix(session.storage_id))
+        deleted = await self.store.purge_prefix(session_prefix(session.storage_id))
+        return deleted + await self.store.purge_prefix(incoming_prefix(session.storage_id))
+
+    async def awaits_upload(self, form_key: str, *, db: AsyncSession) -> bool:
+        """Whether a form writing to `form_key` still belongs to a pending file.
+
+        A form replayed after completion, deletion or erasure does not.
+        """
+        return await FileRepository(db).is_pending(promoted_key(form_key))
 
     async def stored_name(self, key: str, *, db: AsyncSession) -> str | None:
         """The original name of the uploaded file stored under `key` (None: no such file)."""

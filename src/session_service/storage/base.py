@@ -60,6 +60,14 @@ class ObjectStore(Protocol):
         """Size, type and the first `first_bytes` bytes (a ranged read), or None if absent."""
         ...
 
+    async def move(self, source: str, target: str) -> None:
+        """Move an object within the store (server-side), replacing `target`.
+
+        `ObjectMissing` if `source` is absent. On S3 a copy then a delete, so for a moment
+        both exist; on a directory an atomic rename.
+        """
+        ...
+
     def read(self, key: str) -> AsyncGenerator[bytes, None]:
         """The object's bytes, `READ_CHUNK` at a time; `ObjectMissing` before any if absent."""
         ...

@@ -18,7 +18,7 @@ import asyncio
 import json
 import os
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -172,6 +172,10 @@ class LocalStore:
         """Size and type from disk, and only the first bytes of the object."""
         return await _on_disk(self._inspect, key, first_bytes)
 
+    async def move(self, source: str, target: str) -> None:
+        """Rename the object (atomic on one file system), its metadata first."""
+        await _on_disk(self._move, source, target)
+
     async def read(self, key: str) -> AsyncGenerator[bytes, None]:
         """Read the object from disk in a thread, a chunk at a time."""
         handle = await _on_disk(self._open_object, key)
@@ -219,13 +223,20 @@ class LocalStore:
 
     # -- the local endpoints -----------------------------------------------------------
 
-    async def receive_upload(self, content_type: str | None, body: AsyncIterator[bytes]) -> str:
+    async def receive_upload(
+        self,
+        content_type: str | None,
+        body: AsyncIterator[bytes],
+        *,
+        awaited: Callable[[str], Awaitable[bool]],
+    ) -> str:
         """Check a posted form against its token while streaming the file to disk.
 
         Returns the key stored. Everything is checked before the first byte of the file is
-        written; the size is checked on every chunk.
+        written, `awaited(key)` last (is the form's file still waiting for its upload?);
+        the size is checked on every chunk.
         """
-        receiver = _FormReceiver(self, content_type)
+        receiver = _FormReceiver(self, content_type, awaited)
         try:
             async for chunk in body:
                 await receiver.feed(chunk)
@@ -287,6 +298,20 @@ class LocalStore:
             content_type=meta.get("content_type"),
             first_bytes=head,
         )
+
+    def _move(self, source: str, target: str) -> None:
+        origin, destination = self._object_path(source), self._object_path(target)
+        if not origin.is_file():
+            raise ObjectMissing(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        meta_origin, meta_destination = self._meta_path(source), self._meta_path(target)
+        meta_destination.parent.mkdir(parents=True, exist_ok=True)
+        # The object's rename is the move; metadata goes first so the object never
+        # appears at `target` without its content type.
+        os.replace(meta_origin, meta_destination)
+        os.replace(origin, destination)
+        _prune_empty_parents(origin.parent, stop=self.root)
+        _prune_empty_parents(meta_origin.parent, stop=self.root)
 
     def _open_object(self, key: str) -> IO[bytes]:
         try:
@@ -370,12 +395,18 @@ def _prune_empty_parents(directory: Path, *, stop: Path) -> None:
 class _FormReceiver:
     """Drives python-multipart over the request body and enforces the slot's rules."""
 
-    def __init__(self, store: LocalStore, content_type: str | None) -> None:
+    def __init__(
+        self,
+        store: LocalStore,
+        content_type: str | None,
+        awaited: Callable[[str], Awaitable[bool]],
+    ) -> None:
         mime, options = parse_options_header(content_type)
         boundary = options.get(b"boundary")
         if mime != b"multipart/form-data" or not boundary:
             raise UploadFormInvalid("Post the slot's fields and the file as multipart/form-data.")
         self.store = store
+        self.awaited = awaited
         self.fields: dict[str, str] = {}
         self.policy: dict[str, Any] | None = None
         self.received = 0
@@ -455,6 +486,8 @@ class _FormReceiver:
             self._header_field, self._header_value = b"", b""
         elif kind == "headers" and self._part_name == "file":
             self.policy = self._check_fields()
+            if not await self.awaited(str(self.policy["key"])):
+                raise UploadAlreadyUsed("This upload slot was already used.")
             await self._open_temp()
         elif kind == "data":
             await self._data(data)

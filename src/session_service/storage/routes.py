@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from starlette.exceptions import HTTPException
 
+from session_service.core.db import job_scope
 from session_service.http.deps import DbSession, resources_of
 from session_service.http.problems import problem_responses
 from session_service.storage.disposition import content_disposition
@@ -34,9 +35,20 @@ def _local_store(request: Request) -> LocalStore:
     },
 )
 async def receive_upload(request: Request) -> Response:
-    """Accept a file posted with an upload slot's form (the local backend's S3 POST)."""
+    """Accept a file posted with an upload slot's form (the local backend's S3 POST).
+
+    A form whose file is no longer pending (completed, deleted, erased) is refused before
+    its first byte is written. That check reads in a unit of work of its own, so no
+    database connection is held while the body streams in.
+    """
+    resources = resources_of(request)
+
+    async def awaited(key: str) -> bool:
+        async with job_scope(resources.sessionmaker) as db:
+            return await resources.files.awaits_upload(key, db=db)
+
     await _local_store(request).receive_upload(
-        request.headers.get("content-type"), request.stream()
+        request.headers.get("content-type"), request.stream(), awaited=awaited
     )
     return Response(status_code=204)
 

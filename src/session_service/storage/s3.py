@@ -38,15 +38,18 @@ def _error_code(exc: ClientError) -> str:
 
 
 @contextmanager
-def _translated(operation: str) -> Iterator[None]:
+def _translated(operation: str, *, missing: str | None = None) -> Iterator[None]:
     """Turn third-party failures into `StorageUnavailable`, naming only the operation and cause.
 
-    Messages carry error codes and class names only: botocore's own text can quote
-    endpoints, and presigned material must never reach logs or problem documents.
+    With `missing`, an absent object is `ObjectMissing(missing)` instead. Messages carry
+    error codes and class names only: botocore's own text can quote endpoints, and
+    presigned material must never reach logs or problem documents.
     """
     try:
         yield
     except ClientError as exc:
+        if missing is not None and _error_code(exc) in _NOT_FOUND:
+            raise ObjectMissing(missing) from exc
         raise StorageUnavailable(f"S3 {operation} failed ({_error_code(exc)})") from exc
     except (BotoCoreError, OSError) as exc:
         raise StorageUnavailable(f"S3 {operation} failed ({type(exc).__name__})") from exc
@@ -164,16 +167,22 @@ class S3Store:
             first_bytes=head_bytes,
         )
 
+    async def move(self, source: str, target: str) -> None:
+        """CopyObject within the bucket (server-side, encrypted as uploads are), then delete."""
+        with _translated("move", missing=source):
+            await self._client.copy_object(
+                Bucket=self._bucket,
+                Key=target,
+                CopySource={"Bucket": self._bucket, "Key": source},
+                ServerSideEncryption=self._sse,
+            )
+        with _translated("move"):
+            await self._client.delete_object(Bucket=self._bucket, Key=source)
+
     async def read(self, key: str) -> AsyncGenerator[bytes, None]:
         """GetObject, its body read a chunk at a time: never whole, whatever its size."""
-        try:
+        with _translated("read", missing=key):
             got = await self._client.get_object(Bucket=self._bucket, Key=key)
-        except ClientError as exc:
-            if _error_code(exc) in _NOT_FOUND:
-                raise ObjectMissing(key) from exc
-            raise StorageUnavailable(f"S3 read failed ({_error_code(exc)})") from exc
-        except (BotoCoreError, OSError) as exc:
-            raise StorageUnavailable(f"S3 read failed ({type(exc).__name__})") from exc
         async with got["Body"] as body:
             while True:
                 with _translated("read"):
