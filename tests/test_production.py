@@ -23,6 +23,7 @@ READY: dict[str, object] = {
     "signing_keys": [KEY],
     "service_api_keys": [SERVICE_KEY],
     "admin_api_keys": [ADMIN_KEY],
+    "public_base_url": "https://sessions.example",
 }
 
 
@@ -49,6 +50,7 @@ def test_development_accepts_everything() -> None:
         ({"service_api_keys": ["sV3nK8qW1zT6rY0pL5mB9x"]}, "SERVICE_API_KEYS"),
         ({"admin_api_keys": [ADMIN_KEY, "aM6tP1wQ8rZ3"]}, "ADMIN_API_KEYS"),
         ({"storage_backend": "local", "workers": 2}, "STORAGE_BACKEND"),
+        ({"public_base_url": None}, "PUBLIC_BASE_URL"),
     ],
 )
 def test_each_refusal_names_its_setting(changes: dict[str, object], setting: str) -> None:
@@ -156,6 +158,7 @@ def test_every_problem_is_reported_at_once() -> None:
     settings = Settings(environment="production")
     problems = production_problems(settings, workers=1)
     assert {p.split(" ", 1)[0] for p in problems} == {
+        "PUBLIC_BASE_URL",
         "DATABASE_URL",
         "SIGNING_KEYS",
         "SERVICE_API_KEYS",
@@ -185,6 +188,7 @@ def test_serve_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
     assert all(line.startswith("configuration refused: ") for line in lines)
     named = {line.removeprefix("configuration refused: ").split(" ", 1)[0] for line in lines}
     assert named == {
+        "PUBLIC_BASE_URL",
         "DATABASE_URL",
         "SIGNING_KEYS",
         "SERVICE_API_KEYS",

@@ -150,7 +150,13 @@ class StorageSettings(_Group):
     public_base_url: str | None = Field(
         default=None,
         description="Base URL the browser reaches the service at (local upload/download "
-        "URLs); derived from each request when unset.",
+        "URLs); required in production. Unset: derived from each request whose Host is in "
+        "ALLOWED_HOSTS.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost"],
+        description="Host header values (JSON list; any port unless one is given) that "
+        "absolute URLs may be built on while PUBLIC_BASE_URL is unset; others get 400.",
     )
     signing_keys: list[SecretStr] = Field(
         default_factory=list,
@@ -342,6 +348,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "storage_backend": ("storage", "backend"),
     "local_storage_dir": ("storage", "local_dir"),
     "public_base_url": ("storage", "public_base_url"),
+    "allowed_hosts": ("storage", "allowed_hosts"),
     "signing_keys": ("storage", "signing_keys"),
     "signing_key_file": ("storage", "signing_key_file"),
     "upload_allowed_types": ("storage", "upload_allowed_types"),
@@ -467,8 +474,9 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "production"] = Field(
         default="development",
-        description="production refuses to start with SQLite, generated signing keys, "
-        "missing or weak API keys, or the local backend behind several workers.",
+        description="production refuses to start without PUBLIC_BASE_URL, with SQLite, "
+        "generated signing keys, missing or weak API keys, or the local backend behind "
+        "several workers; /metrics then needs the admin key unless METRICS_REQUIRE_ADMIN=false.",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -537,7 +545,10 @@ class Settings(BaseSettings):
     )
 
     metrics_enabled: bool = Field(default=True, description="Serve /metrics (Prometheus).")
-    metrics_require_admin: bool = Field(default=False, description="/metrics needs the admin key.")
+    metrics_require_admin: bool | None = Field(
+        default=None,
+        description="/metrics needs the admin key; unset: only when ENVIRONMENT=production.",
+    )
 
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest accepted request body on JSON routes."
@@ -597,6 +608,16 @@ class Settings(BaseSettings):
             raise TypeError(f"unknown settings: {', '.join(unknown)}")
         current = {name: getattr(self, name) for name in type(self).model_fields}
         return type(self).model_validate({**current, **flat})
+
+    @property
+    def metrics_admin_only(self) -> bool:
+        """Whether /metrics needs the admin key: as set, else in production only.
+
+        Resolved here rather than stored, so `with_overrides(environment=...)` moves it too.
+        """
+        if self.metrics_require_admin is not None:
+            return self.metrics_require_admin
+        return self.environment == "production"
 
     @property
     def is_sqlite(self) -> bool:
@@ -673,6 +694,11 @@ def production_problems(settings: Settings, *, workers: int) -> list[str]:
         problems.append(
             f"STORAGE_BACKEND=local behind WORKERS={workers}: use STORAGE_BACKEND=s3 "
             "(or one worker)."
+        )
+    if not settings.storage.public_base_url:
+        problems.append(
+            "PUBLIC_BASE_URL is unset (URLs would be built from each request's Host header); "
+            "set the URL browsers reach the service at."
         )
     return problems
 
