@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     IPvAnyNetwork,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -123,12 +124,20 @@ class S3Settings(_Group):
     endpoint_url: str | None = Field(
         default=None, description="S3-compatible endpoint (MinIO, Ceph, ...); unset for AWS."
     )
+    public_endpoint_url: str | None = Field(
+        default=None,
+        description="The endpoint browsers reach the bucket at: presigned upload forms and "
+        "download URLs are built (and signed) for it. Unset: S3_ENDPOINT_URL.",
+    )
     access_key_id: str | None = Field(
         default=None, description="Unset: the default AWS credential chain."
     )
-    secret_access_key: SecretStr | None = None
+    secret_access_key: SecretStr | None = Field(default=None, validate_default=True)
     connect_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for a connection to the S3 endpoint."
+    )
+    read_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for the S3 endpoint to answer."
     )
     max_attempts: int = Field(
         default=2, ge=0, le=10, description="Retries of a failed S3 call (botocore's count)."
@@ -136,6 +145,24 @@ class S3Settings(_Group):
     server_side_encryption: str = Field(
         default="AES256", description="x-amz-server-side-encryption required on every upload."
     )
+
+    @field_validator("secret_access_key")
+    @classmethod
+    def _credentials_in_pairs(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        # botocore fails on half a pair only when the client is created: refuse it up front.
+        if (info.data.get("access_key_id") is None) != (value is None):
+            raise ValueError(
+                "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both, or neither "
+                "(the default AWS credential chain)"
+            )
+        return value
+
+    @property
+    def presign_endpoint_url(self) -> str | None:
+        """The endpoint presigned URLs are built for: the public one, else the server's."""
+        return self.public_endpoint_url or self.endpoint_url
 
 
 class StorageSettings(_Group):
@@ -362,7 +389,9 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "s3_endpoint_url": ("storage", "s3", "endpoint_url"),
     "s3_access_key_id": ("storage", "s3", "access_key_id"),
     "s3_secret_access_key": ("storage", "s3", "secret_access_key"),
+    "s3_public_endpoint_url": ("storage", "s3", "public_endpoint_url"),
     "s3_connect_timeout": ("storage", "s3", "connect_timeout"),
+    "s3_read_timeout": ("storage", "s3", "read_timeout"),
     "s3_max_attempts": ("storage", "s3", "max_attempts"),
     "s3_server_side_encryption": ("storage", "s3", "server_side_encryption"),
     "rate_limit_enabled": ("rate_limits", "enabled"),
