@@ -499,7 +499,10 @@ class FlatEnvironmentSource(EnvSettingsSource):
 class Settings(BaseSettings):
     """The service's whole configuration; the README table lists every flat name."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    # A refused value is never echoed in the error: it may be a secret.
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     environment: Literal["development", "production"] = Field(
         default="development",
