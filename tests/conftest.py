@@ -167,6 +167,8 @@ def settings(database_url: str, settings_overrides: dict[str, object], tmp_path:
         # Suites create many sessions from one address; tests/protection turns limits on.
         "rate_limit_enabled": False,
         "cleanup_enabled": False,  # tests run cleanup themselves, with their own `now`
+        # The test clients' host (http://testserver): URLs are built on allowed hosts only.
+        "allowed_hosts": ["testserver", "127.0.0.1", "localhost"],
     }
     return Settings(**{**values, **settings_overrides})  # type: ignore[arg-type]
 

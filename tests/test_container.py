@@ -7,6 +7,7 @@ import re
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -162,3 +163,16 @@ class TestCompose:
         environment = compose()["services"]["session-service"]["environment"]
         with pytest.raises(pytest.fail.Exception, match="compose needs ADMIN_API_KEYS"):
             interpolate(str(environment["ADMIN_API_KEYS"]), {})
+
+
+class TestComposeStorage:
+    def test_browsers_reach_minio_at_its_published_port(self) -> None:
+        services = compose()["services"]
+        environment = services["session-service"]["environment"]
+        public = urlsplit(environment["S3_PUBLIC_ENDPOINT_URL"])
+        assert urlsplit(environment["S3_ENDPOINT_URL"]).hostname == "minio"
+        assert public.hostname == "127.0.0.1"
+        published = {str(port).rsplit(":", 2)[-2] for port in services["minio"]["ports"]}
+        assert str(public.port) in published
+        origin = services["minio"]["environment"]["MINIO_API_CORS_ALLOW_ORIGIN"]
+        assert origin == environment["PUBLIC_BASE_URL"]

@@ -23,6 +23,7 @@ READY: dict[str, object] = {
     "signing_keys": [KEY],
     "service_api_keys": [SERVICE_KEY],
     "admin_api_keys": [ADMIN_KEY],
+    "public_base_url": "https://sessions.example",
 }
 
 
@@ -49,6 +50,7 @@ def test_development_accepts_everything() -> None:
         ({"service_api_keys": ["sV3nK8qW1zT6rY0pL5mB9x"]}, "SERVICE_API_KEYS"),
         ({"admin_api_keys": [ADMIN_KEY, "aM6tP1wQ8rZ3"]}, "ADMIN_API_KEYS"),
         ({"storage_backend": "local", "workers": 2}, "STORAGE_BACKEND"),
+        ({"public_base_url": None}, "PUBLIC_BASE_URL"),
     ],
 )
 def test_each_refusal_names_its_setting(changes: dict[str, object], setting: str) -> None:
@@ -117,10 +119,11 @@ SECRETS: dict[str, object] = {
     "alert_webhook_secret": "webhook-value-9b3c7e",
     "s3_secret_access_key": "s3-value-2e6a4f",
 }
+NOT_SECRET = {"s3_access_key_id": "s3-access-key-id"}  # the pair S3_SECRET_ACCESS_KEY needs
 
 
 def test_secrets_never_show_in_repr_or_str() -> None:
-    settings = Settings(**SECRETS)  # type: ignore[arg-type]
+    settings = Settings(**SECRETS, **NOT_SECRET)  # type: ignore[arg-type]
     shown = repr(settings) + str(settings)
     for name, value in SECRETS.items():
         for secret in value if isinstance(value, list) else [value]:
@@ -142,6 +145,7 @@ def test_secrets_read_from_the_environment_are_secret_too(
 ) -> None:
     monkeypatch.setenv("ADMIN_API_KEYS", '["env-admin-value-4f1a"]')
     monkeypatch.setenv("s3_secret_access_key", "env-s3-value-8c2d")
+    monkeypatch.setenv("S3_ACCESS_KEY_ID", "s3-access-key-id")
     settings = Settings()
     assert "env-admin-value-4f1a" not in repr(settings)
     assert "env-s3-value-8c2d" not in str(settings)
@@ -156,6 +160,7 @@ def test_every_problem_is_reported_at_once() -> None:
     settings = Settings(environment="production")
     problems = production_problems(settings, workers=1)
     assert {p.split(" ", 1)[0] for p in problems} == {
+        "PUBLIC_BASE_URL",
         "DATABASE_URL",
         "SIGNING_KEYS",
         "SERVICE_API_KEYS",
@@ -185,6 +190,7 @@ def test_serve_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
     assert all(line.startswith("configuration refused: ") for line in lines)
     named = {line.removeprefix("configuration refused: ").split(" ", 1)[0] for line in lines}
     assert named == {
+        "PUBLIC_BASE_URL",
         "DATABASE_URL",
         "SIGNING_KEYS",
         "SERVICE_API_KEYS",

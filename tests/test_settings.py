@@ -6,7 +6,7 @@ from datetime import timedelta
 from ipaddress import ip_network
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError
 
 from session_service.core.settings import FLAT_NAMES, Settings, setting_name
@@ -88,3 +88,15 @@ def test_errors_name_the_environment_variable() -> None:
     assert setting_name(("rate_limits", "validation")) == "RATE_LIMIT_VALIDATE"
     assert setting_name(("storage", "s3", "max_attempts")) == "S3_MAX_ATTEMPTS"
     assert setting_name(("trusted_proxies", 0)) == "TRUSTED_PROXIES.0"
+
+
+@pytest.mark.parametrize(
+    "half", [{"s3_access_key_id": "key-id"}, {"s3_secret_access_key": "secret-value"}]
+)
+def test_half_an_s3_key_pair_is_refused_naming_the_secret(half: dict[str, str]) -> None:
+    # botocore would only fail when the client is created, after start-up.
+    with pytest.raises(ValidationError) as refused:
+        Settings(**half)  # type: ignore[arg-type]
+    [error] = refused.value.errors()
+    assert setting_name(error["loc"]) == "S3_SECRET_ACCESS_KEY"
+    assert "secret-value" not in str(refused.value)

@@ -8,6 +8,7 @@ import uuid
 import httpx
 import pytest
 
+from session_service.core.settings import Settings
 from tests.files.helpers import PDF
 from tests.helpers import Running, assert_problem, create_session, holder
 
@@ -139,3 +140,54 @@ class TestDisabled:
 
     async def test_no_metrics_route(self, client: httpx.AsyncClient) -> None:
         assert_problem(await client.get("/metrics"), 404, "not_found")
+
+
+PRODUCTION: dict[str, object] = {
+    "environment": "production",
+    "public_base_url": "https://sessions.example",
+    "signing_keys": ["Xk7pQ2mZ9vL4tR8wN3bH6jD1fG5sC0yAu"],
+    "service_api_keys": ["sV3nK8qW1zT6rY0pL5mB9xC2hJ7fD4gNe"],
+    "admin_api_keys": ["aM6tP1wQ8rZ3kL0yN7vB2xC5hJ9fD4gSu"],
+}
+
+
+class TestProductionDefault:
+    @pytest.fixture
+    def settings_overrides(self, backend: str) -> dict[str, object]:
+        if backend == "sqlite":
+            pytest.skip("production refuses the SQLite database")
+        return dict(PRODUCTION)
+
+    async def test_production_requires_the_admin_key(self, client: httpx.AsyncClient) -> None:
+        assert_problem(await client.get("/metrics"), 401, "unauthorized")
+        key = PRODUCTION["admin_api_keys"][0]  # type: ignore[index]
+        ok = await client.get("/metrics", headers={"Authorization": f"Bearer {key}"})
+        assert ok.status_code == 200
+
+
+class TestProductionExplicitlyPublic:
+    @pytest.fixture
+    def settings_overrides(self, backend: str) -> dict[str, object]:
+        if backend == "sqlite":
+            pytest.skip("production refuses the SQLite database")
+        return {**PRODUCTION, "metrics_require_admin": False}
+
+    async def test_an_explicit_setting_wins(self, client: httpx.AsyncClient) -> None:
+        assert (await client.get("/metrics")).status_code == 200
+
+
+class TestRequireAdminSetting:
+    def test_unset_follows_the_environment(self) -> None:
+        development = Settings()
+        assert development.metrics_require_admin is None
+        assert development.metrics_admin_only is False
+        assert development.with_overrides(environment="production").metrics_admin_only is True
+
+    @pytest.mark.parametrize("environment", ["development", "production"])
+    @pytest.mark.parametrize("value", ["true", "false"])
+    def test_the_environment_variable_wins(
+        self, environment: str, value: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("ENVIRONMENT", environment)
+        monkeypatch.setenv("METRICS_REQUIRE_ADMIN", value)
+        assert Settings().metrics_admin_only is (value == "true")

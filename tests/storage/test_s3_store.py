@@ -11,7 +11,7 @@ import base64
 import json
 import re
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -27,6 +27,7 @@ from tests import moto_server
 from tests.moto_server import create_bucket, free_port, s3_client, s3_settings
 
 moto_endpoint = moto_server.moto_endpoint
+no_default_credentials = moto_server.no_default_credentials
 
 T0 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
 PDF = b"%PDF-1.7\n" + b"x" * 4000
@@ -342,6 +343,21 @@ class TestVersionedBucket:
         assert await store.check() == "versioning enabled: erasure deletes every version"
 
 
+async def refused(call: Awaitable[object], reason: str) -> None:
+    with pytest.raises(StorageUnavailable) as caught:
+        await call
+    assert caught.value.reason == reason
+
+
+async def presigning_refused(store: S3Store, reason: str) -> None:
+    """Neither a form nor a download URL is handed out, for `reason`."""
+    slot = store.upload_slot(
+        "k", content_type="application/pdf", max_size=1, expires_in=timedelta(1)
+    )
+    await refused(slot, reason)
+    await refused(store.download_url("k", filename="a.pdf", expires_in=timedelta(1)), reason)
+
+
 class TestCheck:
     async def test_live_bucket(self, store: S3Store) -> None:
         await store.check()
@@ -356,6 +372,21 @@ class TestCheck:
 
         assert "never-in-messages" not in str(caught.value)
         assert caught.value.__cause__ is not None
+        assert caught.value.reason == "NoSuchBucket"
+
+    async def test_without_credentials_presigning_is_refused_not_crashed(
+        self, moto_endpoint: str, bucket: str, no_default_credentials: None
+    ) -> None:
+        # botocore's POST presigner fails with an AttributeError (`access_key` of None).
+        settings = Settings(
+            database_url="sqlite+aiosqlite:///:memory:",
+            storage_backend="s3",
+            s3_endpoint_url=moto_endpoint,
+            s3_bucket=bucket,
+        )
+        async with S3Store.connect(settings, clock=fixed_clock) as anonymous:
+            await presigning_refused(anonymous, "NoCredentialsError")
+            await refused(anonymous.check(), "NoCredentialsError")
 
     async def test_closed_port(self, base_settings: Settings) -> None:
         endpoint = f"http://127.0.0.1:{free_port()}"
@@ -367,12 +398,17 @@ class TestCheck:
                 await unreachable.check()
 
         assert endpoint not in str(caught.value)
+        assert caught.value.reason == "EndpointConnectionError"
 
     async def test_other_operations_translate_too(
         self, moto_endpoint: str, base_settings: Settings
     ) -> None:
         settings = s3_settings(base_settings, moto_endpoint, new_bucket())
         async with S3Store.connect(settings, clock=fixed_clock) as missing:
+            # A HEAD's 404 names neither object nor bucket: `inspect` must not answer "no such
+            # upload" for a lost bucket. Presigning alone would succeed: it must not either.
+            await refused(missing.inspect("uploads/s/f", first_bytes=8), "NoSuchBucket")
+            await presigning_refused(missing, "NoSuchBucket")
             with pytest.raises(StorageUnavailable):
                 await missing.delete_many(["k"])
             with pytest.raises(StorageUnavailable):

@@ -44,10 +44,17 @@ async def readyz(resources: ResourcesDep) -> dict[str, Any]:
 
 
 async def _check(probe: Awaitable[str | None], failures: tuple[type[Exception], ...]) -> str:
-    """`ok` (with the dependency's note: `ok: ...`), or `unavailable: <error type>`."""
+    """`ok` (with the dependency's note: `ok: ...`), or `unavailable: <cause>`.
+
+    The cause is the storage's reason when it gives one (`NoSuchBucket`, `AccessDenied`,
+    `InvalidAccessKeyId`, `timeout`, ...), else the error's type: never its message.
+    """
     caught: tuple[type[Exception], ...] = (*failures, TimeoutError)
     try:
         note = await asyncio.wait_for(probe, READINESS_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return "unavailable: timeout"
     except caught as error:
-        return f"unavailable: {type(error).__name__}"
+        reason = error.reason if isinstance(error, StorageUnavailable) else None
+        return f"unavailable: {reason or type(error).__name__}"
     return "ok" if note is None else f"ok: {note}"

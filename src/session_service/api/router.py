@@ -30,7 +30,7 @@ def include_routes(app: FastAPI, settings: Settings) -> dict[int, str]:
     session_routes.add_direct_routes(app)
     routers: list[tuple[APIRouter, str]] = [(health.router, "")]
     if settings.metrics_enabled:
-        routers.append((metrics_router(require_admin=settings.metrics_require_admin), ""))
+        routers.append((metrics_router(require_admin=settings.metrics_admin_only), ""))
     routers += [
         (session_routes.router, API_PREFIX),
         (session_routes.service_router, API_PREFIX),

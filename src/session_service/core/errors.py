@@ -79,11 +79,20 @@ class DatabaseUnavailable(ServiceError):
 
 
 class StorageUnavailable(ServiceError):
-    """The object store could not be reached or refused the call."""
+    """The object store could not be reached or refused the call.
+
+    `reason` names the cause in a word an operator can act on (`NoSuchBucket`,
+    `AccessDenied`, `InvalidAccessKeyId`, `timeout`, ...); readiness reports it. It never
+    carries endpoints, keys or signed material.
+    """
 
     status_code = 503
     code = "storage_unavailable"
     title = "Storage unavailable"
+
+    def __init__(self, detail: str | None = None, *, reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 class NotReady(ServiceError):

@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     IPvAnyNetwork,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -123,12 +124,20 @@ class S3Settings(_Group):
     endpoint_url: str | None = Field(
         default=None, description="S3-compatible endpoint (MinIO, Ceph, ...); unset for AWS."
     )
+    public_endpoint_url: str | None = Field(
+        default=None,
+        description="The endpoint browsers reach the bucket at: presigned upload forms and "
+        "download URLs are built (and signed) for it. Unset: S3_ENDPOINT_URL.",
+    )
     access_key_id: str | None = Field(
         default=None, description="Unset: the default AWS credential chain."
     )
-    secret_access_key: SecretStr | None = None
+    secret_access_key: SecretStr | None = Field(default=None, validate_default=True)
     connect_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for a connection to the S3 endpoint."
+    )
+    read_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for the S3 endpoint to answer."
     )
     max_attempts: int = Field(
         default=2, ge=0, le=10, description="Retries of a failed S3 call (botocore's count)."
@@ -136,6 +145,24 @@ class S3Settings(_Group):
     server_side_encryption: str = Field(
         default="AES256", description="x-amz-server-side-encryption required on every upload."
     )
+
+    @field_validator("secret_access_key")
+    @classmethod
+    def _credentials_in_pairs(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        # botocore fails on half a pair only when the client is created: refuse it up front.
+        if (info.data.get("access_key_id") is None) != (value is None):
+            raise ValueError(
+                "S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both, or neither "
+                "(the default AWS credential chain)"
+            )
+        return value
+
+    @property
+    def presign_endpoint_url(self) -> str | None:
+        """The endpoint presigned URLs are built for: the public one, else the server's."""
+        return self.public_endpoint_url or self.endpoint_url
 
 
 class StorageSettings(_Group):
@@ -150,7 +177,13 @@ class StorageSettings(_Group):
     public_base_url: str | None = Field(
         default=None,
         description="Base URL the browser reaches the service at (local upload/download "
-        "URLs); derived from each request when unset.",
+        "URLs); required in production. Unset: derived from each request whose Host is in "
+        "ALLOWED_HOSTS.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost"],
+        description="Host header values (JSON list; any port unless one is given) that "
+        "absolute URLs may be built on while PUBLIC_BASE_URL is unset; others get 400.",
     )
     signing_keys: list[SecretStr] = Field(
         default_factory=list,
@@ -342,6 +375,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "storage_backend": ("storage", "backend"),
     "local_storage_dir": ("storage", "local_dir"),
     "public_base_url": ("storage", "public_base_url"),
+    "allowed_hosts": ("storage", "allowed_hosts"),
     "signing_keys": ("storage", "signing_keys"),
     "signing_key_file": ("storage", "signing_key_file"),
     "upload_allowed_types": ("storage", "upload_allowed_types"),
@@ -355,7 +389,9 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "s3_endpoint_url": ("storage", "s3", "endpoint_url"),
     "s3_access_key_id": ("storage", "s3", "access_key_id"),
     "s3_secret_access_key": ("storage", "s3", "secret_access_key"),
+    "s3_public_endpoint_url": ("storage", "s3", "public_endpoint_url"),
     "s3_connect_timeout": ("storage", "s3", "connect_timeout"),
+    "s3_read_timeout": ("storage", "s3", "read_timeout"),
     "s3_max_attempts": ("storage", "s3", "max_attempts"),
     "s3_server_side_encryption": ("storage", "s3", "server_side_encryption"),
     "rate_limit_enabled": ("rate_limits", "enabled"),
@@ -463,12 +499,16 @@ class FlatEnvironmentSource(EnvSettingsSource):
 class Settings(BaseSettings):
     """The service's whole configuration; the README table lists every flat name."""
 
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+    # A refused value is never echoed in the error: it may be a secret.
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     environment: Literal["development", "production"] = Field(
         default="development",
-        description="production refuses to start with SQLite, generated signing keys, "
-        "missing or weak API keys, or the local backend behind several workers.",
+        description="production refuses to start without PUBLIC_BASE_URL, with SQLite, "
+        "generated signing keys, missing or weak API keys, or the local backend behind "
+        "several workers; /metrics then needs the admin key unless METRICS_REQUIRE_ADMIN=false.",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -537,7 +577,10 @@ class Settings(BaseSettings):
     )
 
     metrics_enabled: bool = Field(default=True, description="Serve /metrics (Prometheus).")
-    metrics_require_admin: bool = Field(default=False, description="/metrics needs the admin key.")
+    metrics_require_admin: bool | None = Field(
+        default=None,
+        description="/metrics needs the admin key; unset: only when ENVIRONMENT=production.",
+    )
 
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="Largest accepted request body on JSON routes."
@@ -597,6 +640,16 @@ class Settings(BaseSettings):
             raise TypeError(f"unknown settings: {', '.join(unknown)}")
         current = {name: getattr(self, name) for name in type(self).model_fields}
         return type(self).model_validate({**current, **flat})
+
+    @property
+    def metrics_admin_only(self) -> bool:
+        """Whether /metrics needs the admin key: as set, else in production only.
+
+        Resolved here rather than stored, so `with_overrides(environment=...)` moves it too.
+        """
+        if self.metrics_require_admin is not None:
+            return self.metrics_require_admin
+        return self.environment == "production"
 
     @property
     def is_sqlite(self) -> bool:
@@ -673,6 +726,11 @@ def production_problems(settings: Settings, *, workers: int) -> list[str]:
         problems.append(
             f"STORAGE_BACKEND=local behind WORKERS={workers}: use STORAGE_BACKEND=s3 "
             "(or one worker)."
+        )
+    if not settings.storage.public_base_url:
+        problems.append(
+            "PUBLIC_BASE_URL is unset (URLs would be built from each request's Host header); "
+            "set the URL browsers reach the service at."
         )
     return problems
 

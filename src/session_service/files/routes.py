@@ -19,7 +19,7 @@ from session_service.files.service import Rejected
 from session_service.http.deps import DbSession, RequestContextDep
 from session_service.http.problems import error_response, problem_responses
 from session_service.http.ratelimits import rate_limit
-from session_service.http.urls import absolute_url
+from session_service.http.urls import PublicBase, absolute_url
 from session_service.ratelimit.limiter import CallKind
 from session_service.sessions.deps import CurrentSession, LockedSession
 
@@ -30,11 +30,11 @@ router = APIRouter(tags=["files"])
     "/session/uploads",
     status_code=201,
     response_model=UploadCreated,
-    responses=problem_responses(401, 409, 422, 429),
+    responses=problem_responses(400, 401, 409, 422, 429),
     dependencies=[rate_limit(CallKind.UPLOAD)],
 )
 async def create_upload(
-    request: Request,
+    base: PublicBase,
     session: LockedSession,
     body: UploadCreate,
     service: FileServiceDep,
@@ -47,7 +47,7 @@ async def create_upload(
     return UploadCreated(
         file=FileRead.model_validate(issued.file),
         upload=UploadFormRead(
-            url=absolute_url(request, slot.url), fields=slot.fields, expires_at=slot.expires_at
+            url=absolute_url(base, slot.url), fields=slot.fields, expires_at=slot.expires_at
         ),
     )
 
@@ -96,10 +96,10 @@ async def delete_file(
 @router.get(
     "/session/files/{file_id}/download",
     response_model=DownloadRead,
-    responses=problem_responses(401, 404, 409),
+    responses=problem_responses(400, 401, 404, 409),
 )
 async def download_file(
-    request: Request,
+    base: PublicBase,
     file_id: uuid.UUID,
     session: CurrentSession,
     service: FileServiceDep,
@@ -108,4 +108,4 @@ async def download_file(
 ) -> DownloadRead:
     """A short-lived URL that serves the file as an attachment."""
     issued = await service.download(session, file_id, db=db, ctx=ctx)
-    return DownloadRead(url=absolute_url(request, issued.url), expires_at=issued.expires_at)
+    return DownloadRead(url=absolute_url(base, issued.url), expires_at=issued.expires_at)

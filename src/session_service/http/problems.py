@@ -42,7 +42,7 @@ class Problem(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "Malformed request.",
+    400: "Malformed request, or a Host not in ALLOWED_HOSTS (`invalid_host`).",
     403: "Refused: a key of another role, or a signature, expiry or policy.",
     401: "Session invalid (`session_invalid`, with `reason`: reset) or no valid API key.",
     404: "Not found.",

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from session_service.http.auth import ServiceKey
 from session_service.http.deps import DbSession, RequestContextDep, ResourcesDep
 from session_service.http.problems import problem_responses
-from session_service.http.urls import absolute_url
+from session_service.http.urls import PublicBase, absolute_url
 from session_service.privacy.archive import zip_export
 from session_service.privacy.deps import LockedSessionById, SessionEraserDep, SessionExporterDep
 from session_service.privacy.erasure import Erasure
@@ -61,11 +61,11 @@ async def erase_session(
             },
             "description": "The export, as an attachment: one JSON document, or a ZIP archive.",
         },
-        **problem_responses(401),
+        **problem_responses(400, 401),
     },
 )
 async def export_session(
-    request: Request,
+    base: PublicBase,
     session: LockedSession,
     exporter: SessionExporterDep,
     resources: ResourcesDep,
@@ -86,7 +86,7 @@ async def export_session(
             media_type="application/zip",
             headers={"Content-Disposition": 'attachment; filename="session-export.zip"'},
         )
-    parts = await exporter.document(content, base_url=absolute_url(request, "/"))
+    parts = await exporter.document(content, base_url=absolute_url(base, "/"))
     return Response(
         b"".join(parts),
         media_type="application/json",

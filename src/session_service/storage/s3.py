@@ -8,13 +8,19 @@ Every botocore or network error leaves this module as `StorageUnavailable`.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
-from contextlib import aclosing, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
 
 from session_service.core.clock import Clock
 from session_service.core.settings import Settings
@@ -31,10 +37,27 @@ DELETE_BATCH: Final = 1000
 """The most keys one DeleteObjects call accepts."""
 
 _NOT_FOUND: Final = frozenset({"404", "NoSuchKey", "NotFound"})
+# A HEAD answer has no body, so botocore names its error by the status alone.
+_HEAD_CODES: Final = {"403": "AccessDenied", "404": "NoSuchBucket"}
+_TIMEOUTS: Final = (ReadTimeoutError, ConnectTimeoutError, TimeoutError)
 
 
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "")) or "unknown"
+
+
+def _reason(exc: Exception) -> str:
+    """The cause in a word: S3's error code, `timeout`, or the error's class name."""
+    if isinstance(exc, ClientError):
+        return _error_code(exc)
+    if isinstance(exc, _TIMEOUTS):
+        return "timeout"
+    return type(exc).__name__
+
+
+def _unavailable(operation: str, exc: Exception, reason: str | None = None) -> StorageUnavailable:
+    reason = reason or _reason(exc)
+    return StorageUnavailable(f"S3 {operation} failed ({reason})", reason=reason)
 
 
 @contextmanager
@@ -50,9 +73,9 @@ def _translated(operation: str, *, missing: str | None = None) -> Iterator[None]
     except ClientError as exc:
         if missing is not None and _error_code(exc) in _NOT_FOUND:
             raise ObjectMissing(missing) from exc
-        raise StorageUnavailable(f"S3 {operation} failed ({_error_code(exc)})") from exc
+        raise _unavailable(operation, exc) from exc
     except (BotoCoreError, OSError) as exc:
-        raise StorageUnavailable(f"S3 {operation} failed ({type(exc).__name__})") from exc
+        raise _unavailable(operation, exc) from exc
 
 
 def _utc(value: datetime) -> datetime:
@@ -60,15 +83,32 @@ def _utc(value: datetime) -> datetime:
 
 
 class S3Store:
-    """One S3 bucket, reached through a single shared aiobotocore client."""
+    """One S3 bucket, reached through a single shared aiobotocore client.
+
+    Presigned URLs are signed by a second client when browsers reach the bucket at another
+    address than the service does (S3_PUBLIC_ENDPOINT_URL): SigV4 signs the host.
+    Presigning is local work that succeeds for a bucket that does not exist or keys S3
+    rejects, so no form or URL is handed out until the bucket has answered once (at start,
+    on a readiness probe, or on the first request after a failure).
+    """
 
     def __init__(
-        self, client: Any, *, bucket: str, server_side_encryption: str, clock: Clock
+        self,
+        client: Any,
+        *,
+        bucket: str,
+        server_side_encryption: str,
+        clock: Clock,
+        presigner: Any | None = None,
+        has_credentials: bool = True,
     ) -> None:
         self._client = client
+        self._presigner = client if presigner is None else presigner
         self._bucket = bucket
         self._sse = server_side_encryption
         self._clock = clock
+        self._has_credentials = has_credentials
+        self._bucket_answered = False
 
     @classmethod
     @asynccontextmanager
@@ -81,30 +121,46 @@ class S3Store:
         read_timeout: float = 30.0,
         max_attempts: int = 2,
     ) -> AsyncIterator[S3Store]:
-        """Open the process's one client (its connection pool) and close it on exit."""
-        config = AioConfig(
-            signature_version="s3v4",
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            retries={"max_attempts": max_attempts},
-            # S3-compatible servers rarely resolve bucket subdomains; AWS prefers virtual hosts.
-            s3={"addressing_style": "path"} if settings.storage.s3.endpoint_url else None,
-        )
-        secret = settings.storage.s3.secret_access_key
-        client_cm = get_session().create_client(
-            "s3",
-            region_name=settings.storage.s3.region,
-            endpoint_url=settings.storage.s3.endpoint_url,
-            aws_access_key_id=settings.storage.s3.access_key_id,
-            aws_secret_access_key=secret.get_secret_value() if secret else None,
-            config=config,
-        )
-        async with client_cm as client:
+        """Open the process's client (its connection pool), and the presigning client if the
+        public endpoint differs; close them on exit."""
+        s3 = settings.storage.s3
+        session = get_session()
+        secret = s3.secret_access_key
+
+        def client_for(endpoint_url: str | None) -> Any:
+            config = AioConfig(
+                signature_version="s3v4",
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                retries={"max_attempts": max_attempts},
+                # S3-compatible servers rarely resolve bucket subdomains; AWS prefers
+                # virtual hosts.
+                s3={"addressing_style": "path"} if endpoint_url else None,
+            )
+            return session.create_client(
+                "s3",
+                region_name=s3.region,
+                endpoint_url=endpoint_url,
+                aws_access_key_id=s3.access_key_id,
+                aws_secret_access_key=secret.get_secret_value() if secret else None,
+                config=config,
+            )
+
+        async with AsyncExitStack() as stack:
+            client = await stack.enter_async_context(client_for(s3.endpoint_url))
+            presigner = None
+            if s3.presign_endpoint_url != s3.endpoint_url:
+                presigner = await stack.enter_async_context(client_for(s3.presign_endpoint_url))
+            # Without keys the client took the default chain's answer (cached by the session);
+            # None means every call fails, and presigning would raise an AttributeError.
+            has_credentials = secret is not None or await session.get_credentials() is not None
             yield cls(
                 client,
-                bucket=settings.storage.s3.bucket,
-                server_side_encryption=settings.storage.s3.server_side_encryption,
+                bucket=s3.bucket,
+                server_side_encryption=s3.server_side_encryption,
                 clock=clock,
+                presigner=presigner,
+                has_credentials=has_credentials,
             )
 
     @property
@@ -125,8 +181,9 @@ class S3Store:
             ["content-length-range", 1, max_size],
             {"x-amz-server-side-encryption": self._sse},
         ]
+        await self._ready_to_sign("upload_slot")
         with _translated("upload_slot"):
-            post = await self._client.generate_presigned_post(
+            post = await self._presigner.generate_presigned_post(
                 Bucket=self._bucket,
                 Key=key,
                 Fields=fields,
@@ -154,11 +211,13 @@ class S3Store:
                     # Bounded even if a server ignores Range and sends the whole object.
                     head_bytes = bytes(await body.read(first_bytes))
         except ClientError as exc:
-            if _error_code(exc) in _NOT_FOUND:
-                return None
-            raise StorageUnavailable(f"S3 inspect failed ({_error_code(exc)})") from exc
+            if _error_code(exc) not in _NOT_FOUND:
+                raise _unavailable("inspect", exc, _HEAD_CODES.get(_error_code(exc))) from exc
+            # A HEAD cannot tell a missing object from a missing bucket: ask the bucket.
+            await self.check()
+            return None
         except (BotoCoreError, OSError) as exc:
-            raise StorageUnavailable(f"S3 inspect failed ({type(exc).__name__})") from exc
+            raise _unavailable("inspect", exc) from exc
         return ObjectInfo(
             key=key,
             size=size,
@@ -168,16 +227,24 @@ class S3Store:
         )
 
     async def move(self, source: str, target: str) -> None:
-        """CopyObject within the bucket (server-side, encrypted as uploads are), then delete."""
-        with _translated("move", missing=source):
-            await self._client.copy_object(
-                Bucket=self._bucket,
-                Key=target,
-                CopySource={"Bucket": self._bucket, "Key": source},
-                ServerSideEncryption=self._sse,
-            )
-        with _translated("move"):
-            await self._client.delete_object(Bucket=self._bucket, Key=source)
+        """CopyObject within the bucket (server-side, encrypted as uploads are), then delete.
+
+        A failure stops presigning until the bucket answers again, as a failed `check` does:
+        no form is handed out for a bucket that is gone.
+        """
+        try:
+            with _translated("move", missing=source):
+                await self._client.copy_object(
+                    Bucket=self._bucket,
+                    Key=target,
+                    CopySource={"Bucket": self._bucket, "Key": source},
+                    ServerSideEncryption=self._sse,
+                )
+            with _translated("move"):
+                await self._client.delete_object(Bucket=self._bucket, Key=source)
+        except StorageUnavailable:
+            self._bucket_answered = False
+            raise
 
     async def read(self, key: str) -> AsyncGenerator[bytes, None]:
         """GetObject, its body read a chunk at a time: never whole, whatever its size."""
@@ -258,7 +325,8 @@ class S3Store:
         if errors:
             codes = sorted({str(error.get("Code", "unknown")) for error in errors})
             raise StorageUnavailable(
-                f"S3 {operation} failed for {len(errors)} key(s) ({', '.join(codes)})"
+                f"S3 {operation} failed for {len(errors)} key(s) ({', '.join(codes)})",
+                reason=codes[0],
             )
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[ObjectInfo]:
@@ -276,8 +344,9 @@ class S3Store:
 
     async def download_url(self, key: str, *, filename: str, expires_in: timedelta) -> str:
         """A presigned GET that makes S3 answer with an attachment Content-Disposition."""
+        await self._ready_to_sign("download_url")
         with _translated("download_url"):
-            url = await self._client.generate_presigned_url(
+            url = await self._presigner.generate_presigned_url(
                 "get_object",
                 Params={
                     "Bucket": self._bucket,
@@ -289,15 +358,47 @@ class S3Store:
         return str(url)
 
     async def check(self) -> str | None:
-        """HEAD the bucket (endpoint, credentials and bucket at once); say if it keeps versions.
+        """Reach the bucket (endpoint, credentials, bucket and permissions at once); say if it
+        keeps versions. Also what lets presigning start, or stop after a failure.
 
         A versioned bucket keeps every overwritten or deleted object as a noncurrent
         version; erasure deletes those too (`purge_prefix`), but operators should know.
         """
-        with _translated("check"):
-            await self._client.head_bucket(Bucket=self._bucket)
-            versioning = await self._client.get_bucket_versioning(Bucket=self._bucket)
+        try:
+            versioning = await self._probe()
+        except StorageUnavailable:
+            self._bucket_answered = False
+            raise
+        self._bucket_answered = True
         status = versioning.get("Status")
         if status in ("Enabled", "Suspended"):
             return f"versioning {status.lower()}: erasure deletes every version"
         return None
+
+    async def _probe(self) -> dict[str, Any]:
+        """GetBucketVersioning, then HeadBucket: credentials, bucket and permissions at once."""
+        if not self._has_credentials:
+            raise _unavailable("check", NoCredentialsError())
+        try:
+            # The GET first: its error has a body naming the code (NoSuchBucket,
+            # InvalidAccessKeyId, ...), where a HEAD's has a status only.
+            versioning: dict[str, Any] = await self._client.get_bucket_versioning(
+                Bucket=self._bucket
+            )
+            await self._client.head_bucket(Bucket=self._bucket)
+        except ClientError as exc:
+            code = _error_code(exc)
+            raise _unavailable("check", exc, _HEAD_CODES.get(code, code)) from exc
+        except (BotoCoreError, OSError) as exc:
+            raise _unavailable("check", exc) from exc
+        return versioning
+
+    async def _ready_to_sign(self, operation: str) -> None:
+        """Refuse to presign without credentials or before the bucket has answered.
+
+        Once it has, this costs nothing: no request is made per form or URL.
+        """
+        if not self._has_credentials:
+            raise _unavailable(operation, NoCredentialsError())
+        if not self._bucket_answered:
+            await self.check()
