@@ -321,6 +321,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "audit_client_detail": ("audit_client_detail",),
     "audit_seal_interval": ("audit_seal_interval",),
     "audit_seal_min_age": ("audit_seal_min_age",),
+    "audit_refusal_keys": ("audit_refusal_keys",),
     "service_api_keys": ("service_api_keys",),
     "admin_api_keys": ("admin_api_keys",),
     "trusted_proxies": ("trusted_proxies",),
@@ -502,6 +503,12 @@ class Settings(BaseSettings):
         description="What audit events keep of the caller: `network` (IPv4 /24, IPv6 /48, "
         "no user agent), `full` (address and user agent) or `none`. The session row keeps "
         "the full address and user agent until the session is gone.",
+    )
+    audit_refusal_keys: int = Field(
+        default=1000,
+        ge=1,
+        description="Distinct (kind, client network, code) refusal counts kept in memory "
+        "between summaries; further ones are counted under one overflow key.",
     )
     audit_seal_interval: Duration = Field(
         default=timedelta(seconds=10),

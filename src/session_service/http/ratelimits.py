@@ -25,6 +25,7 @@ async def enforce(request: Request, kind: CallKind) -> None:
         await record_rejection(
             request,
             EventType.REQUEST_RATE_LIMITED,
+            code=kind.value,
             session_id=None,  # refused before any token is checked: attributed to nobody
             details={"kind": kind.value, "limit": str(refusal.rule.limit)},
         )
