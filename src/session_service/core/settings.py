@@ -200,6 +200,16 @@ class RateLimitSettings(_Group):
     # Not `validate`: that name is taken by pydantic's BaseModel.
     validation: str = Field(default="120/minute", description="Validations per IP.")
     upload: str = Field(default="5/minute", description="Upload slots per IP.")
+    holder: str = Field(
+        default="300/minute",
+        description="Calls per IP to every route that takes X-Session-ID, on top of its own limit.",
+    )
+    ipv6_prefix: int = Field(
+        default=64,
+        ge=1,
+        le=128,
+        description="IPv6 clients are counted per network of this prefix (IPv4: per address).",
+    )
     storage_timeout: float = Field(
         default=0.25, gt=0, description="Seconds a Redis call may take before it counts as down."
     )
@@ -208,7 +218,7 @@ class RateLimitSettings(_Group):
         description="While Redis is down, how often to try it again.",
     )
 
-    @field_validator("create", "reset", "validation", "upload")
+    @field_validator("create", "reset", "validation", "upload", "holder")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:
@@ -366,6 +376,8 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "rate_limit_reset": ("rate_limits", "reset"),
     "rate_limit_validate": ("rate_limits", "validation"),
     "rate_limit_upload": ("rate_limits", "upload"),
+    "rate_limit_holder": ("rate_limits", "holder"),
+    "rate_limit_ipv6_prefix": ("rate_limits", "ipv6_prefix"),
     "rate_limit_storage_timeout": ("rate_limits", "storage_timeout"),
     "rate_limit_retry_interval": ("rate_limits", "retry_interval"),
     "alert_window": ("alerts", "window"),
