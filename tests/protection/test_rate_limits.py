@@ -224,6 +224,9 @@ class TestSettings:
         assert defaults.rate_limits.reset == "10/minute"
         assert defaults.rate_limits.validation == "120/minute"
         assert defaults.rate_limits.upload == "5/minute"
+        assert defaults.rate_limits.holder == "300/minute"
+        assert defaults.rate_limits.ipv6_prefix == 64
+        assert defaults.audit_refusal_keys == 1000
         assert defaults.rate_limits.storage_uri == "memory://"
         assert defaults.rate_limits.enabled is True
 
@@ -232,6 +235,9 @@ class TestSettings:
         [
             ("rate_limit_create", "ten a minute"),
             ("rate_limit_validate", ""),
+            ("rate_limit_holder", "lots"),
+            ("rate_limit_ipv6_prefix", "129"),
+            ("audit_refusal_keys", "0"),
             ("rate_limit_storage_uri", "memcached://127.0.0.1:11211"),
         ],
     )
