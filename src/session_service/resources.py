@@ -18,6 +18,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from session_service.audit.query import AuditQuery
+from session_service.audit.refusals import RefusalAggregator
 from session_service.audit.sealing import AuditSealer
 from session_service.audit.service import AuditService, recent_actions
 from session_service.cleanup.job import CleanupJob
@@ -58,6 +59,7 @@ class Resources:
     store: ObjectStore
     signing_keys: list[str]
     audit: AuditService
+    refusals: RefusalAggregator
     sealer: AuditSealer
     seal_wake: asyncio.Event
     audit_query: AuditQuery
@@ -97,6 +99,13 @@ async def open_resources(
             [key.get_secret_value() for key in settings.storage.signing_keys],
             settings.storage.signing_key_file,
         )
+        refusals = RefusalAggregator(
+            maker=maker,
+            audit=audit,
+            clock=clock,
+            max_keys=settings.audit_refusal_keys,
+            on_refusal=metrics.refusal,
+        )
         store = await stack.enter_async_context(
             open_store(settings, clock=clock, signing_keys=keys)
         )
@@ -127,6 +136,7 @@ async def open_resources(
             store=store,
             signing_keys=keys,
             audit=audit,
+            refusals=refusals,
             sealer=AuditSealer(maker, clock=clock, min_age=settings.audit_seal_min_age),
             seal_wake=seal_wake,
             audit_query=AuditQuery(audit=audit, signing_keys=keys),
@@ -134,6 +144,7 @@ async def open_resources(
                 lookup=SessionLookup(engine),
                 maker=maker,
                 audit=audit,
+                refusals=refusals,
                 settings=settings,
                 clock=clock,
                 observe=metrics.validation,
@@ -189,9 +200,11 @@ async def open_rate_limiter(
 
 @asynccontextmanager
 async def run_background_jobs(resources: Resources) -> AsyncIterator[None]:
-    """The sealer and the cleanup schedule, as configured; stopped (cleanly) on exit."""
+    """The sealer, the cleanup schedule and the refusal summaries; stopped cleanly on exit."""
     settings = resources.settings
     async with AsyncExitStack() as stack:
+        summaries = asyncio.create_task(resources.refusals.run())
+        stack.push_async_callback(_summarise_last, summaries, resources.refusals)
         if settings.audit_seal_interval:
             sealing = asyncio.create_task(
                 resources.sealer.run(
@@ -211,6 +224,12 @@ async def run_background_jobs(resources: Resources) -> AsyncIterator[None]:
 async def _stop(task: asyncio.Task[None]) -> None:
     """Cancel a background job and wait until it has stopped (its transaction rolled back)."""
     await stop_task(task)
+
+
+async def _summarise_last(task: asyncio.Task[None], refusals: RefusalAggregator) -> None:
+    """Stop the periodic summaries, then write what is still counted."""
+    await stop_task(task)
+    await refusals.flush(final=True)
 
 
 async def _finish(task: asyncio.Task[None], stop: asyncio.Event, grace: float) -> None:

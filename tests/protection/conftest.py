@@ -7,15 +7,14 @@ import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 import redis
 
 from session_service.app import create_app
 from session_service.core.settings import Settings
-from tests.conftest import FakeClock
+from tests.conftest import ClientFactory, FakeClock
 from tests.helpers import Running, running
 from tests.moto_server import free_port
 from tests.notify.conftest import smtp_server, webhook_server  # noqa: F401  (fixtures)
@@ -65,22 +64,6 @@ def limits_on(limit_storage: str) -> dict[str, object]:
 @pytest.fixture
 def settings_overrides(limits_on: dict[str, object]) -> dict[str, object]:
     return dict(limits_on)
-
-
-ClientFactory = Callable[[str], AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
-@pytest.fixture
-def client_from(app: Running) -> ClientFactory:
-    """Clients whose connections come from a given address."""
-
-    @asynccontextmanager
-    async def open_client(address: str) -> AsyncIterator[httpx.AsyncClient]:
-        transport = httpx.ASGITransport(app=app, client=(address, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield http
-
-    return open_client
 
 
 @asynccontextmanager

@@ -160,21 +160,26 @@ class TestSlowRedisFallback:
 
 
 class TestRejections:
-    async def test_each_rejection_is_audited_with_address_and_kind(
-        self, client_from: ClientFactory, app: Running
+    async def test_the_first_rejection_is_audited_at_once_the_rest_summarised(
+        self, client_from: ClientFactory, app: Running, clock: FakeClock
     ) -> None:
         async with client_from("203.0.113.9") as http:
             for _ in range(3):
                 await http.post(CREATE)
-            refused = [await http.post(CREATE) for _ in range(2)]
-        events = [e for e in await audit_events(app) if e["type"] == "request.rate_limited"]
-        assert len(events) == 2
-        for event, response in zip(events, refused, strict=True):
-            assert event["outcome"] == "failure"
-            assert event["client_ip"] == "203.0.113.0/24"  # the network (AUDIT_CLIENT_DETAIL)
-            assert event["request_id"] == response.headers["x-request-id"]
-            assert event["details"]["kind"] == "create"
-            assert event["details"]["limit"] == "3 per 1 minute"
+            refused = [await http.post(CREATE) for _ in range(3)]
+        [event] = [e for e in await audit_events(app) if e["type"] == "request.rate_limited"]
+        assert event["outcome"] == "failure"
+        assert event["client_ip"] == "203.0.113.0/24"  # the network (AUDIT_CLIENT_DETAIL)
+        assert event["request_id"] == refused[0].headers["x-request-id"]
+        assert event["details"]["kind"] == "create"
+        assert event["details"]["limit"] == "3 per 1 minute"
+        clock.advance(timedelta(minutes=1))
+        assert await app.resources.refusals.flush() == 1
+        [summary] = [e for e in await audit_events(app) if e["type"] == "request.rejected_summary"]
+        assert summary["client_ip"] == "203.0.113.0/24"
+        assert summary["details"]["event"] == "request.rate_limited"
+        assert summary["details"]["code"] == "create"
+        assert summary["details"]["count"] == 2
 
     async def test_a_refusal_names_no_session_from_an_unchecked_header(
         self, client: httpx.AsyncClient, app: Running
@@ -219,6 +224,9 @@ class TestSettings:
         assert defaults.rate_limits.reset == "10/minute"
         assert defaults.rate_limits.validation == "120/minute"
         assert defaults.rate_limits.upload == "5/minute"
+        assert defaults.rate_limits.holder == "300/minute"
+        assert defaults.rate_limits.ipv6_prefix == 64
+        assert defaults.audit_refusal_keys == 1000
         assert defaults.rate_limits.storage_uri == "memory://"
         assert defaults.rate_limits.enabled is True
 
@@ -227,6 +235,9 @@ class TestSettings:
         [
             ("rate_limit_create", "ten a minute"),
             ("rate_limit_validate", ""),
+            ("rate_limit_holder", "lots"),
+            ("rate_limit_ipv6_prefix", "129"),
+            ("audit_refusal_keys", "0"),
             ("rate_limit_storage_uri", "memcached://127.0.0.1:11211"),
         ],
     )

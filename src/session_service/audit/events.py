@@ -23,6 +23,7 @@ class EventType(StrEnum):
     AUDIT_PURGED = "audit.purged"
     REQUEST_REJECTED = "request.rejected"
     REQUEST_RATE_LIMITED = "request.rate_limited"
+    REQUEST_REJECTED_SUMMARY = "request.rejected_summary"
     AUTH_DENIED = "auth.denied"
     FILE_SLOT_ISSUED = "file.slot_issued"
     FILE_UPLOADED = "file.uploaded"

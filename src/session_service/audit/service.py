@@ -62,7 +62,7 @@ class AuditService:
         Returns the event's id.
         """
         entry = _entry(
-            self.clock(), event_type, self._minimal(ctx), session_id, outcome, details or {}
+            self.clock(), event_type, self.minimal(ctx), session_id, outcome, details or {}
         )
         event_id = await AuditRepository(db).add(entry)
         on_event = self.on_event
@@ -88,7 +88,7 @@ class AuditService:
     ) -> None:
         """Record one event per `(session_id, details)` item in `db`'s transaction, at once."""
         now = self.clock()
-        ctx = self._minimal(ctx)
+        ctx = self.minimal(ctx)
         entries = [
             _entry(now, event_type, ctx, session_id, outcome, details)
             for session_id, details in items
@@ -113,7 +113,7 @@ class AuditService:
         if self.on_commit is not None:
             after_commit(db, self.on_commit)
 
-    def _minimal(self, ctx: RequestContext) -> RequestContext:
+    def minimal(self, ctx: RequestContext) -> RequestContext:
         """The caller as AUDIT_CLIENT_DETAIL lets an event keep it."""
         if self.client_detail == AuditClientDetail.FULL:
             return ctx
@@ -145,17 +145,29 @@ async def recent_actions(maker: async_sessionmaker[AsyncSession], session_id: st
 
 @lru_cache(maxsize=4096)
 def client_network(address: str | None) -> str | None:
-    """The network of an address: IPv4 /24 (`203.0.113.0/24`), IPv6 /48; None if none."""
+    """The network of an address: IPv4 /24 (`203.0.113.0/24`), IPv6 /48; None if none.
+
+    A network already that narrow (a refusal summary's client) is returned as it is.
+    """
     if address is None:
         return None
     try:
         ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(address)
     except ValueError:
-        return None
+        return _already_network(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # `::ffff:a.b.c.d` is an IPv4 client
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def _already_network(text: str) -> str | None:
+    try:
+        network = ipaddress.ip_network(text)
+    except ValueError:
+        return None
+    prefix = 24 if network.version == 4 else 48
+    return str(network) if network.prefixlen == prefix else None
 
 
 def _entry(

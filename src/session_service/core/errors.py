@@ -16,11 +16,15 @@ from typing import Any, ClassVar
 
 @dataclass(frozen=True, slots=True)
 class RefusalRecord:
-    """The audit event a refusal leaves once the request's own work has been rolled back."""
+    """The audit event a refusal leaves once the request's own work has been rolled back.
+
+    `code` is what refusals of this event type are counted by (e.g. the reason).
+    """
 
     event_type: str
     session_id: uuid.UUID | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    code: str | None = None
 
 
 class ResponseInterrupted(Exception):

@@ -233,6 +233,16 @@ class RateLimitSettings(_Group):
     # Not `validate`: that name is taken by pydantic's BaseModel.
     validation: str = Field(default="120/minute", description="Validations per IP.")
     upload: str = Field(default="5/minute", description="Upload slots per IP.")
+    holder: str = Field(
+        default="300/minute",
+        description="Calls per IP to every route that takes X-Session-ID, on top of its own limit.",
+    )
+    ipv6_prefix: int = Field(
+        default=64,
+        ge=1,
+        le=128,
+        description="IPv6 clients are counted per network of this prefix (IPv4: per address).",
+    )
     storage_timeout: float = Field(
         default=0.25, gt=0, description="Seconds a Redis call may take before it counts as down."
     )
@@ -241,7 +251,7 @@ class RateLimitSettings(_Group):
         description="While Redis is down, how often to try it again.",
     )
 
-    @field_validator("create", "reset", "validation", "upload")
+    @field_validator("create", "reset", "validation", "upload", "holder")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:
@@ -354,6 +364,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "audit_client_detail": ("audit_client_detail",),
     "audit_seal_interval": ("audit_seal_interval",),
     "audit_seal_min_age": ("audit_seal_min_age",),
+    "audit_refusal_keys": ("audit_refusal_keys",),
     "service_api_keys": ("service_api_keys",),
     "admin_api_keys": ("admin_api_keys",),
     "trusted_proxies": ("trusted_proxies",),
@@ -401,6 +412,8 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "rate_limit_reset": ("rate_limits", "reset"),
     "rate_limit_validate": ("rate_limits", "validation"),
     "rate_limit_upload": ("rate_limits", "upload"),
+    "rate_limit_holder": ("rate_limits", "holder"),
+    "rate_limit_ipv6_prefix": ("rate_limits", "ipv6_prefix"),
     "rate_limit_storage_timeout": ("rate_limits", "storage_timeout"),
     "rate_limit_retry_interval": ("rate_limits", "retry_interval"),
     "alert_window": ("alerts", "window"),
@@ -542,6 +555,12 @@ class Settings(BaseSettings):
         description="What audit events keep of the caller: `network` (IPv4 /24, IPv6 /48, "
         "no user agent), `full` (address and user agent) or `none`. The session row keeps "
         "the full address and user agent until the session is gone.",
+    )
+    audit_refusal_keys: int = Field(
+        default=1000,
+        ge=1,
+        description="Distinct (kind, client network, code) refusal counts kept in memory "
+        "between summaries; further ones are counted under one overflow key.",
     )
     audit_seal_interval: Duration = Field(
         default=timedelta(seconds=10),

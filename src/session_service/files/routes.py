@@ -55,7 +55,7 @@ async def create_upload(
 @router.post(
     "/session/files/{file_id}/complete",
     response_model=FileRead,
-    responses=problem_responses(401, 404, 409, 422),
+    responses=problem_responses(401, 404, 409, 422, 429),
 )
 async def complete_upload(
     request: Request,
@@ -73,14 +73,16 @@ async def complete_upload(
     return FileRead.model_validate(outcome)
 
 
-@router.get("/session/files", response_model=FileList, responses=problem_responses(401))
+@router.get("/session/files", response_model=FileList, responses=problem_responses(401, 429))
 async def list_files(session: CurrentSession, service: FileServiceDep, db: DbSession) -> FileList:
     """The session's files, oldest first."""
     files = await service.list(session, db=db)
     return FileList(files=[FileRead.model_validate(file) for file in files])
 
 
-@router.delete("/session/files/{file_id}", status_code=204, responses=problem_responses(401, 404))
+@router.delete(
+    "/session/files/{file_id}", status_code=204, responses=problem_responses(401, 404, 429)
+)
 async def delete_file(
     file_id: uuid.UUID,
     session: LockedSession,
@@ -96,7 +98,7 @@ async def delete_file(
 @router.get(
     "/session/files/{file_id}/download",
     response_model=DownloadRead,
-    responses=problem_responses(400, 401, 404, 409),
+    responses=problem_responses(400, 401, 404, 409, 429),
 )
 async def download_file(
     base: PublicBase,

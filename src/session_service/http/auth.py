@@ -109,6 +109,7 @@ def _requires(role: Role) -> params.Depends:
             await record_rejection(
                 request,
                 EventType.AUTH_DENIED,
+                code=f"{role.value}:{reason}",
                 session_id=None,
                 details={"role": role.value, "reason": reason},
             )

@@ -104,6 +104,7 @@ async def _service_error(request: Request, exc: Exception) -> Response:
         await record_rejection(
             request,
             EventType(exc.record.event_type),
+            code=exc.record.code or exc.code,
             session_id=exc.record.session_id,
             details=exc.record.details,
         )
@@ -143,6 +144,7 @@ async def _audit_rejected(request: Request, *, code: str, errors: list[dict[str,
     await record_rejection(
         request,
         EventType.REQUEST_REJECTED,
+        code=code,
         session_id=authenticated_session(request.scope),
         details={"code": code, "fields": fields},
     )

@@ -1,6 +1,8 @@
-"""Rate limits at the HTTP edge: the dependency that enforces them and the 429 answer."""
+"""Rate limits at the HTTP edge: the dependencies that enforce them and the 429 answer."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.params import Depends as DependsParam
@@ -25,6 +27,7 @@ async def enforce(request: Request, kind: CallKind) -> None:
         await record_rejection(
             request,
             EventType.REQUEST_RATE_LIMITED,
+            code=kind.value,
             session_id=None,  # refused before any token is checked: attributed to nobody
             details={"kind": kind.value, "limit": str(refusal.rule.limit)},
         )
@@ -40,3 +43,9 @@ def rate_limit(kind: CallKind) -> DependsParam:
     check.__name__ = f"rate_limit_{kind.value}"
     marker: DependsParam = Depends(check)
     return marker
+
+
+# One dependency for every route that takes X-Session-ID: FastAPI caches it per request,
+# so a route that reaches it twice (its session and its own list) counts the call once.
+HOLDER_LIMIT = rate_limit(CallKind.HOLDER)
+HolderLimited = Annotated[None, HOLDER_LIMIT]

@@ -1,7 +1,8 @@
-"""Audit of refused requests (rejected input, denied keys, limits, invalid sessions).
+"""Refused requests (rejected input, denied keys, limits, invalid sessions) for the audit.
 
-A refusal is written in a transaction of its own, after the request's unit of work (if it
-had one) has rolled back: the refusal is the only fact worth keeping.
+Each is handed to the process's refusal aggregator (`audit/refusals.py`): counted in
+memory, written at once only when it is the first of its kind from its client, otherwise
+in the next per-minute summary. The request's own unit of work (if any) has rolled back.
 """
 
 from __future__ import annotations
@@ -9,40 +10,25 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import structlog
 from fastapi import Request
 
 from session_service.audit.events import EventType
-from session_service.audit.models import Outcome
-from session_service.core.db import job_scope
 from session_service.http.deps import request_context, resources_of
-
-log = structlog.get_logger(__name__)
 
 
 async def record_rejection(
     request: Request,
     event_type: EventType,
     *,
+    code: str,
     session_id: uuid.UUID | None,
     details: dict[str, Any],
 ) -> None:
-    """Audit a refused request; never fails the answer.
-
-    The refusal is answered whatever happens here: if the event cannot be written (the
-    database is down), that is logged and the client still gets its 4xx.
-    """
-    resources = resources_of(request)
-    details = {**details, "method": request.method, "path": request.url.path}
-    try:
-        async with job_scope(resources.sessionmaker) as db:
-            await resources.audit.record(
-                event_type,
-                db=db,
-                ctx=request_context(request),
-                session_id=session_id,
-                outcome=Outcome.FAILURE,
-                details=details,
-            )
-    except Exception:
-        log.warning("audit_write_failed", event_type=event_type.value)
+    """Count a refused request for the audit; never fails the answer."""
+    await resources_of(request).refusals.refuse(
+        event_type,
+        ctx=request_context(request),
+        code=code,
+        session_id=session_id,
+        details={**details, "method": request.method, "path": request.url.path},
+    )

@@ -87,6 +87,13 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+        self.refusals = Counter(
+            f"{PREFIX}_refusals",
+            "Refused requests (each one, whether audited alone or in a summary), by audit "
+            "event type and code.",
+            ["event", "code"],
+            registry=registry,
+        )
         self.rate_limit_shared_storage_up = Gauge(
             f"{PREFIX}_rate_limit_shared_storage_up",
             "1 while Redis counts the limits, 0 while this instance counts alone.",
@@ -145,6 +152,10 @@ class Metrics:
     def rate_limited(self, kind: str) -> None:
         """A call was refused with 429."""
         self.rate_limit_rejections.labels(kind).inc()
+
+    def refusal(self, event: str, code: str) -> None:
+        """A request was refused (401, 403, 422, 429)."""
+        self.refusals.labels(event, code).inc()
 
     def cleanup_deleted(self, kind: str, count: int) -> None:
         """Cleanup committed `count` deletions of `kind`."""

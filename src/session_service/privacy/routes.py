@@ -40,7 +40,7 @@ def _erasure_response(erasure: Erasure) -> Response:
 @router.delete(
     "/session",
     status_code=204,
-    responses={**ERASURE_RESPONSES, **problem_responses(401)},
+    responses={**ERASURE_RESPONSES, **problem_responses(401, 429)},
     response_class=Response,
 )
 async def erase_session(
@@ -61,7 +61,7 @@ async def erase_session(
             },
             "description": "The export, as an attachment: one JSON document, or a ZIP archive.",
         },
-        **problem_responses(400, 401),
+        **problem_responses(400, 401, 429),
     },
 )
 async def export_session(

@@ -1,4 +1,4 @@
-"""Rate limits per client IP and kind of call, counted in Redis or in this process.
+"""Rate limits per client (IPv4 address, IPv6 network) and kind of call, in Redis or here.
 
 The limits are slowapi's own objects (`slowapi.wrappers.Limit`, parsed from the same
 `10/minute` strings) and a refusal is slowapi's `RateLimitExceeded`. slowapi's `Limiter`
@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from enum import StrEnum
+from functools import lru_cache
 from typing import Protocol
 
 import structlog
@@ -51,6 +53,7 @@ class CallKind(StrEnum):
     RESET = "reset"
     VALIDATE = "validate"
     UPLOAD = "upload"
+    HOLDER = "holder"  # every route that takes X-Session-ID, on top of its own kind
 
 
 class _Counter(Protocol):
@@ -133,6 +136,27 @@ class RateLimited(RateLimitExceeded):
         }
 
 
+@lru_cache(maxsize=4096)
+def client_key(address: str | None, ipv6_prefix: int) -> str:
+    """Who a limit counts: an IPv4 address, or the IPv6 network of `ipv6_prefix` bits.
+
+    One IPv6 subscriber usually holds a whole /64, so counting full addresses would give
+    each caller 2^64 budgets. A zone id (`fe80::1%eth0`) names the receiving interface,
+    not the caller, and is dropped. Anything else is counted as given.
+    """
+    if address is None:
+        return UNKNOWN_CLIENT
+    try:
+        ip = ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ip)
+    return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
+
+
 def _key_func() -> str:
     # slowapi's Limit wants a key function; the client IP is passed to `check` instead.
     return UNKNOWN_CLIENT
@@ -145,6 +169,7 @@ def build_limits(settings: Settings) -> dict[CallKind, tuple[Limit, ...]]:
         CallKind.RESET: settings.rate_limits.reset,
         CallKind.VALIDATE: settings.rate_limits.validation,
         CallKind.UPLOAD: settings.rate_limits.upload,
+        CallKind.HOLDER: settings.rate_limits.holder,
     }
     return {
         kind: tuple(
@@ -156,10 +181,11 @@ def build_limits(settings: Settings) -> dict[CallKind, tuple[Limit, ...]]:
 
 
 class RateLimiter:
-    """Counts calls per (kind, client IP); shared through Redis when configured."""
+    """Counts calls per (kind, client key); shared through Redis when configured."""
 
     def __init__(self, settings: Settings) -> None:
         self.limits = build_limits(settings)
+        self.ipv6_prefix = settings.rate_limits.ipv6_prefix
         self.local: _Counter = InProcessWindows()
         self.shared: _Counter | None = None
         self.shared_storage: async_storage.RedisStorage | None = None
@@ -205,8 +231,8 @@ class RateLimiter:
                 await client.aclose()
 
     async def check(self, kind: CallKind, client_ip: str | None) -> None:
-        """Count one call; raise `RateLimited` (with its headers) when over a limit."""
-        identifiers = (kind.value, client_ip or UNKNOWN_CLIENT)
+        """Count one call of the client's network; raise `RateLimited` when over a limit."""
+        identifiers = (kind.value, client_key(client_ip, self.ipv6_prefix))
         for limit in self.limits[kind]:
             counter = self._counter()
             allowed, counter = await self._hit(counter, limit.limit, identifiers)

@@ -12,6 +12,7 @@ from session_service.http.deps import (
     ResourcesDep,
     mark_authenticated,
 )
+from session_service.http.ratelimits import HolderLimited
 from session_service.sessions.service import SessionService
 from session_service.sessions.snapshot import SessionSnapshot
 
@@ -33,6 +34,7 @@ SessionIdHeader = Annotated[
 
 
 async def get_current_session(
+    _limited: HolderLimited,
     request: Request,
     service: SessionServiceDep,
     db: DbSession,
@@ -46,6 +48,7 @@ async def get_current_session(
 
 
 async def get_locked_session(
+    _limited: HolderLimited,
     request: Request,
     service: SessionServiceDep,
     db: DbSession,

@@ -14,7 +14,7 @@ from session_service.http.auth import ServiceKey
 from session_service.http.deps import DbSession, RequestContextDep, request_context, resources_of
 from session_service.http.direct import add_direct_route
 from session_service.http.problems import problem_responses
-from session_service.http.ratelimits import enforce, rate_limit
+from session_service.http.ratelimits import HOLDER_LIMIT, enforce, rate_limit
 from session_service.ratelimit.limiter import CallKind
 from session_service.sessions.deps import (
     SESSION_ID_HEADER,
@@ -85,6 +85,7 @@ async def create_session(
 async def validate_session(request: Request) -> Response:
     """Check the token in `X-Session-ID` before a user action; invalid answers say to reset."""
     await enforce(request, CallKind.VALIDATE)
+    await enforce(request, CallKind.HOLDER)
     result = await resources_of(request).validator.validate(
         request.headers.get(SESSION_ID_HEADER), ctx=request_context(request)
     )
@@ -101,7 +102,7 @@ async def validate_session(request: Request) -> Response:
     status_code=201,
     response_model=ResetRead,
     responses=problem_responses(409, 422, 429),
-    dependencies=[rate_limit(CallKind.RESET)],
+    dependencies=[rate_limit(CallKind.RESET), HOLDER_LIMIT],
 )
 async def reset_session(
     service: SessionServiceDep,
@@ -120,7 +121,7 @@ async def reset_session(
 @router.get(
     "/session",
     response_model=SessionDetailsRead,
-    responses=problem_responses(401),
+    responses=problem_responses(401, 429),
 )
 async def read_session(session: CurrentSession) -> SessionSnapshot:
     """The caller's own session."""
@@ -130,7 +131,7 @@ async def read_session(session: CurrentSession) -> SessionSnapshot:
 @router.put(
     "/session/details",
     response_model=DetailsAccepted,
-    responses=problem_responses(401, 409, 422),
+    responses=problem_responses(401, 409, 422, 429),
 )
 async def submit_details(
     session: LockedSession,

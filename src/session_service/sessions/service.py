@@ -15,7 +15,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from session_service.audit.events import EventType
-from session_service.audit.models import Outcome
+from session_service.audit.refusals import RefusalAggregator
 from session_service.audit.service import AuditService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
@@ -131,9 +131,9 @@ def invalid_reason(
 class SessionValidator:
     """Checks tokens for `POST /session/validate`, the hot path: no request transaction.
 
-    One statement on a pooled connection (`SessionLookup`); a failed check is audited in a
-    unit of work of its own. Routes that act on the session load it inside their own
-    transaction instead (`SessionService.hold`).
+    One statement on a pooled connection (`SessionLookup`); a failed check is counted by
+    the refusal aggregator (only the first of its kind is written at once). Routes that
+    act on the session load it inside their own transaction instead (`SessionService.hold`).
     """
 
     def __init__(
@@ -142,6 +142,7 @@ class SessionValidator:
         lookup: SessionLookup,
         maker: async_sessionmaker[AsyncSession],
         audit: AuditService,
+        refusals: RefusalAggregator,
         settings: Settings,
         clock: Clock,
         observe: Callable[[str], None] | None = None,
@@ -149,6 +150,7 @@ class SessionValidator:
         self.lookup = lookup
         self.maker = maker
         self.audit = audit
+        self.refusals = refusals
         self.settings = settings
         self.clock = clock
         # Told each outcome (`valid` or the reason), for metrics; must be cheap.
@@ -173,17 +175,17 @@ class SessionValidator:
             reason = await _why_invalid(
                 digest, session, now, repository=SessionRepository(db), max_age=max_age
             )
-            assert reason is not None
-            if self.observe is not None:
-                self.observe(reason.value)
-            await self.audit.record(
-                EventType.SESSION_VALIDATION_FAILED,
-                db=db,
-                ctx=ctx,
-                outcome=Outcome.FAILURE,
-                session_id=session.id if session is not None else None,
-                details={"reason": reason.value, "token_given": raw_token is not None},
-            )
+        assert reason is not None
+        if self.observe is not None:
+            self.observe(reason.value)
+        # Counted, not written each time: a flood of bad tokens costs no table.
+        await self.refusals.refuse(
+            EventType.SESSION_VALIDATION_FAILED,
+            ctx=ctx,
+            code=reason.value,
+            session_id=session.id if session is not None else None,
+            details={"reason": reason.value, "token_given": raw_token is not None},
+        )
         log.info("session_invalid", reason=reason.value)
         return Validation(session=None, reason=reason)
 
@@ -248,6 +250,7 @@ class SessionService:
                 reason,
                 record=RefusalRecord(
                     EventType.SESSION_VALIDATION_FAILED.value,
+                    code=reason.value,
                     session_id=session.id if session is not None else None,
                     details={"reason": reason.value, "token_given": raw_token is not None},
                 ),
