@@ -63,6 +63,7 @@ export type ServerErrorCode =
   | "cleanup_running"
   | "rate_limited"
   | "cors_rejected"
+  | "invalid_host"
   | "internal_error"
   | "session_id_exhausted"
   | "database_unavailable"

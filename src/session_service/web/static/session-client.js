@@ -86,6 +86,7 @@ export const MESSAGES = Object.freeze({
   cleanup_running: "Maintenance is in progress. Please try again in a moment.",
   rate_limited: "Too many attempts. Please wait a moment and try again.",
   cors_rejected: "This site is not allowed to use the service.",
+  invalid_host: "This address is not one the service answers on. Please use its usual address.",
   internal_error: "Something went wrong on our side. Please try again later.",
   session_id_exhausted: "A new session could not be started. Please try again.",
   database_unavailable: "The service is temporarily unavailable. Please try again shortly.",
