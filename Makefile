@@ -20,7 +20,7 @@ PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --s
 WEB := tests/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install run test lint format openapi bench clean browser lock coverage
+.PHONY: install run test lint format openapi bench clean packages lock coverage
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,14 +56,19 @@ $(WEB_STAMP): $(WEB)/package-lock.json
 	npm ci --prefix $(WEB) --no-audit --no-fund --silent
 	touch $(WEB_STAMP)
 
-browser: ## Debian's Chromium for the end-to-end test (never a downloaded browser build)
-	@command -v chromium >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Debian packages the suite drives for real: Chromium (never a downloaded browser build)
+# and PgBouncer. Installed only when missing (as root, as on the build machines).
+DEBIAN_PACKAGES := chromium pgbouncer
 
-test: $(DEV_STAMP) $(WEB_STAMP) browser ## the whole suite (PostgreSQL part skipped if unreachable unless REQUIRE_POSTGRES=1)
+packages: ## Debian's chromium and pgbouncer for the tests, when missing
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+
+test: $(DEV_STAMP) $(WEB_STAMP) packages ## the whole suite (PostgreSQL part skipped if unreachable unless REQUIRE_POSTGRES=1)
 	$(BIN)/pytest
 
-coverage: $(DEV_STAMP) $(WEB_STAMP) browser ## the whole suite with line coverage of src (slower than `make test`)
+coverage: $(DEV_STAMP) $(WEB_STAMP) packages ## the whole suite with line coverage of src (slower than `make test`)
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
 
 lint: $(DEV_STAMP) ## ruff (lint + format check) and mypy --strict

@@ -24,7 +24,9 @@ def _free_port() -> int:
     return port
 
 
-def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+def start_server(
+    home: Path, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, Path]:
     """`session-service serve` on a free port in `home`, ready; its process, URL and log."""
     port = _free_port()
     log_path = home / "serve.log"
@@ -33,6 +35,7 @@ def start_server(home: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
         "PORT": str(port),
         "DATABASE_URL": f"sqlite+aiosqlite:///{home / 'serve.db'}",
         "LOG_FORMAT": "json",
+        **(extra_env or {}),
     }
     with log_path.open("w") as log_file:
         process = subprocess.Popen(

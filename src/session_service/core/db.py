@@ -24,7 +24,7 @@ import asyncpg
 import structlog
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.util import greenlet_spawn
 
 from session_service.core.errors import DatabaseUnavailable
-from session_service.core.settings import Settings
+from session_service.core.settings import DRIVER_URL_ARGS, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -155,11 +155,31 @@ def _translate_connect_errors(engine: AsyncEngine) -> None:
             raise translated from error
 
 
+def _driver_args(url: str) -> tuple[URL, dict[str, Any]]:
+    """The URL without asyncpg's typed arguments, and those arguments, typed.
+
+    SQLAlchemy hands query values to asyncpg as strings, which asyncpg then fails to
+    compare (`statement_cache_size=0` gave a TypeError); settings checked they are numbers.
+    """
+    parsed = make_url(url)
+    typed: dict[str, Any] = {}
+    for name, kind in DRIVER_URL_ARGS.items():
+        if name in parsed.query:
+            value = parsed.query[name]
+            typed[name] = kind(value if isinstance(value, str) else value[-1])
+    return parsed.difference_update_query(DRIVER_URL_ARGS), typed
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     """Create the process's single engine for the configured database.
 
     `hide_parameters`: bound values (names, emails) never appear in exception messages, so
     no traceback or error log can carry them.
+
+    Behind PgBouncer in transaction mode (`DATABASE_PGBOUNCER`) consecutive transactions
+    may run on different server connections, so nothing may be prepared under a name:
+    asyncpg's statement cache and SQLAlchemy's are off, and every statement is prepared
+    unnamed, in the transaction (or single protocol sync) that runs it.
     """
     url = settings.database.url
     if settings.is_sqlite:
@@ -169,8 +189,11 @@ def make_engine(settings: Settings) -> AsyncEngine:
         )
         _configure_sqlite(engine)
         return engine
+    parsed, driver_args = _driver_args(url)
+    if settings.database.pgbouncer or driver_args.get("statement_cache_size") == 0:
+        driver_args.update(statement_cache_size=0, prepared_statement_cache_size=0)
     engine = create_async_engine(
-        url,
+        parsed,
         pool_size=settings.database.pool_size,
         # Overflow connections are closed on check-in, so under steady load they are opened
         # and closed per request; a fixed pool that requests queue on is faster.
@@ -181,6 +204,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         connect_args={
             "timeout": settings.database.connect_timeout,
             "server_settings": {"application_name": "session-service"},
+            **driver_args,
         },
     )
     _translate_connect_errors(engine)

@@ -1,8 +1,9 @@
 """Advisory locks: one thing at a time across every instance sharing the database.
 
-PostgreSQL: advisory locks by a fixed key. SQLite serves one process: a process lock does
-the same, and each of its write transactions already holds the database lock
-(`BEGIN IMMEDIATE`, see `db.py`).
+PostgreSQL: transaction-scoped advisory locks by a fixed key (never session-level ones,
+which PgBouncer's transaction pooling would leave held on a server connection). SQLite
+serves one process: a process lock does the same, and each of its write transactions
+already holds the database lock (`BEGIN IMMEDIATE`, see `db.py`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ class LockKey(IntEnum):
 
 
 _TRY_XACT = text("SELECT pg_try_advisory_xact_lock(:key)")
-_TRY_SESSION = text("SELECT pg_try_advisory_lock(:key)")
-_UNLOCK_SESSION = text("SELECT pg_advisory_unlock(:key)")
 _process_locks: dict[LockKey, asyncio.Lock] = {}
 
 
@@ -46,23 +45,19 @@ async def try_advisory_lock(db: AsyncSession, key: LockKey) -> bool:
 async def advisory_lock_for_run(engine: AsyncEngine, key: LockKey) -> AsyncIterator[bool]:
     """Hold `key` across several transactions (a whole job run); yields False if held.
 
-    PostgreSQL: a session-level lock on a connection of its own, kept for the run. SQLite:
-    a lock of this process (one process serves an embedded database).
+    PostgreSQL: a transaction-scoped lock, taken in a transaction of its own that stays
+    open (and writes nothing) until the run ends. It ends with that transaction, so it can
+    never outlive its holder: not a crashed process, not a server connection that PgBouncer
+    (transaction pooling) hands to someone else, which a session-level lock would outlive.
+    SQLite: a lock of this process (one process serves an embedded database).
     """
-    local = _process_locks.setdefault(key, asyncio.Lock())
-    if local.locked():
-        yield False
-        return
-    async with local:
-        if not is_postgres(engine):
-            yield True
+    if not is_postgres(engine):
+        local = _process_locks.setdefault(key, asyncio.Lock())
+        if local.locked():
+            yield False
             return
-        async with engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            if not await conn.scalar(_TRY_SESSION, {"key": int(key)}):
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                await conn.execute(_UNLOCK_SESSION, {"key": int(key)})
+        async with local:
+            yield True
+        return
+    async with engine.connect() as conn, conn.begin():
+        yield bool(await conn.scalar(_TRY_XACT, {"key": int(key)}))

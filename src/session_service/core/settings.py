@@ -16,6 +16,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from limits import parse_many
 from pydantic import (
@@ -80,6 +81,15 @@ class _Group(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+DRIVER_URL_ARGS: dict[str, type[int] | type[float]] = {
+    "statement_cache_size": int,
+    "max_cached_statement_lifetime": int,
+    "max_cacheable_statement_size": int,
+    "command_timeout": float,
+}
+"""asyncpg arguments an operator may put in DATABASE_URL's query, with their types."""
+
+
 class DatabaseSettings(_Group):
     """DATABASE_* and AUTO_MIGRATE."""
 
@@ -105,6 +115,11 @@ class DatabaseSettings(_Group):
     auto_migrate: bool = Field(
         default=True, description="Apply pending migrations when `serve` starts."
     )
+    pgbouncer: bool = Field(
+        default=False,
+        description="The URL points at PgBouncer in transaction pooling mode: no prepared "
+        "statement outlives its transaction and no lock outlives its transaction.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -113,6 +128,13 @@ class DatabaseSettings(_Group):
             raise ValueError(
                 "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
             )
+        query = parse_qs(urlsplit(value).query)
+        for name, kind in DRIVER_URL_ARGS.items():
+            for given in query.get(name, ()):
+                try:
+                    kind(given)
+                except ValueError:
+                    raise ValueError(f"DATABASE_URL: {name} must be a number") from None
         return value
 
 
@@ -383,6 +405,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "database_pool_timeout": ("database", "pool_timeout"),
     "database_connect_timeout": ("database", "connect_timeout"),
     "auto_migrate": ("database", "auto_migrate"),
+    "database_pgbouncer": ("database", "pgbouncer"),
     "storage_backend": ("storage", "backend"),
     "local_storage_dir": ("storage", "local_dir"),
     "public_base_url": ("storage", "public_base_url"),
