@@ -42,7 +42,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = make_engine(_settings())
+    engine = make_engine(_settings(), timeouts=False)  # DDL may take long on big tables
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

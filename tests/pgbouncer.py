@@ -11,15 +11,13 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.moto_server import free_port
+from tests.processes import free_port, stop, wait_for_port
 
 BINARY = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 
@@ -59,24 +57,12 @@ logfile = {directory / "pgbouncer.log"}
         command[1:1] = ["-u", "postgres"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log = directory / "pgbouncer.log"
-                    raise RuntimeError(
-                        f"PgBouncer did not start: {log.read_text() if log.exists() else ''}"
-                    ) from None
-                time.sleep(0.05)
+        if not wait_for_port(port, process, timeout=15):
+            log = directory / "pgbouncer.log"
+            raise RuntimeError(
+                f"PgBouncer did not start: {log.read_text() if log.exists() else ''}"
+            )
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         shutil.rmtree(directory, ignore_errors=True)

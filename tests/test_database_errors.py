@@ -10,12 +10,13 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
 
 from session_service.app import create_app
-from session_service.core.db import unavailable
+from session_service.core.db import make_engine, unavailable
 from session_service.core.errors import DatabaseUnavailable
 from session_service.core.settings import Settings
-from tests.helpers import assert_problem, running
+from tests.helpers import assert_problem, create_session, holder, running, validate
 
 
 def _wrapped(driver_error: BaseException) -> sa_exc.DBAPIError:
@@ -91,3 +92,50 @@ class TestNoConnectionSlots:
             "/api/v1/session/validate", headers={"X-Session-ID": str(uuid.uuid4())}
         )
         assert_problem(validated, 503, "database_unavailable")
+        assert created.headers["Retry-After"] == "2"
+
+
+class TestStatementTimeout:
+    """A statement past DATABASE_STATEMENT_TIMEOUT is cancelled: 503, and the lock it waited
+    for is not waited for any longer."""
+
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.with_overrides(database_statement_timeout=1)
+
+    async def test_a_statement_waiting_on_a_lock_answers_503(
+        self, client: httpx.AsyncClient, database_url: str
+    ) -> None:
+        if not database_url.startswith("postgresql"):
+            pytest.skip("statement timeouts are PostgreSQL's (SQLite waits on its busy timeout)")
+        session = await create_session(client)
+        direct = await asyncpg.connect(
+            database_url.replace("postgresql+asyncpg://", "postgresql://")
+        )
+        try:
+            async with direct.transaction():
+                await direct.execute(
+                    "SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", uuid.UUID(session["id"])
+                )
+                answer = await client.put(
+                    "/api/v1/session/details",
+                    json={"name": "Ada", "email": "ada@example.org", "consent_user_data": True},
+                    headers=holder(session),
+                )
+        finally:
+            await direct.close()
+        assert_problem(answer, 503, "database_unavailable")
+        assert answer.headers["Retry-After"] == "2"
+        assert (await validate(client, session["token"]))["valid"] is True
+
+    async def test_migrations_go_without(self, settings: Settings, database_url: str) -> None:
+        """Long DDL on a big table must not be cancelled half-way through a deploy."""
+        if not database_url.startswith("postgresql"):
+            pytest.skip("statement timeouts are PostgreSQL's")
+        for timeouts, expected in ((True, "1s"), (False, "0")):
+            engine = make_engine(settings, timeouts=timeouts)
+            try:
+                async with engine.connect() as conn:
+                    assert await conn.scalar(text("SHOW statement_timeout")) == expected
+            finally:
+                await engine.dispose()

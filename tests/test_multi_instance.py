@@ -22,7 +22,8 @@ from session_service.core.locks import LockKey
 from tests import moto_server
 from tests.conftest import PostgresFactory
 from tests.files.helpers import PDF
-from tests.moto_server import free_port, moto_endpoint  # noqa: F401  (fixture)
+from tests.moto_server import moto_endpoint  # noqa: F401  (fixture)
+from tests.processes import free_port
 from tests.protection.conftest import REDIS_URL, REQUIRE_REDIS
 
 ADMIN = {"Authorization": "Bearer " + "a" * 40}

@@ -30,20 +30,17 @@ from session_service.core.db import make_engine
 from session_service.core.locks import LockKey, advisory_lock_for_run
 from session_service.core.settings import Settings
 from tests import pgbouncer
-from tests.conftest import ADMIN_URL, REQUIRE_POSTGRES, FakeClock, PostgresFactory
+from tests.conftest import ADMIN_URL, FakeClock, PostgresFactory
 from tests.files.helpers import PDF, fetch, upload_file
 from tests.helpers import Running, create_session, holder, running, validate, verify
+from tests.processes import require
 from tests.test_serve import start_server
 
 
 @pytest.fixture(scope="module")
 def pooler() -> Iterator[int]:
     """PgBouncer's port, or a skip (a failure in CI) where it is not installed."""
-    if not pgbouncer.available():
-        message = "pgbouncer is not installed (make test installs it)"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message)
-        pytest.skip(message)
+    require(pgbouncer.available(), "pgbouncer is not installed (make test installs it)")
     with pgbouncer.transaction_pooler() as port:
         yield port
 
@@ -226,3 +223,45 @@ def test_serve_migrates_and_answers(bounced_url: str, tmp_path: Path) -> None:
         process.wait(timeout=15)
     assert "InvalidSQLStatementName" not in log_path.read_text()
     assert "prepared statement" not in log_path.read_text()
+
+
+async def test_a_busy_pgbouncer_answers_503_after_the_statement_timeout(
+    bounced_url: str, pooler: int, tmp_path: Path
+) -> None:
+    """Every server connection busy: a validate used to wait in PgBouncer's queue for minutes."""
+    await asyncio.to_thread(migrations.upgrade, f"{bounced_url}?statement_cache_size=0")
+    settings = Settings(
+        database_url=bounced_url,
+        database_pgbouncer=True,
+        database_statement_timeout=1,
+        local_storage_dir=tmp_path / "storage",
+        signing_key_file=tmp_path / "signing.key",
+        audit_seal_interval=0,
+        rate_limit_enabled=False,
+        cleanup_enabled=False,
+        allowed_hosts=["testserver"],
+    )
+    async with running(create_app(settings, clock=FakeClock())) as app:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            token = (await create_session(client))["token"]
+            # Other clients hold both of PgBouncer's server connections in open transactions.
+            direct = bounced_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+            holders = [await asyncpg.connect(direct, statement_cache_size=0) for _ in range(2)]
+            try:
+                for holder_conn in holders:
+                    await holder_conn.execute("BEGIN")
+                    await holder_conn.execute("SELECT 1")
+                answers = [
+                    # The raw validate path, and a route through SQLAlchemy.
+                    await client.post("/api/v1/session/validate", headers=holder(token)),
+                    await client.get("/api/v1/session", headers=holder(token)),
+                ]
+            finally:
+                for holder_conn in holders:
+                    await holder_conn.close()
+            for answer in answers:
+                assert answer.status_code == 503, answer.text
+                assert answer.json()["code"] == "database_unavailable"
+                assert answer.headers["Retry-After"] == "2"
+            assert (await validate(client, token))["valid"] is True  # and back at once

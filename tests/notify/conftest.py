@@ -26,7 +26,7 @@ from session_service.notify.notifier import AlertNotifier
 from session_service.notify.smtp import SmtpChannel
 from session_service.notify.webhook import WebhookChannel
 from tests.conftest import FakeClock
-from tests.moto_server import free_port
+from tests.processes import free_port
 
 WINDOW = timedelta(minutes=5)
 SENDER = "alerts@service.example"

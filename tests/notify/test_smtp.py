@@ -12,7 +12,6 @@ from pydantic import SecretStr
 from session_service.notify.alert import Alert
 from session_service.notify.notifier import AlertNotifier
 from tests.conftest import T0
-from tests.moto_server import free_port
 from tests.notify.conftest import (
     ADMIN,
     SENDER,
@@ -22,6 +21,7 @@ from tests.notify.conftest import (
     settle,
     smtp_channel,
 )
+from tests.processes import free_port
 
 MakeNotifier = Callable[..., AlertNotifier]
 

@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 from session_service.notify.notifier import AlertNotifier
 from tests.conftest import T0
-from tests.moto_server import free_port
 from tests.notify.conftest import (
     WEBHOOK_SECRET,
     WEBHOOK_TOKEN,
@@ -22,6 +21,7 @@ from tests.notify.conftest import (
     webhook_channel,
 )
 from tests.notify.test_smtp import create_alert
+from tests.processes import free_port
 
 MakeNotifier = Callable[..., AlertNotifier]
 

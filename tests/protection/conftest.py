@@ -16,8 +16,8 @@ from session_service.app import create_app
 from session_service.core.settings import Settings
 from tests.conftest import ClientFactory, FakeClock
 from tests.helpers import Running, running
-from tests.moto_server import free_port
 from tests.notify.conftest import smtp_server, webhook_server  # noqa: F401  (fixtures)
+from tests.processes import free_port
 
 # REQUIRE_REDIS=1 (set by CI) turns "Redis unreachable" from a skip into a failure.
 REQUIRE_REDIS = os.environ.get("REQUIRE_REDIS") == "1"

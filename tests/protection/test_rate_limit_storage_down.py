@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import service_log_lines
 from tests.helpers import Running, holder
-from tests.moto_server import free_port
+from tests.processes import free_port
 
 CREATE = "/api/v1/sessions"
 VALIDATE = "/api/v1/session/validate"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.moto_server import free_port
+from tests.processes import free_port
 
 # REQUIRE_BROWSER=1 (set by CI) turns "no Chromium or Node here" from a skip into a failure.
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"

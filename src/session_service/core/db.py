@@ -38,10 +38,12 @@ from session_service.core.settings import DRIVER_URL_ARGS, Settings
 
 log = structlog.get_logger(__name__)
 
-# Driver errors meaning "not reachable now": the connection is gone or refused, the server
-# is starting or shutting down (57P0x), out of connection slots (53300), or SQLite busy.
+# Driver errors meaning "not now": the connection is gone or refused, the server is
+# starting or shutting down (57P0x), out of connection slots (53300), a statement ran past
+# its timeout (57014, or asyncpg's own timeout), or SQLite busy.
 DRIVER_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,  # refused, reset, unreachable; TimeoutError is one too
+    OSError,  # refused, reset, unreachable; TimeoutError (asyncpg's command_timeout) is one
+    asyncpg.QueryCanceledError,  # statement_timeout
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,  # ConnectionDoesNotExistError and other lost connections
     asyncpg.CannotConnectNowError,
@@ -80,9 +82,21 @@ def unavailable(error: BaseException) -> DatabaseUnavailable | None:
 
 
 def _from_database(error: BaseException) -> bool:
-    return isinstance(
-        error, sa_exc.SQLAlchemyError | asyncpg.PostgresError | asyncpg.InterfaceError
-    ) or type(error).__module__.startswith("sqlalchemy.")
+    return (
+        isinstance(error, sa_exc.SQLAlchemyError | asyncpg.PostgresError | asyncpg.InterfaceError)
+        or type(error).__module__.startswith("sqlalchemy.")
+        or (isinstance(error, OSError) and _raised_in_driver(error))
+    )
+
+
+def _raised_in_driver(error: BaseException) -> bool:
+    """Whether asyncpg raised this plain error (its `command_timeout` raises TimeoutError)."""
+    frame = error.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_globals.get("__name__", "").startswith("asyncpg."):
+            return True
+        frame = frame.tb_next
+    return False
 
 
 @asynccontextmanager
@@ -170,8 +184,12 @@ def _driver_args(url: str) -> tuple[URL, dict[str, Any]]:
     return parsed.difference_update_query(DRIVER_URL_ARGS), typed
 
 
-def make_engine(settings: Settings) -> AsyncEngine:
+def make_engine(settings: Settings, *, timeouts: bool = True) -> AsyncEngine:
     """Create the process's single engine for the configured database.
+
+    `timeouts`: statements are cancelled after DATABASE_STATEMENT_TIMEOUT (the server's
+    `statement_timeout`, and asyncpg's own `command_timeout`, which also covers waiting in
+    PgBouncer's queue); migrations, whose DDL may run long, go without.
 
     `hide_parameters`: bound values (names, emails) never appear in exception messages, so
     no traceback or error log can carry them.
@@ -189,21 +207,28 @@ def make_engine(settings: Settings) -> AsyncEngine:
         )
         _configure_sqlite(engine)
         return engine
+    database = settings.database
     parsed, driver_args = _driver_args(url)
-    if settings.database.pgbouncer or driver_args.get("statement_cache_size") == 0:
+    pgbouncer = database.pgbouncer or driver_args.get("statement_cache_size") == 0
+    if pgbouncer:
         driver_args.update(statement_cache_size=0, prepared_statement_cache_size=0)
+    server_settings = {"application_name": "session-service"}
+    if timeouts and database.statement_timeout:
+        driver_args.setdefault("command_timeout", database.statement_timeout)
+        if not pgbouncer:  # PgBouncer refuses startup parameters it does not track
+            server_settings["statement_timeout"] = str(int(database.statement_timeout * 1000))
     engine = create_async_engine(
         parsed,
-        pool_size=settings.database.pool_size,
+        pool_size=database.pool_size,
         # Overflow connections are closed on check-in, so under steady load they are opened
         # and closed per request; a fixed pool that requests queue on is faster.
-        max_overflow=settings.database.max_overflow,
-        pool_timeout=settings.database.pool_timeout,
-        pool_recycle=1800,
+        max_overflow=database.max_overflow,
+        pool_timeout=database.pool_timeout,
+        pool_recycle=database.pool_recycle or -1,
         hide_parameters=True,
         connect_args={
-            "timeout": settings.database.connect_timeout,
-            "server_settings": {"application_name": "session-service"},
+            "timeout": database.connect_timeout,
+            "server_settings": server_settings,
             **driver_args,
         },
     )

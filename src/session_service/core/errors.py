@@ -74,12 +74,23 @@ class Conflict(ServiceError):
     title = "Conflict"
 
 
+RETRY_AFTER_SECONDS = 2
+"""What a 503 for a dependency that is busy or away asks clients to wait."""
+
+
 class DatabaseUnavailable(ServiceError):
-    """The database could not be reached; retrying later may succeed."""
+    """The database could not be reached, or had no connection to spare; retry shortly.
+
+    Answered with `Retry-After`, so clients (and the browser module) back off instead of
+    hammering a database that is out of connection slots.
+    """
 
     status_code = 503
     code = "database_unavailable"
     title = "Database unavailable"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 class StorageUnavailable(ServiceError):
@@ -95,7 +106,7 @@ class StorageUnavailable(ServiceError):
     title = "Storage unavailable"
 
     def __init__(self, detail: str | None = None, *, reason: str | None = None) -> None:
-        super().__init__(detail)
+        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         self.reason = reason
 
 

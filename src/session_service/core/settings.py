@@ -112,6 +112,18 @@ class DatabaseSettings(_Group):
     connect_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for a new database connection."
     )
+    statement_timeout: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds one statement may take, waiting for PgBouncer included, before "
+        "it is cancelled and the request answered 503; 0: no limit. Migrations have none.",
+    )
+    pool_recycle: int = Field(
+        default=1800,
+        ge=0,
+        description="Seconds after which a pooled connection is replaced on its next use; "
+        "0: never.",
+    )
     auto_migrate: bool = Field(
         default=True, description="Apply pending migrations when `serve` starts."
     )
@@ -404,6 +416,8 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "database_max_overflow": ("database", "max_overflow"),
     "database_pool_timeout": ("database", "pool_timeout"),
     "database_connect_timeout": ("database", "connect_timeout"),
+    "database_statement_timeout": ("database", "statement_timeout"),
+    "database_pool_recycle": ("database", "pool_recycle"),
     "auto_migrate": ("database", "auto_migrate"),
     "database_pgbouncer": ("database", "pgbouncer"),
     "storage_backend": ("storage", "backend"),
