@@ -124,6 +124,11 @@ class TestCompose:
         services = compose()["services"]
         assert {"postgres", "redis", "minio", "migrate", "session-service"} <= set(services)
 
+    def test_one_worker_per_container(self) -> None:
+        """Metrics are per process: with two workers, /metrics answered for either one."""
+        environment = compose()["services"]["session-service"]["environment"]
+        assert environment.get("WORKERS", "1") == "1"
+
     def test_migrations_run_once_before_the_app(self) -> None:
         services = compose()["services"]
         assert services["migrate"]["command"] == ["migrate", "upgrade"]
