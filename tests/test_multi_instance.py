@@ -168,7 +168,7 @@ def test_cleanup_runs_on_one_instance_at_a_time(instances: tuple[str, str, str])
         return [answer.status_code for answer in answers]
 
     assert asyncio.run(while_held()) == [409, 409]
-    assert httpx.post(f"{b}/api/v1/admin/cleanup", headers=ADMIN).status_code == 200
+    assert httpx.post(f"{b}/api/v1/admin/cleanup?wait=true", headers=ADMIN).status_code == 200
 
 
 def test_sealing_waits_for_the_instance_that_holds_the_lock(

@@ -200,9 +200,11 @@ async def open_rate_limiter(
 
 @asynccontextmanager
 async def run_background_jobs(resources: Resources) -> AsyncIterator[None]:
-    """The sealer, the cleanup schedule and the refusal summaries; stopped cleanly on exit."""
+    """The sealer, the cleanup schedule, admins' cleanup runs and the refusal summaries;
+    stopped cleanly on exit."""
     settings = resources.settings
     async with AsyncExitStack() as stack:
+        stack.push_async_callback(resources.cleanup.finish_started, CLEANUP_SHUTDOWN_GRACE)
         summaries = asyncio.create_task(resources.refusals.run())
         stack.push_async_callback(_summarise_last, summaries, resources.refusals)
         if settings.audit_seal_interval:

@@ -277,13 +277,13 @@ class TestAdminEndpoint:
         await put_directly(app, stray, PDF, "application/pdf")
         clock.advance(timedelta(minutes=11))
         admin = {"Authorization": "Bearer admin-key"}
-        response = await client.post("/api/v1/admin/cleanup?dry_run=true", headers=admin)
+        response = await client.post("/api/v1/admin/cleanup?dry_run=true&wait=true", headers=admin)
         assert response.status_code == 200
         body = response.json()
         assert body["dry_run"] is True
         assert body["orphaned_objects"] == {"count": 1, "items": [ref(stray)], "truncated": False}
         assert stray in await object_keys(app)
-        real = await client.post("/api/v1/admin/cleanup", headers=admin)
+        real = await client.post("/api/v1/admin/cleanup?wait=true", headers=admin)
         assert real.json()["orphaned_objects"]["count"] == 1
         assert stray not in await object_keys(app)
 

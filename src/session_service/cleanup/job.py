@@ -63,9 +63,19 @@ class CleanupJob:
         # Told each kind's deletions as they commit (metrics); must be cheap.
         self.on_deleted = on_deleted
 
-    async def run(self, *, now: datetime, ctx: RequestContext, dry_run: bool) -> CleanupReport:
-        """Delete (or, dry, list) everything due at `now`; audit a summary either way."""
-        report = CleanupReport(dry_run=dry_run, started_at=now)
+    async def run(
+        self,
+        *,
+        now: datetime,
+        ctx: RequestContext,
+        dry_run: bool,
+        report: CleanupReport | None = None,
+    ) -> CleanupReport:
+        """Delete (or, dry, list) everything due at `now`; audit a summary either way.
+
+        Fills `report` as it goes (the admin status endpoint shows it while it runs).
+        """
+        report = report or CleanupReport(dry_run=dry_run, started_at=now)
         started = time.perf_counter()
         for step, action in (
             ("expired_sessions", self._expired_sessions),
@@ -74,11 +84,13 @@ class CleanupJob:
             ("audit_retention", self._audit_retention),
             ("erasure_journal", self._erasure_journal),
         ):
+            report.step = step
             try:
                 await action(report, now=now, ctx=ctx, dry_run=dry_run)
             except Exception as exc:  # one failing step never stops the others
                 log.warning("cleanup_step_failed", step=step, error=type(exc).__name__)
                 report.error(step, exc)
+        report.step = None
         report.seconds = round(time.perf_counter() - started, 3)
         report.finished_at = self.audit.clock()
         await self._summarise(report, ctx=ctx)

@@ -29,6 +29,7 @@ class CleanupReport:
     dry_run: bool
     started_at: datetime
     finished_at: datetime | None = None
+    step: str | None = None  # the step in progress; None once the run has finished
     seconds: float = 0.0
     expired_sessions: Deleted = field(default_factory=Deleted)
     abandoned_uploads: Deleted = field(default_factory=Deleted)

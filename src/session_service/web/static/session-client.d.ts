@@ -61,6 +61,7 @@ export type ServerErrorCode =
   | "method_not_allowed"
   | "payload_too_large"
   | "cleanup_running"
+  | "cleanup_run_not_found"
   | "rate_limited"
   | "cors_rejected"
   | "invalid_host"

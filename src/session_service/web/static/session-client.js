@@ -84,6 +84,7 @@ export const MESSAGES = Object.freeze({
   method_not_allowed: "This action is not supported.",
   payload_too_large: "The data sent is too large.",
   cleanup_running: "Maintenance is in progress. Please try again in a moment.",
+  cleanup_run_not_found: "That maintenance run is not known here.",
   rate_limited: "Too many attempts. Please wait a moment and try again.",
   cors_rejected: "This site is not allowed to use the service.",
   invalid_host: "This address is not one the service answers on. Please use its usual address.",
