@@ -28,11 +28,15 @@ def settings_overrides() -> dict[str, object]:
 
 
 async def _seed(app: Running, clock: FakeClock, ids: list[int]) -> None:
-    """Events with chosen ids (gaps on purpose: ids of rolled-back inserts are gaps too)."""
-    async with app.resources.engine.begin() as conn:
-        await conn.execute(
-            EVENTS.insert(),
-            [
+    """Events with chosen ids (gaps on purpose: ids of rolled-back inserts are gaps too).
+
+    One transaction each, in id order: on PostgreSQL the chain orders events by their
+    transaction, and keeps one transaction's events in one batch.
+    """
+    for event_id in ids:
+        async with app.resources.engine.begin() as conn:
+            await conn.execute(
+                EVENTS.insert(),
                 {
                     "id": event_id,
                     "occurred_at": clock.now,
@@ -40,10 +44,8 @@ async def _seed(app: Running, clock: FakeClock, ids: list[int]) -> None:
                     "session_id": None,
                     "outcome": "success",
                     "details": {"n": event_id, "nested": {"b": 1, "a": [1, "é"]}},
-                }
-                for event_id in ids
-            ],
-        )
+                },
+            )
 
 
 def _sealer(app: Running, clock: FakeClock, batch_size: int = 3) -> AuditSealer:
@@ -139,9 +141,29 @@ class TestTampering:
         await _tamper(app, "DELETE FROM audit_events WHERE id = 80")
         assert await _problems(app) == [(70, "event_removed")]
 
-    async def test_an_inserted_event(self, app: Running, clock: FakeClock) -> None:
-        await _seed(app, clock, [25])
+    async def test_an_inserted_event(self, app: Running, clock: FakeClock, backend: str) -> None:
+        if backend == "postgresql":  # into the past: by the transaction of a sealed event
+            await _tamper(
+                app,
+                "INSERT INTO audit_events (id, occurred_at, type, outcome, details, txid)"
+                " SELECT 25, occurred_at, type, outcome, details, txid"
+                " FROM audit_events WHERE id = 20",
+            )
+        else:
+            await _seed(app, clock, [25])
         assert await _problems(app) == [(10, "event_inserted")]
+
+    async def test_a_late_commit_with_a_low_id_is_sealed_next_not_an_insertion(
+        self, app: Running, clock: FakeClock, backend: str
+    ) -> None:
+        """PostgreSQL draws ids at insert: an id below sealed ones can still be committing."""
+        if backend != "postgresql":
+            pytest.skip("SQLite draws ids in commit order")
+        await _seed(app, clock, [25])
+        report = await verify(app)
+        assert (report.ok, report.unsealed_events) == (True, 1)
+        assert await _sealer(app, clock).seal() == 1
+        assert (await verify(app)).ok
 
     async def test_an_altered_batch_digest(self, app: Running) -> None:
         await _tamper(

@@ -152,6 +152,7 @@ class TestPurge:
         assert report.anchor == {
             "last_batch_id": last["id"],
             "last_event_id": last["last_event_id"],
+            "covers_below": last["covers_below"],
             "digest": last["digest"],
             "purged_at": clock.now.isoformat(),
         }
@@ -308,13 +309,20 @@ class TestTamperingAfterAPurge:
         first = (await _batches(app))[0]
         assert await _problems(app) == [(first["id"], first["first_event_id"], "chain_broken")]
 
-    async def test_an_event_inserted_below_the_anchor(self, app: Running) -> None:
+    async def test_an_event_inserted_below_the_anchor(self, app: Running, backend: str) -> None:
         [anchor] = await _anchors(app)
         forged = anchor["last_event_id"] - 1
+        # Below the anchor in chain order: by id on SQLite, by transaction on PostgreSQL.
+        key = {"txid": anchor["covers_below"] - 1} if backend == "postgresql" else {}
         async with app.resources.engine.begin() as conn:  # inserts pass the append-only guard
             await conn.execute(
                 EVENTS.insert().values(
-                    id=forged, occurred_at=T0, type="session.created", outcome="success", details={}
+                    id=forged,
+                    occurred_at=T0,
+                    type="session.created",
+                    outcome="success",
+                    details={},
+                    **key,
                 )
             )
         report = await verify(app)

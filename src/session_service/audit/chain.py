@@ -7,7 +7,8 @@ Canonical form of an event (one line): JSON, UTF-8, keys sorted, no whitespace, 
 
     previous_digest + "\\n" + canonical(event_1) + "\\n" + ... + canonical(event_n)
 
-where `previous_digest` is the preceding batch's digest, or 64 zeros for the first batch.
+where `previous_digest` is the preceding batch's digest, or 64 zeros for the first batch,
+and the events are the batch's, in chain order (`chain_repository.chain_key`, then id).
 Anyone with a database dump can recompute it (see README).
 """
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,27 +24,28 @@ _anchors = table_of(AuditAnchor)
 
 _LATEST_BATCH = select(_batches).order_by(_batches.c.id.desc()).limit(1)
 _LATEST_ANCHOR = select(_anchors).order_by(_anchors.c.id.desc()).limit(1)
-_EVENTS_AFTER = (
-    select(_events)
-    .where(_events.c.id > bindparam("after"))
-    .order_by(_events.c.id)
-    .limit(bindparam("limit"))
-)
-_EVENTS_IN_RANGE = (
-    select(_events)
-    .where(_events.c.id > bindparam("after"), _events.c.id <= bindparam("through"))
-    .order_by(_events.c.id)
-)
 _ALL_BATCHES = select(_batches).order_by(_batches.c.id)
 _OLDEST_BATCHES = (
-    select(_batches.c.id, _batches.c.last_event_id, _batches.c.digest)
+    select(_batches.c.id, _batches.c.last_event_id, _batches.c.covers_below, _batches.c.digest)
     .order_by(_batches.c.id)
     .limit(bindparam("limit"))
 )
-_AT_OR_BELOW = select(func.count(), func.min(_events.c.id), func.max(_events.c.id)).where(
-    _events.c.id <= bindparam("through")
-)
-_COUNT_AFTER = select(func.count()).select_from(_events).where(_events.c.id > bindparam("after"))
+# Every transaction older than this one has ended (committed or rolled back): no event can
+# ever appear with a smaller txid.
+_PG_HORIZON = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+# SQLite: the sealer's transaction holds the write lock, so every written event is visible.
+_SQLITE_HORIZON = select(func.coalesce(func.max(_events.c.id), 0) + 1)
+
+
+def chain_key(db: AsyncSession) -> ColumnElement[int]:
+    """What orders events in the chain and what batches cover ranges of.
+
+    PostgreSQL: the writing transaction's id (`txid`), since ids are drawn at insert, not
+    at commit, and a late commit would leave an id below events already sealed. SQLite:
+    the id, as its transactions are serialised (`BEGIN IMMEDIATE`) and draw ids in commit
+    order.
+    """
+    return _events.c.txid if is_postgres(db) else _events.c.id
 
 
 class AuditChainRepository:
@@ -61,15 +62,26 @@ class AuditChainRepository:
         """The newest anchor (purges only move forward), or None if nothing was purged."""
         return (await self.db.execute(_LATEST_ANCHOR)).mappings().first()
 
-    async def events_after(self, after: int, *, limit: int) -> Sequence[RowMapping]:
-        """Up to `limit` events with ids above `after`, in id order."""
-        params = {"after": after, "limit": limit}
-        return (await self.db.execute(_EVENTS_AFTER, params)).mappings().all()
+    def key_of(self, event: RowMapping) -> int:
+        """An event's chain key (see `chain_key`)."""
+        return int(event["txid"] if is_postgres(self.db) else event["id"])
 
-    async def events_between(self, after: int, through: int) -> Sequence[RowMapping]:
-        """Events with `after < id <= through`, in id order."""
-        params = {"after": after, "through": through}
-        return (await self.db.execute(_EVENTS_IN_RANGE, params)).mappings().all()
+    async def horizon(self) -> int:
+        """Every event with a key below this is committed, and no other ever will be."""
+        stmt = _PG_HORIZON if is_postgres(self.db) else _SQLITE_HORIZON
+        return int(await self.db.scalar(stmt) or 0)
+
+    async def events_covered(
+        self, start: int | None, below: int, *, limit: int | None = None
+    ) -> Sequence[RowMapping]:
+        """Events with keys in [start, below) (no lower bound if None), in chain order."""
+        key = chain_key(self.db)
+        stmt = select(_events).where(key < below).order_by(key, _events.c.id)
+        if start is not None:
+            stmt = stmt.where(key >= start)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        return (await self.db.execute(stmt)).mappings().all()
 
     async def add_batch(self, values: dict[str, Any]) -> None:
         """Store a sealed batch."""
@@ -83,29 +95,39 @@ class AuditChainRepository:
         """Id, last event id and digest of the oldest `limit` batches."""
         return (await self.db.execute(_OLDEST_BATCHES, {"limit": limit})).all()
 
-    async def events_at_or_below(self, through: int) -> tuple[int, int | None, int | None]:
-        """How many events have ids up to `through`, and the lowest and highest of them."""
-        row = (await self.db.execute(_AT_OR_BELOW, {"through": through})).one()
+    async def events_below(self, below: int) -> tuple[int, int | None, int | None]:
+        """How many events have keys below `below`, and the lowest and highest of their ids."""
+        stmt = select(func.count(), func.min(_events.c.id), func.max(_events.c.id)).where(
+            chain_key(self.db) < below
+        )
+        row = (await self.db.execute(stmt)).one()
         return int(row[0]), row[1], row[2]
 
-    async def count_after(self, after: int) -> int:
-        """How many events have ids above `after` (not sealed yet)."""
-        return int(await self.db.scalar(_COUNT_AFTER, {"after": after}) or 0)
+    async def count_from(self, start: int | None) -> int:
+        """How many events have keys from `start` on (not sealed yet)."""
+        stmt = select(func.count()).select_from(_events)
+        if start is not None:
+            stmt = stmt.where(chain_key(self.db) >= start)
+        return int(await self.db.scalar(stmt) or 0)
 
-    async def range_age(self, *, after: int | None, through: int) -> tuple[datetime | None, int]:
-        """The newest `occurred_at` and the count of events with `after < id <= through`."""
-        in_range = _events.c.id <= through
-        if after is not None:
-            in_range = in_range & (_events.c.id > after)
+    async def range_age(self, *, start: int | None, below: int) -> tuple[datetime | None, int]:
+        """The newest `occurred_at` and the count of events with keys in [start, below)."""
+        key = chain_key(self.db)
+        in_range = key < below
+        if start is not None:
+            in_range = in_range & (key >= start)
         stmt = select(func.max(_events.c.occurred_at), func.count()).where(in_range)
         row = (await self.db.execute(stmt)).one()
         return cast("datetime | None", row[0]), int(row[1])
 
-    async def purge_through(self, *, last_event_id: int, last_batch_id: int) -> None:
-        """Delete events and batches up to these ids (PostgreSQL: past the append-only guard)."""
+    async def purge_below(self, *, covers_below: int, last_batch_id: int) -> None:
+        """Delete the events a purged run of batches covered, and those batches.
+
+        PostgreSQL: past the append-only guard.
+        """
         if is_postgres(self.db):
             await self.db.execute(text("SET LOCAL session_service.audit_purge = 'on'"))
-        await self.db.execute(delete(_events).where(_events.c.id <= last_event_id))
+        await self.db.execute(delete(_events).where(chain_key(self.db) < covers_below))
         await self.db.execute(delete(_batches).where(_batches.c.id <= last_batch_id))
 
     async def add_anchor(self, values: dict[str, Any]) -> None:

@@ -31,6 +31,8 @@ class AuditEvent(SQLModel, table=True):
         # Admin queries by type, and time ranges (queries, retention).
         Index("ix_audit_events_type_id", "type", "id"),
         Index("ix_audit_events_occurred_at", "occurred_at"),
+        # The chain's key on PostgreSQL: what a batch covers (see `chain_repository`).
+        Index("ix_audit_events_txid_id", "txid", "id"),
     )
 
     id: int | None = Field(
@@ -46,6 +48,10 @@ class AuditEvent(SQLModel, table=True):
     details: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONDocument, nullable=False)
     )
+    # PostgreSQL: the writing transaction's id, set by the server (`pg_current_xact_id()`,
+    # migration 0009), never by the service; not part of the event's canonical form.
+    # SQLite: unused (NULL), its transactions are serialised.
+    txid: int | None = Field(default=None, sa_column=Column(BigInteger(), nullable=True))
 
 
 class AuditBatch(SQLModel, table=True):
@@ -62,6 +68,8 @@ class AuditBatch(SQLModel, table=True):
     digest: str = Field(sa_column=Column(String(64), nullable=False))
     previous_digest: str = Field(sa_column=Column(String(64), nullable=False))
     sealed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # The chain up to this batch covers every event whose key is below this.
+    covers_below: int = Field(sa_column=Column(BigInteger(), nullable=False))
 
 
 class AuditAnchor(SQLModel, table=True):
@@ -82,3 +90,5 @@ class AuditAnchor(SQLModel, table=True):
     batches_purged: int = Field(sa_column=Column(Integer(), nullable=False))
     events_purged: int = Field(sa_column=Column(BigInteger(), nullable=False))
     purged_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    # Events whose key is below this are gone (the purged batches' `covers_below`).
+    covers_below: int = Field(sa_column=Column(BigInteger(), nullable=False))

@@ -14,6 +14,8 @@ from session_service.audit.snapshot import AuditEntry, AuditEventSnapshot
 from session_service.core.sqltypes import table_of
 
 _table = table_of(AuditEvent)
+# What an event is, as the service reads it: the chain's bookkeeping (`txid`) left out.
+_EVENT = [column for column in _table.c if column.name != "txid"]
 # Built once; executed with a parameter dict per event.
 _INSERT = insert(_table).returning(_table.c.id)
 _INSERT_MANY = insert(_table)
@@ -46,7 +48,7 @@ class AuditRepository:
         limit: int,
     ) -> list[AuditEventSnapshot]:
         """Events matching the filter, newest first, below the id `before` (keyset paging)."""
-        stmt = select(_table).order_by(_table.c.id.desc()).limit(limit)
+        stmt = select(*_EVENT).order_by(_table.c.id.desc()).limit(limit)
         if before is not None:
             stmt = stmt.where(_table.c.id < before)
         if session_id is not None:
@@ -80,14 +82,14 @@ class AuditRepository:
 
 
 _RECENT = (
-    select(_table)
+    select(*_EVENT)
     .where(_table.c.session_id == bindparam("session_id"))
     .order_by(_table.c.id.desc())
     .limit(bindparam("limit"))
 )
 
 _FOR_SESSION = (
-    select(_table)
+    select(*_EVENT)
     .where(_table.c.session_id == bindparam("session_id"), _table.c.id > bindparam("after"))
     .order_by(_table.c.id)
     .limit(bindparam("limit"))

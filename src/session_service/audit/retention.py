@@ -3,7 +3,7 @@
 Only whole sealed batches go, oldest first, and only while every event of the batch is
 older than the cutoff; the first batch that is not stops the purge, so what remains is
 always an unbroken tail of the chain. The anchor row keeps the newest purged batch's
-digest and last event id, from which the sealer continues and `verify_chain` starts.
+digest and `covers_below`, from which the sealer continues and `verify_chain` starts.
 
 One transaction does it all: the deletes (with the append-only guard's purge switch on
 PostgreSQL), the anchor and the `audit.purged` event. It holds the sealer's advisory lock
@@ -61,6 +61,7 @@ def _nothing(*, dry_run: bool) -> PurgeResult:
 class _Plan:
     last_batch_id: int
     last_event_id: int
+    covers_below: int
     digest: str
     batches: int
     events: int
@@ -116,13 +117,12 @@ async def purge_before(
             },
         )
         chain = AuditChainRepository(db)
-        await chain.purge_through(
-            last_event_id=plan.last_event_id, last_batch_id=plan.last_batch_id
-        )
+        await chain.purge_below(covers_below=plan.covers_below, last_batch_id=plan.last_batch_id)
         await chain.add_anchor(
             {
                 "last_batch_id": plan.last_batch_id,
                 "last_event_id": plan.last_event_id,
+                "covers_below": plan.covers_below,
                 "digest": plan.digest,
                 "batches_purged": plan.batches,
                 "events_purged": plan.events,
@@ -136,30 +136,31 @@ async def purge_before(
 async def _plan(db: AsyncSession, *, cutoff: datetime, max_batches: int) -> _Plan | None:
     """The run of oldest batches to purge, checked one batch range at a time.
 
-    `occurred_at` is not monotonic in id order, so each batch's newest event is looked up
-    over its id range (a primary-key range scan); the loop stops at the first batch that
-    is not entirely old, so the cost follows what is purged, not the table's size. The
-    first range starts at the bottom of the table: everything up to the last purged
-    batch is deleted, and so must be old, events outside any batch included.
+    `occurred_at` is not monotonic in key order, so each batch's newest event is looked up
+    over its key range (an index range scan); the loop stops at the first batch that is
+    not entirely old, so the cost follows what is purged, not the table's size. The first
+    range starts at the bottom of the table: everything below the last purged batch's
+    `covers_below` is deleted, and so must be old, events outside any batch included.
     """
     chain = AuditChainRepository(db)
     candidates = await chain.oldest_batches(limit=max_batches)
     chosen = None
     batches = events = 0
-    after: int | None = None
+    start: int | None = None
     for batch in candidates:
-        newest, count = await chain.range_age(after=after, through=int(batch.last_event_id))
+        newest, count = await chain.range_age(start=start, below=int(batch.covers_below))
         if newest is not None and newest >= cutoff:
             break
         chosen = batch
         batches += 1
         events += count
-        after = int(batch.last_event_id)
+        start = int(batch.covers_below)
     if chosen is None:
         return None
     return _Plan(
         last_batch_id=int(chosen.id),
         last_event_id=int(chosen.last_event_id),
+        covers_below=int(chosen.covers_below),
         digest=str(chosen.digest),
         batches=batches,
         events=events,

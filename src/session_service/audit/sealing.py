@@ -1,13 +1,18 @@
 """Sealing audit events into the hash chain, and verifying the chain.
 
-The sealer takes unsealed events in id order, in batches, and stores each batch's digest
-(see `chain.py`). Only events older than `min_age` are sealed, so a transaction that took
-an id but commits a moment later is never skipped over. One sealer at a time: a
-PostgreSQL advisory lock across instances, a process lock on SQLite. It runs off the
-request path: woken after commits that wrote events, and periodically.
+Each batch covers a range of chain keys, [where the previous batch stopped, `covers_below`),
+and its digest covers that range's events in chain order (see `chain.py` and
+`chain_repository.chain_key`). A batch never reaches past the horizon: on PostgreSQL the
+oldest transaction still running, so an event whose transaction commits late (a slow
+storage call inside it, a stalled client) is sealed in a later batch, never skipped; on
+SQLite, where transactions are serialised, the newest event. The events of one
+transaction (one key) always land in one batch. Events younger than `min_age` wait too.
+One sealer at a time: a PostgreSQL advisory lock across instances, a process lock on
+SQLite. It runs off the request path: woken after commits that wrote events, and
+periodically.
 
 After a retention purge (`retention.py`) the chain starts at the latest anchor: the
-digest and last event id of the newest purged batch stand in for GENESIS and 0.
+digest and `covers_below` of the newest purged batch stand in for GENESIS and the start.
 """
 
 from __future__ import annotations
@@ -71,26 +76,35 @@ class AuditSealer:
             last = await chain.latest_batch()
             if last is None:  # nothing sealed, or every batch purged: resume at the anchor
                 last = await chain.latest_anchor()
-            after = int(last["last_event_id"]) if last else 0
+            start = int(last["covers_below"]) if last else None
             previous = str(last["digest"]) if last else GENESIS
-            horizon = self.clock() - self.min_age
-            rows = await chain.events_after(after, limit=self.batch_size)
-            ready = []
-            for row in rows:  # stop at the first event that is not old enough
-                if row["occurred_at"] > horizon:
+            below = await chain.horizon()
+            rows = await chain.events_covered(start, below, limit=self.batch_size + 1)
+            if len(rows) > self.batch_size:  # full: stop before the last key, kept whole
+                below = chain.key_of(rows[self.batch_size])
+                if below == chain.key_of(rows[0]):  # one transaction wrote more than a batch
+                    below += 1
+                    rows = await chain.events_covered(below - 1, below)
+            young = self.clock() - self.min_age
+            for row in rows:  # stop at the first key with an event too young to seal
+                if chain.key_of(row) >= below:
                     break
-                ready.append(row)
+                if row["occurred_at"] > young:
+                    below = chain.key_of(row)
+                    break
+            ready = [row for row in rows if chain.key_of(row) < below]
             if not ready:
                 return 0
-            digest = batch_digest(previous, ready)
+            ids = [int(row["id"]) for row in ready]
             await chain.add_batch(
                 {
-                    "first_event_id": ready[0]["id"],
-                    "last_event_id": ready[-1]["id"],
+                    "first_event_id": min(ids),
+                    "last_event_id": max(ids),
                     "event_count": len(ready),
-                    "digest": digest,
+                    "digest": batch_digest(previous, ready),
                     "previous_digest": previous,
                     "sealed_at": self.clock(),
+                    "covers_below": below,
                 }
             )
             return len(ready)
@@ -138,7 +152,7 @@ async def verify_chain(db: AsyncSession) -> VerifyReport:
     """Recompute every batch; name each broken one and how it broke.
 
     Problems: `event_changed` (same events, other content), `event_removed` and
-    `event_inserted` (fewer or more events than sealed in the batch's id range),
+    `event_inserted` (fewer or more events than sealed in the batch's key range),
     `digest_changed` (the events match but the stored digest was altered: the next batch
     still chains to the true one), `chain_broken` (a batch does not chain to its
     predecessor's stored digest). On the newest batch nothing follows, so an altered digest
@@ -146,8 +160,8 @@ async def verify_chain(db: AsyncSession) -> VerifyReport:
 
     After a retention purge the chain starts at the latest anchor instead of GENESIS: the
     first remaining batch must chain to the anchor's digest (else `chain_broken`, which is
-    also what a deleted anchor row looks like), and events up to the anchor's
-    `last_event_id` must not exist. Any that do were inserted after the purge; they are
+    also what a deleted anchor row looks like), and events with keys below the anchor's
+    `covers_below` must not exist. Any that do were inserted after the purge; they are
     reported as `event_inserted` on a pseudo-batch with `batch_id` 0 whose event ids span
     the offending events. A purge that removed every batch and then lost its anchor too
     cannot be told apart from a fresh chain.
@@ -162,10 +176,10 @@ async def verify_chain(db: AsyncSession) -> VerifyReport:
     await read_one_snapshot(db)
     chain = AuditChainRepository(db)
     anchor = await chain.latest_anchor()
-    previous_stored, previous_last = GENESIS, 0
+    previous_stored, previous_below = GENESIS, None
     if anchor is not None:
-        previous_stored, previous_last = str(anchor["digest"]), int(anchor["last_event_id"])
-        count, lowest, highest = await chain.events_at_or_below(previous_last)
+        previous_stored, previous_below = str(anchor["digest"]), int(anchor["covers_below"])
+        count, lowest, highest = await chain.events_below(previous_below)
         if count:
             problems.append(
                 BatchProblem(
@@ -177,7 +191,7 @@ async def verify_chain(db: AsyncSession) -> VerifyReport:
             )
     stored = await chain.batches()
     for index, batch in enumerate(stored):
-        rows = await chain.events_between(previous_last, int(batch["last_event_id"]))
+        rows = await chain.events_covered(previous_below, int(batch["covers_below"]))
         batches += 1
         events += len(rows)
         problem = None
@@ -215,8 +229,8 @@ async def verify_chain(db: AsyncSession) -> VerifyReport:
                     problem=problem,
                 )
             )
-        previous_stored, previous_last = batch["digest"], int(batch["last_event_id"])
-    unsealed = await chain.count_after(previous_last)
+        previous_stored, previous_below = batch["digest"], int(batch["covers_below"])
+    unsealed = await chain.count_from(previous_below)
     return VerifyReport(
         ok=not problems,
         batches=batches,
@@ -232,6 +246,7 @@ def _describe_anchor(anchor: RowMapping) -> dict[str, Any]:
     return {
         "last_batch_id": int(anchor["last_batch_id"]),
         "last_event_id": int(anchor["last_event_id"]),
+        "covers_below": int(anchor["covers_below"]),
         "digest": str(anchor["digest"]),
         "purged_at": anchor["purged_at"].isoformat(),
     }
