@@ -56,11 +56,11 @@ $(WEB_STAMP): $(WEB)/package-lock.json
 	npm ci --prefix $(WEB) --no-audit --no-fund --silent
 	touch $(WEB_STAMP)
 
-# Debian packages the suite drives for real: Chromium (never a downloaded browser build)
-# and PgBouncer. Installed only when missing (as root, as on the build machines).
-DEBIAN_PACKAGES := chromium pgbouncer
+# Debian packages the suite drives for real: Chromium (never a downloaded browser build),
+# PgBouncer and HAProxy. Installed only when missing (as root, as on the build machines).
+DEBIAN_PACKAGES := chromium pgbouncer haproxy
 
-packages: ## Debian's chromium and pgbouncer for the tests, when missing
+packages: ## Debian's chromium, pgbouncer and haproxy for the tests, when missing
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi

@@ -48,7 +48,7 @@ def _start(env: dict[str, str], home: Path, name: str) -> tuple[subprocess.Popen
     log = (home / f"{name}.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "session_service", "serve"],
-        env={**os.environ, **env, "PORT": str(port)},
+        env={**os.environ, "SHUTDOWN_DRAIN_SECONDS": "0", **env, "PORT": str(port)},
         cwd=home,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -35,6 +35,7 @@ def start_server(
         "PORT": str(port),
         "DATABASE_URL": f"sqlite+aiosqlite:///{home / 'serve.db'}",
         "LOG_FORMAT": "json",
+        "SHUTDOWN_DRAIN_SECONDS": "0",  # tests of the drain set their own
         **(extra_env or {}),
     }
     with log_path.open("w") as log_file:
@@ -67,8 +68,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
-    # uvicorn re-raises SIGTERM after its graceful shutdown, so -SIGTERM is a clean exit.
-    assert process.returncode in (0, -signal.SIGTERM), log_path.read_text()
+    assert process.returncode == 0, log_path.read_text()
     assert "Application shutdown complete." in log_path.read_text()
 
 
@@ -116,9 +116,34 @@ def test_sigterm_lets_an_in_flight_upload_finish(tmp_path: Path) -> None:
         assert answer[0].status_code == 204, answer[0].text
         process.wait(timeout=30)
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode in (0, -signal.SIGTERM), log_path.read_text()
+        _assert_stopped_cleanly(process, log_path)
+
+
+def test_sigterm_drains_readiness_first_then_exits_0(tmp_path: Path) -> None:
+    """Balancers see 503 on /readyz at once; requests are still served until the drain ends."""
+    process, base, log_path = start_server(tmp_path, {"SHUTDOWN_DRAIN_SECONDS": "2"})
+    try:
+        assert httpx.get(f"{base}/readyz").status_code == 200
+        process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while httpx.get(f"{base}/readyz").status_code != 503:
+            assert time.monotonic() < deadline, "readiness never turned"
+            time.sleep(0.05)
+        assert httpx.get(f"{base}/readyz").json()["checks"] == {"process": "draining"}
+        assert httpx.post(f"{base}/api/v1/sessions").status_code == 201  # still serving
+        assert process.poll() is None
+        process.wait(timeout=15)
+    finally:
+        _assert_stopped_cleanly(process, log_path)
+    assert "shutdown_draining" in log_path.read_text()
+
+
+def _assert_stopped_cleanly(process: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Exit 0 after uvicorn's graceful shutdown (a process still running is killed first)."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    assert process.returncode == 0, log_path.read_text()
     assert "Application shutdown complete." in log_path.read_text()
 
 

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-import uvicorn
 from alembic.util.exc import CommandError
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from session_service import migrations
+from session_service import migrations, serving
 from session_service.audit.sealing import AuditSealer, VerifyReport, verify_chain
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.runner import job_context
@@ -57,16 +56,11 @@ def serve(
     configure_logging(settings)
     if settings.database.auto_migrate:
         migrations.upgrade(settings.database.url)
-    uvicorn.run(
-        "session_service.app:create_app_from_env",
-        factory=True,
+    serving.serve(
         host=host or settings.host,
         port=settings.port if port is None else port,
         workers=workers or settings.workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
+        drain_seconds=settings.shutdown_drain_seconds,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from session_service.core import lifecycle
 from session_service.core.db import ping
 from session_service.core.errors import DatabaseUnavailable, NotReady, StorageUnavailable
 from session_service.http.deps import ResourcesDep
@@ -28,8 +29,11 @@ async def readyz(resources: ResourcesDep) -> dict[str, Any]:
     """Ready: the database and the object store each answer within two seconds.
 
     The rate-limit store is reported but never makes the instance unready: without
-    Redis, limits are counted per instance and the service keeps serving.
+    Redis, limits are counted per instance and the service keeps serving. A process told
+    to stop is not ready at once, so balancers stop sending while it still serves.
     """
+    if lifecycle.draining.is_set():
+        raise NotReady("Shutting down.", extra={"checks": {"process": "draining"}})
     database, storage = await asyncio.gather(
         _check(ping(resources.engine), (DatabaseUnavailable,)),
         _check(resources.store.check(), (StorageUnavailable,)),

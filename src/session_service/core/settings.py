@@ -389,6 +389,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "host": ("host",),
     "port": ("port",),
     "workers": ("workers",),
+    "shutdown_drain_seconds": ("shutdown_drain_seconds",),
     "session_idle_ttl": ("session_idle_ttl",),
     "pending_ttl": ("pending_ttl",),
     "session_max_age": ("session_max_age",),
@@ -563,6 +564,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    shutdown_drain_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="After SIGTERM: seconds `/readyz` answers 503 while requests are still "
+        "served, so load balancers stop sending before the server stops (one worker).",
+    )
 
     session_idle_ttl: Duration = Field(
         default=timedelta(hours=24), description="Idle time after which an active session expires."
