@@ -57,10 +57,11 @@ $(WEB_STAMP): $(WEB)/package-lock.json
 	touch $(WEB_STAMP)
 
 # Debian packages the suite drives for real: Chromium (never a downloaded browser build),
-# PgBouncer and HAProxy. Installed only when missing (as root, as on the build machines).
-DEBIAN_PACKAGES := chromium pgbouncer haproxy
+# PgBouncer, HAProxy and Redis Sentinel. Installed only when missing (as root, as on the
+# build machines).
+DEBIAN_PACKAGES := chromium pgbouncer haproxy redis-sentinel
 
-packages: ## Debian's chromium, pgbouncer and haproxy for the tests, when missing
+packages: ## Debian's chromium, pgbouncer, haproxy and redis-sentinel for the tests, when missing
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi

@@ -46,7 +46,9 @@ class TestSmtpDelivery:
         async def recent_actions(session_id: str) -> str:
             return f"{session_id}: opened, uploaded a.pdf, " + "x" * 300
 
-        notifier = make_notifier(smtp_channel(smtp_server), recent_actions=recent_actions)
+        notifier = make_notifier(
+            smtp_channel(smtp_server), recent_actions=recent_actions, instance="api-1:8000"
+        )
         assert notifier.notify(create_alert())
         await settle(notifier)
 
@@ -61,6 +63,7 @@ class TestSmtpDelivery:
         lines: list[str] = message.get_content().splitlines()
         assert "Time: 2026-01-15T09:30:00+00:00" in lines
         assert "Source: request" in lines
+        assert "Instance: api-1:8000" in lines
         assert "Request id: req-7f3a" in lines
         assert "Session id: sess-42" in lines
         assert "Occurrences: 1" in lines

@@ -33,7 +33,9 @@ class TestWebhookDelivery:
         async def recent_actions(session_id: str) -> str:
             return "a" * 250
 
-        notifier = make_notifier(webhook_channel(webhook_server), recent_actions=recent_actions)
+        notifier = make_notifier(
+            webhook_channel(webhook_server), recent_actions=recent_actions, instance="api-1:8000"
+        )
         assert notifier.notify(create_alert())
         await settle(notifier)
 
@@ -45,6 +47,7 @@ class TestWebhookDelivery:
         assert json.loads(request.body) == {
             "time": T0.isoformat(),
             "source": "request",
+            "instance": "api-1:8000",
             "summary": "RuntimeError: database went away",
             "key": "request:RuntimeError:POST /api/v1/sessions",
             "request_id": "req-7f3a",

@@ -10,6 +10,7 @@ are unwrapped with `.get_secret_value()` only where they are used.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from datetime import timedelta
 from enum import StrEnum
@@ -38,6 +39,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     SettingsError,
 )
+
+from session_service.core.redis import SCHEMES as REDIS_SCHEMES
+from session_service.core.redis import SENTINEL_SCHEME, sentinel_parts
 
 
 def _seconds_or_iso(value: object) -> object:
@@ -299,10 +303,13 @@ class RateLimitSettings(_Group):
     @field_validator("storage_uri")
     @classmethod
     def _rate_limit_storage(cls, value: str) -> str:
-        if not value.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+        if not value.startswith(("memory://", *REDIS_SCHEMES)):
             raise ValueError(
-                "RATE_LIMIT_STORAGE_URI must be memory:// or redis://, rediss://, redis+unix://"
+                "RATE_LIMIT_STORAGE_URI must be memory:// or redis://, rediss://, redis+unix://, "
+                "redis+sentinel://host:26379/<service>"
             )
+        if value.startswith(SENTINEL_SCHEME):
+            sentinel_parts(value)
         return value
 
 
@@ -390,6 +397,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "port": ("port",),
     "workers": ("workers",),
     "shutdown_drain_seconds": ("shutdown_drain_seconds",),
+    "instance_name": ("instance_name",),
     "session_idle_ttl": ("session_idle_ttl",),
     "pending_ttl": ("pending_ttl",),
     "session_max_age": ("session_max_age",),
@@ -564,6 +572,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    instance_name: str | None = Field(
+        default=None,
+        max_length=128,
+        description="How alerts name this instance; default: the host name and port.",
+    )
     shutdown_drain_seconds: float = Field(
         default=5.0,
         ge=0,
@@ -719,6 +732,11 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         """Whether the embedded database is in use."""
         return self.database.url.startswith("sqlite")
+
+    @property
+    def instance(self) -> str:
+        """This instance's name in alerts: INSTANCE_NAME, else `<host name>:<port>`."""
+        return self.instance_name or f"{socket.gethostname()}:{self.port}"
 
 
 class ConfigurationRefused(Exception):

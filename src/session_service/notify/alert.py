@@ -43,6 +43,7 @@ class Delivery:
     occurrences: int = 1
     previous_at: datetime | None = None
     recent_actions: str = ""
+    instance: str = ""  # which instance sends it (INSTANCE_NAME)
 
 
 def truncate(text: str, limit: int) -> str:

@@ -7,6 +7,7 @@ import structlog
 from session_service.core.clock import Clock
 from session_service.core.settings import Settings
 from session_service.notify.base import AlertChannel
+from session_service.notify.claims import RedisClaims
 from session_service.notify.notifier import AlertNotifier, OnSent, RecentActions
 from session_service.notify.smtp import SmtpChannel
 from session_service.notify.webhook import WebhookChannel
@@ -21,7 +22,11 @@ def build_notifier(
     recent_actions: RecentActions | None = None,
     on_sent: OnSent | None = None,
 ) -> AlertNotifier:
-    """The process's one notifier; call `start()` (or enter it) on the running loop."""
+    """The process's one notifier; call `start()` (or enter it) on the running loop.
+
+    With a shared Redis (RATE_LIMIT_STORAGE_URI), alerts are deduplicated across every
+    instance, not only within this one.
+    """
     channels: list[AlertChannel] = []
     if settings.alerts.smtp.host and settings.alerts.email_to:
         channels.append(
@@ -48,10 +53,16 @@ def build_notifier(
                 timeout=settings.alerts.webhook_timeout,
             )
         )
+    shared = settings.rate_limits.storage_uri
+    claims = None
+    if channels and not shared.startswith("memory://"):
+        claims = RedisClaims(shared, timeout=settings.rate_limits.storage_timeout)
     return AlertNotifier(
         channels,
         window=settings.alerts.window,
         clock=clock,
         recent_actions=recent_actions,
         on_sent=on_sent,
+        instance=settings.instance,
+        claims=claims,
     )

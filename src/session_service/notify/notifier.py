@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 import structlog
 
@@ -30,6 +30,15 @@ RecentActions = Callable[[str], Awaitable[str]]
 
 OnSent = Callable[[str, bool], None]
 """Called with a channel name and whether that channel delivered the message."""
+
+
+class Claims(Protocol):
+    """Whether this instance may send the message about a key now (deployment-wide dedupe)."""
+
+    async def __call__(self, key: str, window: timedelta) -> bool: ...
+
+    async def aclose(self) -> None: ...
+
 
 MAX_KEYS: Final = 1000
 """Distinct error keys remembered for dedupe before the oldest are forgotten."""
@@ -57,6 +66,8 @@ class AlertNotifier:
         queue_size: int = 100,
         max_keys: int = MAX_KEYS,
         close_grace: float = 3.0,
+        instance: str = "",
+        claims: Claims | None = None,
     ) -> None:
         self._channels = tuple(channels)
         self._window = window
@@ -66,6 +77,9 @@ class AlertNotifier:
         self._queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=queue_size)
         self._max_keys = max_keys
         self._close_grace = close_grace
+        self._instance = instance
+        # Shared with the other instances (Redis): one message per key per window overall.
+        self._claims = claims
         self._keys: dict[str, _KeyState] = {}  # oldest message first
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -190,6 +204,9 @@ class AlertNotifier:
         ):
             if isinstance(result, Exception):
                 log.warning("alert_channel_close_failed", channel=channel.name, error=_name(result))
+        if self._claims is not None:
+            with contextlib.suppress(Exception):  # closing must not fail a shutdown
+                await self._claims.aclose()
 
     async def _work(self) -> None:
         while True:
@@ -202,10 +219,24 @@ class AlertNotifier:
                 self._queue.task_done()
 
     async def _deliver(self, delivery: Delivery) -> None:
+        if not await self._claimed(delivery.alert.key):
+            log.info("alert_sent_elsewhere", key=delivery.alert.key)
+            return
+        delivery = replace(delivery, instance=self._instance)
         session_id, fetch = delivery.alert.session_id, self._recent_actions
         if session_id is not None and fetch is not None:
             delivery = replace(delivery, recent_actions=await _actions(fetch, session_id))
         await asyncio.gather(*(self._send(channel, delivery) for channel in self._channels))
+
+    async def _claimed(self, key: str) -> bool:
+        """Whether no other instance sent this key within the window; yes if none can say."""
+        if self._claims is None:
+            return True
+        try:
+            return await self._claims(key, self._window)
+        except Exception as exc:  # the shared store is down: dedupe per process, send
+            log.warning("alert_claim_failed", error=_name(exc))
+            return True
 
     async def _send(self, channel: AlertChannel, delivery: Delivery) -> None:
         try:

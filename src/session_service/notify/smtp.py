@@ -44,6 +44,7 @@ def body(delivery: Delivery) -> str:
         "",
         f"Time: {iso_utc(alert.occurred_at)}",
         f"Source: {alert.source}",
+        f"Instance: {delivery.instance or '-'}",
         f"Request id: {alert.request_id or '-'}",
         f"Session id: {alert.session_id or '-'}",
         f"Occurrences: {occurrences}",

@@ -37,6 +37,7 @@ def payload(delivery: Delivery) -> dict[str, Any]:
     return {
         "time": iso_utc(alert.occurred_at),
         "source": alert.source,
+        "instance": delivery.instance,
         "summary": alert.summary,
         "key": alert.key,
         "request_id": alert.request_id,

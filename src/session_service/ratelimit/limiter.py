@@ -37,6 +37,7 @@ from limits.util import WindowStats
 from slowapi.errors import RateLimitExceeded
 from slowapi.wrappers import Limit
 
+from session_service.core.redis import SENTINEL_SCHEME
 from session_service.core.settings import Settings
 from session_service.core.tasks import stop_task
 
@@ -192,14 +193,27 @@ class RateLimiter:
         uri = settings.rate_limits.storage_uri
         if not uri.startswith("memory://"):
             timeout = settings.rate_limits.storage_timeout
-            self.shared_storage = async_storage.RedisStorage(
-                "async+" + uri,
-                implementation="redispy",
-                wrap_exceptions=True,
-                key_prefix=KEY_PREFIX,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-            )
+            options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+            if uri.startswith(SENTINEL_SCHEME):
+                # Counts read from a replica could lag the master: exact limits read it too.
+                self.shared_storage = async_storage.RedisSentinelStorage(
+                    "async+" + uri,
+                    implementation="redispy",
+                    wrap_exceptions=True,
+                    key_prefix=KEY_PREFIX,
+                    use_replicas=False,
+                    sentinel_kwargs=dict(options),
+                    socket_timeout=timeout,
+                    socket_connect_timeout=timeout,
+                )
+            else:
+                self.shared_storage = async_storage.RedisStorage(
+                    "async+" + uri,
+                    implementation="redispy",
+                    wrap_exceptions=True,
+                    key_prefix=KEY_PREFIX,
+                    **options,
+                )
             self.shared = _ASYNC_STRATEGIES[settings.rate_limits.strategy](self.shared_storage)
         self.timeout = settings.rate_limits.storage_timeout
         self.retry_interval = settings.rate_limits.retry_interval.total_seconds()
