@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,7 @@ from session_service.audit.models import Outcome
 from session_service.audit.service import AuditService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
+from session_service.core.db import after_commit_await
 from session_service.core.settings import Settings
 from session_service.files import signatures
 from session_service.files.errors import (
@@ -46,7 +48,7 @@ from session_service.files.repository import FileRepository
 from session_service.files.schemas import UploadCreate
 from session_service.files.snapshot import FileSnapshot
 from session_service.sessions.snapshot import SessionSnapshot
-from session_service.storage.base import ObjectMissing, ObjectStore, UploadSlot
+from session_service.storage.base import ObjectMissing, ObjectStore, StorageUnavailable, UploadSlot
 
 log = structlog.get_logger(__name__)
 
@@ -230,7 +232,13 @@ class FileService:
     async def delete(
         self, session: SessionSnapshot, file_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
     ) -> None:
-        """Delete the object and the row; if storage fails, nothing is deleted."""
+        """Delete the row (audited); its objects go once that has committed.
+
+        Storage is called after the commit, never inside the transaction: a slow store
+        must not hold a connection and the session's lock, nor commit the audit event
+        late. If storage fails, the objects belong to no file any more and the orphan sweep
+        takes them; the holder's answer is the same.
+        """
         files = FileRepository(db)
         file = await self._get(files, session, file_id, for_update=True)
         await files.delete(file.id)
@@ -241,7 +249,18 @@ class FileService:
             session_id=session.id,
             details={"file_id": str(file.id)},
         )
-        await self.store.delete_many([file.storage_key, incoming_key(file.storage_key)])
+        keys = [file.storage_key, incoming_key(file.storage_key)]
+        after_commit_await(db, partial(self._delete_objects, keys))
+
+    async def _delete_objects(self, keys: Sequence[str]) -> None:
+        try:
+            await self.store.delete_many(keys)
+        except StorageUnavailable as error:
+            log.warning(
+                "file_objects_left_for_cleanup",
+                objects=[object_ref(key) for key in keys],
+                reason=error.reason,
+            )
 
     async def download(
         self, session: SessionSnapshot, file_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
