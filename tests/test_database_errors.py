@@ -139,3 +139,16 @@ class TestStatementTimeout:
                     assert await conn.scalar(text("SHOW statement_timeout")) == expected
             finally:
                 await engine.dispose()
+
+
+@pytest.mark.parametrize(("seconds", "pool_recycle"), [(600, 600), (0, -1)])
+def test_pooled_connections_are_replaced_after_the_recycle_time(
+    seconds: int, pool_recycle: int
+) -> None:
+    """DATABASE_POOL_RECYCLE reaches the pool; 0 means never (SQLAlchemy's -1)."""
+    settings = Settings(
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+        database_pool_recycle=seconds,
+    )
+    engine = make_engine(settings)
+    assert engine.pool._recycle == pool_recycle  # the pool has no public view of it

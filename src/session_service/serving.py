@@ -16,6 +16,7 @@ import signal
 import threading
 from collections.abc import Generator
 from types import FrameType
+from typing import Any
 
 import structlog
 import uvicorn
@@ -56,7 +57,7 @@ class DrainingServer(uvicorn.Server):
 
 def serve(*, host: str, port: int, workers: int, drain_seconds: float) -> None:
     """Serve the app; with one worker, drain on SIGTERM (several: uvicorn's own handling)."""
-    options = {
+    options: dict[str, Any] = {
         "host": host,
         "port": port,
         "factory": True,
@@ -67,6 +68,6 @@ def serve(*, host: str, port: int, workers: int, drain_seconds: float) -> None:
     }
     app = "session_service.app:create_app_from_env"
     if workers > 1:
-        uvicorn.run(app, workers=workers, **options)  # type: ignore[arg-type]
+        uvicorn.run(app, workers=workers, **options)
         return
-    DrainingServer(uvicorn.Config(app, **options), drain_seconds=drain_seconds).run()  # type: ignore[arg-type]
+    DrainingServer(uvicorn.Config(app, **options), drain_seconds=drain_seconds).run()

@@ -11,12 +11,8 @@ CREATE = "/api/v1/sessions"
 
 
 @pytest.fixture
-def settings_overrides(limit_storage: str) -> dict[str, object]:
-    return {
-        "rate_limit_enabled": True,
-        "rate_limit_storage_uri": limit_storage,
-        "rate_limit_create": "10/minute",
-    }
+def settings_overrides(limits_on: dict[str, object]) -> dict[str, object]:
+    return {**limits_on, "rate_limit_create": "10/minute"}
 
 
 async def create_from(client_from: ClientFactory, address: str) -> int:

@@ -13,11 +13,10 @@ from tests.protection.conftest import ClientFactory
 
 
 @pytest.fixture
-def settings_overrides(limit_storage: str) -> dict[str, object]:
+def settings_overrides(limits_on: dict[str, object]) -> dict[str, object]:
     """Only the holder budget is small, so any 429 here is the holder limit's."""
     return {
-        "rate_limit_enabled": True,
-        "rate_limit_storage_uri": limit_storage,
+        **limits_on,
         "rate_limit_holder": "2/minute",
         "rate_limit_reset": "100/minute",
         "rate_limit_validate": "100/minute",

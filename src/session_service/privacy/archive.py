@@ -26,7 +26,7 @@ from session_service.core.errors import ResponseInterrupted
 from session_service.files.models import FileStatus
 from session_service.files.schemas import FileRead
 from session_service.files.snapshot import FileSnapshot
-from session_service.privacy.export import (
+from session_service.privacy.content import (
     ExportContent,
     events_json,
     head_json,

@@ -14,14 +14,11 @@ storage while it streams (`privacy/archive.py`).
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from collections.abc import AsyncIterator
+from typing import Literal
 from urllib.parse import urljoin
 
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.audit.events import EventType
@@ -31,49 +28,29 @@ from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.files.schemas import FileRead
 from session_service.files.service import FileService
-from session_service.files.snapshot import FileSnapshot
+from session_service.privacy.archive import zip_export
+from session_service.privacy.content import (
+    ExportContent,
+    ExportedSession,
+    Trail,
+    events_json,
+    head_json,
+    model_json,
+    to_json,
+)
 from session_service.privacy.erasure import MAX_PREVIOUS_SESSIONS
-from session_service.sessions.schemas import SessionDetailsRead
 from session_service.sessions.service import SessionService
 from session_service.sessions.snapshot import SessionSnapshot
 
 AUDIT_BATCH = 500
-FORMAT = "session-service.export.v2"
 
 ExportFormat = Literal["json", "zip"]
-
-
-class ExportedSession(SessionDetailsRead):
-    """Every field stored about the visitor's session."""
-
-    client_ip: str | None
-    user_agent: str | None
 
 
 class ExportedFile(FileRead):
     """A file in the JSON export, with a fresh download URL when it has content."""
 
     download_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Trail:
-    """One session's audit events, each already JSON, oldest first."""
-
-    session_id: uuid.UUID
-    events: list[bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class ExportContent:
-    """What an export holds, read in the request's unit of work; no contents of files."""
-
-    exported_at: datetime
-    session: ExportedSession
-    files: list[FileSnapshot]
-    trail: Trail
-    previous: list[Trail]
-    """The sessions this one replaced by resets, newest first."""
 
 
 class SessionExporter:
@@ -131,41 +108,12 @@ class SessionExporter:
         parts.append(b"]}")
         return parts
 
+    def archive(self, content: ExportContent) -> AsyncIterator[bytes]:
+        """The ZIP form, streamed: file contents read from storage a chunk at a time."""
+        return zip_export(content, self.files.store)
+
     async def _trail(self, session_id: uuid.UUID, *, db: AsyncSession) -> Trail:
         events: list[bytes] = []
         async for batch in self.audit.trail(session_id, db=db, batch=AUDIT_BATCH):
             events.extend(to_json(event.as_dict()) for event in batch)
         return Trail(session_id=session_id, events=events)
-
-
-def head_json(content: ExportContent) -> bytes:
-    """The document's opening members, up to and including `session`, unclosed."""
-    return (
-        b'{"format":'
-        + to_json(FORMAT)
-        + b',"exported_at":'
-        + to_json(content.exported_at)
-        + b',"session":'
-        + model_json(content.session)
-    )
-
-
-def events_json(events: list[bytes]) -> bytes:
-    """Events already in JSON, as one array."""
-    return b"[" + b",".join(events) + b"]"
-
-
-def to_json(value: Any) -> bytes:
-    """Compact JSON; times as RFC 3339 in UTC (`Z`), ids as strings."""
-    return json.dumps(value, default=_default, separators=(",", ":")).encode()
-
-
-def model_json(model: BaseModel) -> bytes:
-    """A response model as compact JSON."""
-    return model.model_dump_json().encode()
-
-
-def _default(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return str(value)

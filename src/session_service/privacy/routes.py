@@ -8,10 +8,9 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from session_service.http.auth import ServiceKey
-from session_service.http.deps import DbSession, RequestContextDep, ResourcesDep
+from session_service.http.deps import DbSession, RequestContextDep
 from session_service.http.problems import problem_responses
 from session_service.http.urls import PublicBase, absolute_url
-from session_service.privacy.archive import zip_export
 from session_service.privacy.deps import LockedSessionById, SessionEraserDep, SessionExporterDep
 from session_service.privacy.erasure import Erasure
 from session_service.privacy.export import ExportFormat
@@ -68,7 +67,6 @@ async def export_session(
     base: PublicBase,
     session: LockedSession,
     exporter: SessionExporterDep,
-    resources: ResourcesDep,
     db: DbSession,
     ctx: RequestContextDep,
     export_format: ExportFormat = Query(
@@ -82,7 +80,7 @@ async def export_session(
     if export_format == "zip":
         # Streamed after the unit of work has committed: storage, not the database, is read.
         return StreamingResponse(
-            zip_export(content, resources.store),
+            exporter.archive(content),
             media_type="application/zip",
             headers={"Content-Disposition": 'attachment; filename="session-export.zip"'},
         )
