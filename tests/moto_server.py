@@ -50,11 +50,9 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @contextmanager
-def separate_process() -> Iterator[str]:
-    """A moto server in a process of its own: for tests that measure this process's memory.
-
-    Only the process started here is ended, by its PID.
-    """
+def separate_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A moto server in a process of its own: (base URL, process), for tests that pause it
+    or measure this process's memory. Only the process started here is ended, by its PID."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -64,9 +62,16 @@ def separate_process() -> Iterator[str]:
     try:
         if not wait_for_port(port, server):
             raise RuntimeError("moto's server did not start")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", server
     finally:
         stop(server)
+
+
+@contextmanager
+def separate_process() -> Iterator[str]:
+    """`separate_server`'s base URL."""
+    with separate_server() as (endpoint, _):
+        yield endpoint
 
 
 def s3_settings(base: Settings, endpoint: str, bucket: str) -> Settings:

@@ -28,6 +28,7 @@ from session_service.core.db import make_engine, make_sessionmaker
 from session_service.core.ids import new_session_id
 from session_service.core.settings import Settings
 from session_service.core.tasks import stop_task
+from session_service.files.completion import UploadChecker
 from session_service.files.service import FileService
 from session_service.notify.factory import build_notifier
 from session_service.notify.notifier import AlertNotifier
@@ -125,7 +126,10 @@ async def open_resources(
             new_id=new_id,
             observe=metrics.validation,
         )
-        files = FileService(store=store, audit=audit, settings=settings, clock=clock)
+        checker = UploadChecker(store=store, audit=audit, maker=maker, clock=clock)
+        files = FileService(
+            store=store, checker=checker, audit=audit, settings=settings, clock=clock
+        )
         journal = ErasureJournal(store)
         yield Resources(
             settings=settings,

@@ -7,7 +7,7 @@ import pytest
 
 from session_service.files.names import promoted_key
 from session_service.storage.local import LocalStore
-from tests.files.helpers import request_slot
+from tests.files.helpers import PDF, post_form, request_slot
 from tests.helpers import Running, assert_problem, create_session, holder
 
 
@@ -24,8 +24,11 @@ class TestDiskErrors:
         assert isinstance(store, LocalStore)
         session = await create_session(client)
         slot = (await request_slot(client, session)).json()
-        # Where complete moves the upload to and checks it.
-        (store.objects / promoted_key(slot["upload"]["fields"]["key"])).mkdir(parents=True)
+        assert (await post_form(client, slot["upload"], PDF)).status_code in (200, 201, 204)
+        # Where complete copies the upload to check it must be a directory: make it a file.
+        blocker = store.objects / promoted_key(slot["upload"]["fields"]["key"])
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_bytes(b"")
         response = await client.post(
             f"/api/v1/session/files/{slot['file']['id']}/complete",
             headers=holder(session),

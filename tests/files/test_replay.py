@@ -17,7 +17,8 @@ from session_service.cleanup.runner import job_context
 from session_service.core.clock import utc_now
 from session_service.files.names import INCOMING_PREFIX
 from tests.conftest import FakeClock
-from tests.files.helpers import PDF, fetch, post_form, request_slot
+from tests.faults import failing_insert
+from tests.files.helpers import PDF, fetch, file_rows, post_form, request_slot
 from tests.helpers import Running, assert_problem, audit_events, create_session, holder
 
 # The same size as the checked PDF, so every policy condition holds for the replay too.
@@ -126,18 +127,25 @@ class TestReplay:
     async def test_a_completion_that_did_not_commit_is_finished_by_the_next(
         self, client: httpx.AsyncClient, app: Running
     ) -> None:
-        """The object was moved, then the transaction failed: completing again checks it."""
+        """The upload was copied and checked, then recording it failed: the upload is still
+        in quarantine, so completing again checks it again; the first copy is an orphan."""
         session = await create_session(client)
         slot = (await request_slot(client, session)).json()
         await post_form(client, slot["upload"], PDF)
-        form_key = slot["upload"]["fields"]["key"]
-        await app.resources.store.move(form_key, "uploads/" + form_key.removeprefix("incoming/"))
+        complete = f"{_files(slot['file']['id'])}/complete"
+        async with failing_insert(app, "audit_events"):
+            failed = await client.post(complete, headers=holder(session))
+        assert failed.status_code == 500
+        assert await _quarantined(app) == [slot["upload"]["fields"]["key"]]
 
-        completed = await client.post(
-            f"{_files(slot['file']['id'])}/complete", headers=holder(session)
-        )
+        completed = await client.post(complete, headers=holder(session))
         assert completed.status_code == 200
         assert completed.json()["status"] == "uploaded"
+        assert await _quarantined(app) == []
+        [row] = await file_rows(app)
+        stored = [info.key async for info in app.resources.store.list_prefix("uploads/")]
+        assert row["storage_key"] in stored
+        assert len(stored) == 1  # the failed attempt's copy was discarded
 
     async def test_a_replay_before_completion_is_what_gets_checked(
         self, client: httpx.AsyncClient, app: Running, store_backend: str

@@ -70,7 +70,7 @@ class TestStorageDown:
         [left] = [
             line
             for line in service_log_lines(json_log)
-            if line["event"] == "file_objects_left_for_cleanup"
+            if line["event"] == "objects_left_for_cleanup"
         ]
         assert left["level"] == "warning"
         stored = [info.key async for info in app.resources.store.list_prefix("uploads/")]

@@ -67,7 +67,7 @@ class TestSlot:
         storage_id = stored["storage_id"]
         assert storage_id == uuid.UUID(sid)  # a new session's objects go under its public id
         # Server ids only: the name is personal data and stays in the file row.
-        # The form writes to quarantine; complete moves the checked object to the file's key.
+        # The form writes to quarantine; complete checks a copy under a key of its own.
         assert upload["fields"]["key"] == f"incoming/{storage_id}/{file['id']}"
         [row] = await file_rows(app)
         assert row["storage_key"] == f"uploads/{storage_id}/{file['id']}"

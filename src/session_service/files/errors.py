@@ -58,8 +58,8 @@ class FileNotUploaded(Conflict):
 class UploadRejected(ServiceError):
     """The stored object did not match its declaration; it was deleted.
 
-    A fresh rejection is returned (`Rejected`), not raised, so the request commits it (row
-    marked, object gone, event written) before the route answers with this.
+    A fresh rejection is returned (`files/completion.Rejected`), not raised, so it commits
+    (row marked, event written) before the route answers with this.
     """
 
     status_code = 422

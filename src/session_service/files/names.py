@@ -1,13 +1,15 @@
 """Storage keys, built only from server-made ids: no part of a file's name is ever in one.
 
-A file's key is `uploads/{storage_id}/{file_id}`, where downloads read it. Its upload form
-writes to a quarantine key, `incoming/{storage_id}/{file_id}`, which nothing ever serves:
-`complete` moves the object to the file's key and checks it there, so a form replayed
-later (it stays valid until it expires) only ever writes to quarantine, which cleanup
-empties. `storage_id` is the session's public id (a random
-one for sessions from before ids and tokens were apart); it grants nothing, so it may appear
-in download URLs. The file's name is personal data: it lives in the file row only and
-reaches the browser in `Content-Disposition` when the file is downloaded.
+A file is created with the key `uploads/{storage_id}/{file_id}`. Its upload form writes to
+a quarantine key, `incoming/{storage_id}/{file_id}`, which nothing ever serves: `complete`
+copies the upload to a key of its own, `uploads/{storage_id}/{file_id}/{check_id}`, checks
+it there and, if it passes, makes that the file's key. Nothing ever writes to a checked
+key again, so a form replayed later (it stays valid until it expires) or a second
+completion running at the same time can never change what was checked; quarantine and
+the copies of checks that lost are emptied by cleanup. `storage_id` is the session's
+public id (a random one for sessions from before ids and tokens were apart); it grants
+nothing, so it may appear in download URLs. The file's name is personal data: it lives in
+the file row only and reaches the browser in `Content-Disposition` when it is downloaded.
 
 Objects stored before this layout keep their keys (`uploads/{storage_id}/{file_id}/{name}`,
 read through their rows as before); wherever an object is named outside its row (audit
@@ -30,6 +32,11 @@ def session_prefix(storage_id: uuid.UUID) -> str:
 def storage_key(storage_id: uuid.UUID, file_id: uuid.UUID) -> str:
     """The object key of a file: server-made ids only."""
     return f"{session_prefix(storage_id)}{file_id}"
+
+
+def checked_key(storage_key: str) -> str:
+    """A fresh key for one completion's copy of the upload of the file at `storage_key`."""
+    return f"{object_ref(storage_key)}/{uuid.uuid4().hex}"
 
 
 def incoming_prefix(storage_id: uuid.UUID) -> str:

@@ -72,12 +72,13 @@ class FileRepository:
         return int(count), int(total)
 
     async def mark_uploaded(
-        self, file: FileSnapshot, *, stored_size: int, now: datetime
+        self, file: FileSnapshot, *, storage_key: str, stored_size: int, now: datetime
     ) -> FileSnapshot:
-        """The object arrived and passed every check."""
+        """The object arrived and passed every check; `storage_key` is the checked copy."""
         return await self._update(
             file,
             status=FileStatus.UPLOADED.value,
+            storage_key=storage_key,
             stored_size=stored_size,
             uploaded_at=now,
             updated_at=now,

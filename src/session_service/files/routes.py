@@ -6,6 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Request, Response
 
+from session_service.files.completion import Rejected
 from session_service.files.deps import FileServiceDep
 from session_service.files.schemas import (
     DownloadRead,
@@ -15,7 +16,7 @@ from session_service.files.schemas import (
     UploadCreated,
     UploadFormRead,
 )
-from session_service.files.service import Rejected
+from session_service.http.deferred import DeferredResponse
 from session_service.http.deps import DbSession, RequestContextDep
 from session_service.http.problems import error_response, problem_responses
 from session_service.http.ratelimits import rate_limit
@@ -64,13 +65,19 @@ async def complete_upload(
     service: FileServiceDep,
     db: DbSession,
     ctx: RequestContextDep,
-) -> FileRead | Response:
+) -> Response:
     """Check the uploaded object (size, type, first bytes); idempotent once uploaded."""
-    # A rejection is committed (row marked, object gone, event written), then answered 422.
-    outcome = await service.complete(session, file_id, db=db, ctx=ctx)
-    if isinstance(outcome, Rejected):
-        return error_response(request, outcome.error())
-    return FileRead.model_validate(outcome)
+    completion = await service.complete(session, file_id, db=db, ctx=ctx)
+
+    def decide() -> Response:
+        # A rejection is committed (row marked, object gone, event written), then a 422.
+        outcome = completion.result()
+        if isinstance(outcome, Rejected):
+            return error_response(request, outcome.error())
+        body = FileRead.model_validate(outcome).model_dump_json()
+        return Response(body, media_type="application/json")
+
+    return DeferredResponse(decide)
 
 
 @router.get("/session/files", response_model=FileList, responses=problem_responses(401, 429))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -18,13 +17,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.audit.events import EventType
-from session_service.audit.models import Outcome
 from session_service.audit.service import AuditService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.core.db import after_commit_await
 from session_service.core.settings import Settings
-from session_service.files import signatures
+from session_service.files.completion import Completion, UploadChecker
 from session_service.files.errors import (
     FileLimitReached,
     FileNotFound,
@@ -32,14 +30,13 @@ from session_service.files.errors import (
     FileTooLarge,
     QuotaExceeded,
     UnsupportedContentType,
-    UploadMissing,
     UploadRejected,
 )
+from session_service.files.leftovers import delete_or_leave
 from session_service.files.models import FileStatus
 from session_service.files.names import (
     incoming_key,
     incoming_prefix,
-    object_ref,
     promoted_key,
     session_prefix,
     storage_key,
@@ -48,7 +45,7 @@ from session_service.files.repository import FileRepository
 from session_service.files.schemas import UploadCreate
 from session_service.files.snapshot import FileSnapshot
 from session_service.sessions.snapshot import SessionSnapshot
-from session_service.storage.base import ObjectMissing, ObjectStore, StorageUnavailable, UploadSlot
+from session_service.storage.base import ObjectStore, UploadSlot
 
 log = structlog.get_logger(__name__)
 
@@ -59,18 +56,6 @@ class IssuedSlot:
 
     file: FileSnapshot
     slot: UploadSlot
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A completion whose object failed a check: committed as such, answered as a 422."""
-
-    reason: str
-    file: FileSnapshot
-
-    def error(self) -> UploadRejected:
-        """The refusal the caller answers with, once the rejection is committed."""
-        return UploadRejected(self.reason, _REJECTION_DETAILS[self.reason])
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +73,13 @@ class FileService:
         self,
         *,
         store: ObjectStore,
+        checker: UploadChecker,
         audit: AuditService,
         settings: Settings,
         clock: Clock,
     ) -> None:
         self.store = store
+        self.checker = checker
         self.audit = audit
         self.settings = settings
         self.clock = clock
@@ -173,57 +160,23 @@ class FileService:
 
     async def complete(
         self, session: SessionSnapshot, file_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
-    ) -> FileSnapshot | Rejected:
-        """Move the upload out of quarantine, then check it there; idempotent once uploaded.
+    ) -> Completion:
+        """Complete a pending upload once this unit of work has committed; idempotent.
 
-        The checks read the object at the file's own key, after the move: a form posted
-        again meanwhile (S3 accepts a valid policy any number of times) can only write to
-        quarantine, so what was checked is what downloads serve. Reads only the first bytes
-        of the object. A mismatch deletes the object, marks the file rejected and returns
-        `Rejected`: an outcome to commit, answered as a 422.
+        Here only the database is read: the file must be the caller's and not rejected. An
+        uploaded file is answered as it is. A pending one is copied out of quarantine and
+        checked by `UploadChecker` after the commit, with no connection held while storage
+        works (see files/completion.py); the returned `Completion` then holds the file, or
+        `Rejected`, committed as such and answered as a 422.
         """
-        files = FileRepository(db)
-        file = await self._get(files, session, file_id, for_update=True)
+        file = await self._get(FileRepository(db), session, file_id)
         if file.status == FileStatus.UPLOADED:
-            return file
+            return Completion(file)
         if file.status == FileStatus.REJECTED:
             raise UploadRejected(file.rejection_reason or "rejected", "This upload was rejected.")
-        # Missing: nothing posted yet, or moved by an earlier completion that did not commit.
-        with suppress(ObjectMissing):
-            await self.store.move(incoming_key(file.storage_key), file.storage_key)
-        info = await self.store.inspect(file.storage_key, first_bytes=signatures.LONGEST_SIGNATURE)
-        if info is None:
-            raise UploadMissing("The file has not arrived in storage yet; upload it first.")
-        reason = None
-        if info.size != file.declared_size:
-            reason = "size_mismatch"
-        elif info.content_type != file.content_type:
-            reason = "type_mismatch"
-        elif not signatures.matches(file.content_type, info.first_bytes):
-            reason = "signature_mismatch"
-        now = self.clock()
-        details = {"file_id": str(file.id), "stored_size": info.size}
-        if reason is not None:
-            await self.store.delete_many([file.storage_key])
-            file = await files.mark_rejected(file, reason=reason, now=now)
-            await self.audit.record(
-                EventType.FILE_REJECTED,
-                db=db,
-                ctx=ctx,
-                session_id=session.id,
-                outcome=Outcome.FAILURE,
-                details={**details, "reason": reason},
-            )
-            return Rejected(reason=reason, file=file)
-        file = await files.mark_uploaded(file, stored_size=info.size, now=now)
-        await self.audit.record(
-            EventType.FILE_UPLOADED,
-            db=db,
-            ctx=ctx,
-            session_id=session.id,
-            details={**details, "promoted_from": object_ref(incoming_key(file.storage_key))},
-        )
-        return file
+        completion = Completion()
+        after_commit_await(db, partial(self.checker.check, completion, file, ctx))
+        return completion
 
     async def list(self, session: SessionSnapshot, *, db: AsyncSession) -> Sequence[FileSnapshot]:
         """The session's files, oldest first."""
@@ -250,17 +203,7 @@ class FileService:
             details={"file_id": str(file.id)},
         )
         keys = [file.storage_key, incoming_key(file.storage_key)]
-        after_commit_await(db, partial(self._delete_objects, keys))
-
-    async def _delete_objects(self, keys: Sequence[str]) -> None:
-        try:
-            await self.store.delete_many(keys)
-        except StorageUnavailable as error:
-            log.warning(
-                "file_objects_left_for_cleanup",
-                objects=[object_ref(key) for key in keys],
-                reason=error.reason,
-            )
+        after_commit_await(db, partial(delete_or_leave, self.store, keys))
 
     async def download(
         self, session: SessionSnapshot, file_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
@@ -323,10 +266,3 @@ class FileService:
         if file is None:
             raise FileNotFound("No such file in this session.")
         return file
-
-
-_REJECTION_DETAILS = {
-    "size_mismatch": "The stored file's size differs from the size declared; it was deleted.",
-    "type_mismatch": "The stored content type differs from the declared one; it was deleted.",
-    "signature_mismatch": "The file's content does not match its declared type; it was deleted.",
-}

@@ -3,17 +3,19 @@
 The sessions it replaced by resets (linked to it, and proven held by the same browser)
 go with it.
 
-Objects go first (everything under the session's storage prefix, including objects no row
-knows). If storage is unreachable, the database part still commits: the session row is gone,
-so its prefix belongs to no live session and orphan cleanup removes it (SPEC §5); the
-answer says so. The audit event keeps the session id and counts, nothing personal.
+The database part commits first (rows gone, `session.erased` written); stored objects
+(everything under the session's storage prefixes, including objects no row knows) and the
+erasure journal are written after the commit, never inside the transaction: a slow or hung
+store must not hold a pooled connection and the session's lock, nor commit the audit event
+late. If storage fails or the process dies in between, the prefixes belong to no live
+session, and orphan cleanup removes them (SPEC §5); the answer says so. The audit event
+keeps the session id and counts, nothing personal.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
 from typing import Literal
 
 import structlog
@@ -38,21 +40,18 @@ MAX_PREVIOUS_SESSIONS = 100
 ErasedBy = Literal["holder", "service", "journal"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Erasure:
-    """What an erasure removed, and whether storage still has objects to clean up."""
+    """What an erasure removed; its storage half is filled in once the erasure committed.
 
-    files: int
-    objects_deleted: int
-    storage_reachable: bool
+    `storage_reachable` is None until then: the answer is decided when it is sent, after
+    the unit of work has committed and the objects were (or could not be) deleted.
+    """
 
-    def plus(self, other: Erasure) -> Erasure:
-        """Two erasures' counts together (a session and one it replaced)."""
-        return Erasure(
-            files=self.files + other.files,
-            objects_deleted=self.objects_deleted + other.objects_deleted,
-            storage_reachable=self.storage_reachable and other.storage_reachable,
-        )
+    files: int = 0
+    erased: list[SessionSnapshot] = field(default_factory=list)
+    objects_deleted: int = 0
+    storage_reachable: bool | None = None
 
 
 class SessionEraser:
@@ -80,57 +79,58 @@ class SessionEraser:
 
         The replaced ones are linked to it (`previous_session_id`, the superseded event) and
         the browser proved it held them, so they are the same visitor's: leaving them would
-        leave their files and details linkable to the erased one.
+        leave their files and details linkable to the erased one. Storage is purged once
+        this unit of work has committed (`Erasure.storage_reachable` says how it went).
         """
         lineage = await self.sessions.lineage(session, db=db, limit=MAX_PREVIOUS_SESSIONS)
-        erasure = await self._erase_one(session, db=db, ctx=ctx, by=by, of=None)
-        erased = [session.id]
+        erasure = Erasure()
+        await self._erase_one(erasure, session, db=db, ctx=ctx, by=by, of=None)
         for previous_id in lineage:
             previous = await self.sessions.get(previous_id, db=db, lock=True)
             if previous is not None:
-                erased.append(previous.id)
-                erasure = erasure.plus(
-                    await self._erase_one(previous, db=db, ctx=ctx, by=by, of=session.id)
-                )
-        if erasure.storage_reachable:  # else the answer already says storage is down
-            await self.journal.record(erased, erased_at=self.clock())
+                await self._erase_one(erasure, previous, db=db, ctx=ctx, by=by, of=session.id)
+        after_commit_await(db, lambda: self._purge_storage(erasure))
         if not is_postgres(db):  # no erased byte may stay behind in SQLite's WAL
             engine = db.bind
             assert isinstance(engine, AsyncEngine)
-            after_commit_await(db, partial(scrub_sqlite, engine))
+            after_commit_await(db, lambda: scrub_sqlite(engine))
         return erasure
 
     async def _erase_one(
         self,
+        erasure: Erasure,
         session: SessionSnapshot,
         *,
         db: AsyncSession,
         ctx: RequestContext,
         by: ErasedBy,
         of: uuid.UUID | None,
-    ) -> Erasure:
-        """Objects first, then the row (its file rows go with it), then the audit event."""
+    ) -> None:
+        """The row (its file rows go with it), then the audit event."""
         files = len(await self.files.list(session, db=db))
-        deleted, reachable = 0, True
-        try:
-            deleted = await self.files.delete_every_object(session)
-        except StorageUnavailable:
-            reachable = False
-            log.warning("erasure_left_orphans", session_id=str(session.id))
         await self.sessions.remove(session.id, db=db)
-        details: dict[str, object] = {
-            "by": by,
-            "files": files,
-            "objects_deleted": deleted,
-            "storage": "deleted" if reachable else "unreachable_left_for_cleanup",
-        }
+        details: dict[str, object] = {"by": by, "files": files}
         if of is not None:
             details["replaced_by"] = str(of)  # erased with the session that replaced it
         await self.audit.record(
             EventType.SESSION_ERASED, db=db, ctx=ctx, session_id=session.id, details=details
         )
         log.info("session_erased", session_id=str(session.id), by=by)
-        return Erasure(files=files, objects_deleted=deleted, storage_reachable=reachable)
+        erasure.files += files
+        erasure.erased.append(session)
+
+    async def _purge_storage(self, erasure: Erasure) -> None:
+        """After the commit: every object of the erased sessions, then the journal entries."""
+        try:
+            for session in erasure.erased:
+                erasure.objects_deleted += await self.files.delete_every_object(session)
+        except StorageUnavailable as error:
+            erasure.storage_reachable = False
+            log.warning("erasure_left_orphans", sessions=len(erasure.erased), reason=error.reason)
+            return
+        erasure.storage_reachable = True
+        erased_ids = [session.id for session in erasure.erased]
+        await self.journal.record(erased_ids, erased_at=self.clock())
 
 
 async def reapply_erasures(

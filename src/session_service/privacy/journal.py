@@ -35,8 +35,8 @@ class ErasureJournal:
     async def record(self, session_ids: Sequence[uuid.UUID], *, erased_at: datetime) -> None:
         """Journal these erasures; a warning (no failure) when storage is unreachable.
 
-        Written before the erasure commits: an entry whose erasure then failed only makes a
-        later reapply erase a session its holder asked to have erased.
+        Written once the erasure has committed, with its objects: the journal is storage,
+        and no storage call runs inside a database transaction.
         """
         body = json.dumps({"erased_at": erased_at.isoformat()}).encode()
         try:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
 from session_service.http.auth import ServiceKey
+from session_service.http.deferred import DeferredResponse
 from session_service.http.deps import DbSession, RequestContextDep
 from session_service.http.problems import problem_responses
 from session_service.http.urls import PublicBase, absolute_url
@@ -29,11 +30,16 @@ ERASURE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _erasure_response(erasure: Erasure) -> Response:
-    if erasure.storage_reachable:
-        return Response(status_code=204)
-    body = ErasureRead(files=erasure.files, objects_deleted=erasure.objects_deleted)
-    return Response(body.model_dump_json(), status_code=202, media_type="application/json")
+def _erasure_response(erasure: Erasure) -> DeferredResponse:
+    """204, or 202 with a body when storage could not be purged (known once committed)."""
+
+    def decide() -> Response:
+        if erasure.storage_reachable is not False:
+            return Response(status_code=204)
+        body = ErasureRead(files=erasure.files, objects_deleted=erasure.objects_deleted)
+        return Response(body.model_dump_json(), status_code=202, media_type="application/json")
+
+    return DeferredResponse(decide)
 
 
 @router.delete(

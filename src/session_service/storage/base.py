@@ -60,11 +60,12 @@ class ObjectStore(Protocol):
         """Size, type and the first `first_bytes` bytes (a ranged read), or None if absent."""
         ...
 
-    async def move(self, source: str, target: str) -> None:
-        """Move an object within the store (server-side), replacing `target`.
+    async def copy(self, source: str, target: str) -> None:
+        """Copy an object within the store (server-side) to a key nothing else writes.
 
-        `ObjectMissing` if `source` is absent. On S3 a copy then a delete, so for a moment
-        both exist; on a directory an atomic rename.
+        `ObjectMissing` if `source` is absent. The copy is immutable from then on: a later
+        write to `source` never reaches it (S3 copies; a directory hard-links, and uploads
+        are published as new files, never rewritten in place).
         """
         ...
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -172,9 +173,9 @@ class LocalStore:
         """Size and type from disk, and only the first bytes of the object."""
         return await _on_disk(self._inspect, key, first_bytes)
 
-    async def move(self, source: str, target: str) -> None:
-        """Rename the object (atomic on one file system), its metadata first."""
-        await _on_disk(self._move, source, target)
+    async def copy(self, source: str, target: str) -> None:
+        """Hard-link the object under a second name (no bytes copied), its metadata first."""
+        await _on_disk(self._copy, source, target)
 
     async def read(self, key: str) -> AsyncGenerator[bytes, None]:
         """Read the object from disk in a thread, a chunk at a time."""
@@ -299,19 +300,19 @@ class LocalStore:
             first_bytes=head,
         )
 
-    def _move(self, source: str, target: str) -> None:
+    def _copy(self, source: str, target: str) -> None:
         origin, destination = self._object_path(source), self._object_path(target)
         if not origin.is_file():
             raise ObjectMissing(source)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        meta_origin, meta_destination = self._meta_path(source), self._meta_path(target)
+        meta_destination = self._meta_path(target)
         meta_destination.parent.mkdir(parents=True, exist_ok=True)
-        # The object's rename is the move; metadata goes first so the object never
-        # appears at `target` without its content type.
-        os.replace(meta_origin, meta_destination)
-        os.replace(origin, destination)
-        _prune_empty_parents(origin.parent, stop=self.root)
-        _prune_empty_parents(meta_origin.parent, stop=self.root)
+        # Metadata first, so the object never appears at `target` without its content type.
+        shutil.copyfile(self._meta_path(source), meta_destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(origin, destination)
+        except FileNotFoundError:
+            raise ObjectMissing(source) from None
 
     def _open_object(self, key: str) -> IO[bytes]:
         try:

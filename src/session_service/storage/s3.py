@@ -226,22 +226,20 @@ class S3Store:
             first_bytes=head_bytes,
         )
 
-    async def move(self, source: str, target: str) -> None:
-        """CopyObject within the bucket (server-side, encrypted as uploads are), then delete.
+    async def copy(self, source: str, target: str) -> None:
+        """CopyObject within the bucket (server-side, encrypted as uploads are).
 
         A failure stops presigning until the bucket answers again, as a failed `check` does:
         no form is handed out for a bucket that is gone.
         """
         try:
-            with _translated("move", missing=source):
+            with _translated("copy", missing=source):
                 await self._client.copy_object(
                     Bucket=self._bucket,
                     Key=target,
                     CopySource={"Bucket": self._bucket, "Key": source},
                     ServerSideEncryption=self._sse,
                 )
-            with _translated("move"):
-                await self._client.delete_object(Bucket=self._bucket, Key=source)
         except StorageUnavailable:
             self._bucket_answered = False
             raise
