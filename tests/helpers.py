@@ -14,7 +14,7 @@ from sqlalchemy import text
 from starlette.types import Receive, Scope, Send
 
 from session_service.audit.sealing import VerifyReport, verify_chain
-from session_service.core.db import job_scope
+from session_service.core.db import read_scope
 from session_service.core.sqltypes import table_of
 from session_service.http.deps import RESOURCES
 from session_service.resources import Resources
@@ -118,5 +118,5 @@ async def running(app: FastAPI) -> AsyncIterator[Running]:
 
 async def verify(app: Running) -> VerifyReport:
     """Verify the audit chain in a unit of work of its own, as the CLI does."""
-    async with job_scope(app.resources.sessionmaker) as db:
+    async with read_scope(app.resources.sessionmaker) as db:
         return await verify_chain(db)

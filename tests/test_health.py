@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+from sqlalchemy import text
+
+from tests.helpers import Running
 
 
 class TestOperations:
@@ -24,3 +28,29 @@ class TestOperations:
         assert "redoc" in (await client.get("/redoc")).text.lower()
         document = (await client.get("/openapi.json")).json()
         assert "/api/v1/session/validate" in document["paths"]
+
+
+class TestReadinessUnderLoad:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"database_pool_size": 2, "database_max_overflow": 0, "database_pool_timeout": 0.5}
+
+    async def test_a_busy_request_pool_is_not_an_outage(
+        self, client: httpx.AsyncClient, app: Running, backend: str
+    ) -> None:
+        """Every pooled connection is taken by requests: readiness still asks the database
+        on its own connection, and says it is there."""
+        if backend != "postgresql":
+            pytest.skip("the pool settings are PostgreSQL's; SQLite's writers queue on its lock")
+        engine = app.resources.engine
+        size = app.resources.settings.database.pool_size
+        held = [await engine.connect() for _ in range(size)]
+        try:
+            for conn in held:
+                await conn.execute(text("SELECT 1"))
+            response = await client.get("/readyz")
+        finally:
+            for conn in held:
+                await conn.close()
+        assert response.status_code == 200, response.text
+        assert response.json()["checks"]["database"] == "ok"

@@ -21,7 +21,7 @@ from session_service.audit.sealing import AuditSealer, VerifyReport, verify_chai
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.runner import job_context
 from session_service.core.clock import utc_now
-from session_service.core.db import job_scope, make_engine, make_sessionmaker
+from session_service.core.db import make_engine, make_sessionmaker, read_scope
 from session_service.core.settings import (
     Settings,
     get_settings,
@@ -154,7 +154,7 @@ async def _with_sessionmaker(job: Callable[[async_sessionmaker[AsyncSession]], A
 
 
 async def _verify(maker: async_sessionmaker[AsyncSession]) -> VerifyReport:
-    async with job_scope(maker) as db:
+    async with read_scope(maker) as db:
         return await verify_chain(db)
 
 

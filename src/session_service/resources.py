@@ -56,6 +56,7 @@ class Resources:
     clock: Clock
     metrics: Metrics
     engine: AsyncEngine
+    probe_engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     store: ObjectStore
     signing_keys: list[str]
@@ -87,6 +88,9 @@ async def open_resources(
     async with AsyncExitStack() as stack:
         engine = make_engine(settings)
         stack.push_async_callback(engine.dispose)
+        # Readiness has a connection of its own: a busy request pool is not an outage.
+        probe_engine = make_engine(settings, pool_size=1)
+        stack.push_async_callback(probe_engine.dispose)
         maker = make_sessionmaker(engine)
         seal_wake = asyncio.Event()
         audit = AuditService(
@@ -136,6 +140,7 @@ async def open_resources(
             clock=clock,
             metrics=metrics,
             engine=engine,
+            probe_engine=probe_engine,
             sessionmaker=maker,
             store=store,
             signing_keys=keys,

@@ -159,6 +159,46 @@ class TestSlowRedisFallback:
         assert [line["error"] for line in down] == ["TimeoutError"]
 
 
+    async def test_one_slow_call_is_not_an_outage(
+        self,
+        app: Running,
+        settings: Settings,
+        clock: FakeClock,
+        redis_server: Callable[[int], Popen[bytes]],
+    ) -> None:
+        """A call outlasting the timeout (a loaded event loop, a busy Redis) is counted in
+        memory, but Redis stays the counter until slow calls keep coming."""
+        port = free_port()
+        server = redis_server(port)
+        slow = settings.with_overrides(
+            rate_limit_storage_uri=f"redis://127.0.0.1:{port}/0",
+            rate_limit_storage_timeout=0.2,
+            rate_limit_fallback_after_timeouts=3,
+            rate_limit_retry_interval=timedelta(minutes=10),
+        )
+        async with running_app(slow, clock) as instance:
+            limiter = instance.resources.limiter
+            assert limiter is not None
+            transport = httpx.ASGITransport(app=instance)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                for pauses in (1, 2):
+                    server.send_signal(signal.SIGSTOP)
+                    try:
+                        for _ in range(pauses):
+                            assert (await client.post(CREATE)).status_code == 201
+                    finally:
+                        server.send_signal(signal.SIGCONT)
+                    assert limiter.status == "ok: redis"
+                    assert (await client.post(CREATE)).status_code in (201, 429)
+                    assert limiter.status == "ok: redis"  # a success in between starts over
+                server.send_signal(signal.SIGSTOP)
+                try:
+                    for _ in range(3):
+                        await client.post(CREATE)
+                finally:
+                    server.send_signal(signal.SIGCONT)
+                assert limiter.status.startswith("degraded")
+
 class TestRejections:
     async def test_the_first_rejection_is_audited_at_once_the_rest_summarised(
         self, client_from: ClientFactory, app: Running, clock: FakeClock

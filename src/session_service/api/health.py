@@ -28,6 +28,9 @@ async def healthz() -> dict[str, str]:
 async def readyz(resources: ResourcesDep) -> dict[str, Any]:
     """Ready: the database and the object store each answer within two seconds.
 
+    The database is asked on a connection of the probe's own, never one of the requests'
+    pool: a pool busy with requests is load, not an outage.
+
     The rate-limit store is reported but never makes the instance unready: without
     Redis, limits are counted per instance and the service keeps serving. A process told
     to stop is not ready at once, so balancers stop sending while it still serves.
@@ -35,7 +38,7 @@ async def readyz(resources: ResourcesDep) -> dict[str, Any]:
     if lifecycle.draining.is_set():
         raise NotReady("Shutting down.", extra={"checks": {"process": "draining"}})
     database, storage = await asyncio.gather(
-        _check(ping(resources.engine), (DatabaseUnavailable,)),
+        _check(ping(resources.probe_engine), (DatabaseUnavailable,)),
         _check(resources.store.check(), (StorageUnavailable,)),
     )
     checks = {"database": database, "storage": storage}

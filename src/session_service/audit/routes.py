@@ -51,5 +51,7 @@ async def verify_audit_chain(
     resources: ResourcesDep, db: DbSession, ctx: RequestContextDep
 ) -> dict[str, Any]:
     """Recompute the hash chain; `problems` names each broken batch and how it broke."""
-    report = await verify_and_record(db=db, audit=resources.audit, ctx=ctx)
+    report = await verify_and_record(
+        maker=resources.sessionmaker, db=db, audit=resources.audit, ctx=ctx
+    )
     return report.as_dict()

@@ -35,7 +35,7 @@ from session_service.audit.models import Outcome
 from session_service.audit.service import AuditService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
-from session_service.core.db import job_scope, read_one_snapshot
+from session_service.core.db import job_scope, read_scope
 from session_service.core.locks import LockKey, try_advisory_lock
 
 log = structlog.get_logger(__name__)
@@ -166,14 +166,13 @@ async def verify_chain(db: AsyncSession) -> VerifyReport:
     the offending events. A purge that removed every batch and then lost its anchor too
     cannot be told apart from a fresh chain.
 
-    On PostgreSQL the reads share one snapshot, so a purge or a seal committing meanwhile
-    cannot make a sound chain look broken (on SQLite the transaction holds the write lock):
-    call it first in its unit of work, before anything else has run in it.
+    Call it in a `read_scope`: the reads share one snapshot, so a purge or a seal
+    committing meanwhile cannot make a sound chain look broken, and on SQLite writers are
+    not held up for as long as it reads.
     """
     started = time.perf_counter()
     problems: list[BatchProblem] = []
     batches = events = 0
-    await read_one_snapshot(db)
     chain = AuditChainRepository(db)
     anchor = await chain.latest_anchor()
     previous_stored, previous_below = GENESIS, None
@@ -253,10 +252,15 @@ def _describe_anchor(anchor: RowMapping) -> dict[str, Any]:
 
 
 async def verify_and_record(
-    *, db: AsyncSession, audit: AuditService, ctx: RequestContext
+    *,
+    maker: async_sessionmaker[AsyncSession],
+    db: AsyncSession,
+    audit: AuditService,
+    ctx: RequestContext,
 ) -> VerifyReport:
-    """Verify the chain for an admin, and audit that they did, in the caller's unit of work."""
-    report = await verify_chain(db)
+    """Verify the chain in a read scope of its own, then audit that an admin did, in `db`."""
+    async with read_scope(maker) as reading:
+        report = await verify_chain(reading)
     await audit.record(
         EventType.ADMIN_AUDIT_VERIFIED,
         db=db,

@@ -55,6 +55,9 @@ DRIVER_UNAVAILABLE: tuple[type[BaseException], ...] = (
 UNAVAILABLE_DETAIL = "The database is not reachable right now; try again shortly."
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# An execution option: this SQLite transaction only reads (`read_scope`), so it begins
+# deferred and never takes the write lock.
+SQLITE_READ_ONLY = "session_service_read_only"
 
 
 def unavailable(error: BaseException) -> DatabaseUnavailable | None:
@@ -128,7 +131,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     """Real transactions on SQLite: our own `BEGIN IMMEDIATE`, WAL, a busy timeout.
 
     `BEGIN IMMEDIATE` takes the write lock up front, so two writers queue on the busy
-    timeout instead of one failing with SQLITE_BUSY when it upgrades a read lock.
+    timeout instead of one failing with SQLITE_BUSY when it upgrades a read lock; only a
+    `read_scope` begins deferred (a WAL snapshot, no lock), since it never writes.
     `secure_delete` overwrites deleted content with zeros instead of leaving it in free
     pages (an erasure then checkpoints the WAL away: `scrub_sqlite`).
     """
@@ -146,7 +150,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(SQLITE_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _translate_connect_errors(engine: AsyncEngine) -> None:
@@ -184,8 +189,13 @@ def _driver_args(url: str) -> tuple[URL, dict[str, Any]]:
     return parsed.difference_update_query(DRIVER_URL_ARGS), typed
 
 
-def make_engine(settings: Settings, *, timeouts: bool = True) -> AsyncEngine:
-    """Create the process's single engine for the configured database.
+def make_engine(
+    settings: Settings, *, timeouts: bool = True, pool_size: int | None = None
+) -> AsyncEngine:
+    """Create the process's engine for the configured database.
+
+    `pool_size`: a pool of that many connections and no overflow instead of the
+    configured pool (readiness probes have one of their own, apart from the requests').
 
     `timeouts`: statements are cancelled after DATABASE_STATEMENT_TIMEOUT (the server's
     `statement_timeout`, and asyncpg's own `command_timeout`, which also covers waiting in
@@ -203,7 +213,7 @@ def make_engine(settings: Settings, *, timeouts: bool = True) -> AsyncEngine:
     if settings.is_sqlite:
         _prepare_sqlite_file(url)
         engine = create_async_engine(
-            url, pool_size=5, max_overflow=0, pool_timeout=30, hide_parameters=True
+            url, pool_size=pool_size or 5, max_overflow=0, pool_timeout=30, hide_parameters=True
         )
         _configure_sqlite(engine)
         return engine
@@ -219,10 +229,10 @@ def make_engine(settings: Settings, *, timeouts: bool = True) -> AsyncEngine:
             server_settings["statement_timeout"] = str(int(database.statement_timeout * 1000))
     engine = create_async_engine(
         parsed,
-        pool_size=database.pool_size,
+        pool_size=pool_size or database.pool_size,
         # Overflow connections are closed on check-in, so under steady load they are opened
         # and closed per request; a fixed pool that requests queue on is faster.
-        max_overflow=database.max_overflow,
+        max_overflow=0 if pool_size else database.max_overflow,
         pool_timeout=database.pool_timeout,
         pool_recycle=database.pool_recycle or -1,
         hide_parameters=True,
@@ -253,13 +263,24 @@ async def ping(engine: AsyncEngine) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-async def read_one_snapshot(db: AsyncSession) -> None:
-    """Make every read of this (fresh) unit of work see one snapshot: REPEATABLE READ.
+@asynccontextmanager
+async def read_scope(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A transaction that only reads, every read on one snapshot; always rolled back.
 
-    SQLite needs nothing: its transaction holds the write lock (`BEGIN IMMEDIATE`).
+    For long reads (audit verify): PostgreSQL reads at REPEATABLE READ, read-only; SQLite
+    opens a deferred transaction, a WAL snapshot that takes no write lock, so writers go on
+    while it reads. Whatever is to be recorded about the read goes in a unit of work after.
     """
-    if is_postgres(db):
-        await db.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    async with translated_errors(), maker() as db:
+        try:
+            if is_postgres(db):
+                options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            else:
+                options = {SQLITE_READ_ONLY: True}
+            await db.connection(execution_options=options)
+            yield db
+        finally:
+            await db.rollback()
 
 
 AFTER_COMMIT_KEY = "after_commit"

@@ -282,7 +282,13 @@ class RateLimitSettings(_Group):
         description="IPv6 clients are counted per network of this prefix (IPv4: per address).",
     )
     storage_timeout: float = Field(
-        default=0.25, gt=0, description="Seconds a Redis call may take before it counts as down."
+        default=0.25, gt=0, description="Seconds a Redis call may take before it counts as slow."
+    )
+    fallback_after_timeouts: int = Field(
+        default=3,
+        ge=1,
+        description="Slow Redis calls in a row after which Redis counts as down (a failed "
+        "connection counts at once); one slow call under load is not an outage.",
     )
     retry_interval: Duration = Field(
         default=timedelta(seconds=5),
@@ -461,6 +467,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "rate_limit_holder": ("rate_limits", "holder"),
     "rate_limit_ipv6_prefix": ("rate_limits", "ipv6_prefix"),
     "rate_limit_storage_timeout": ("rate_limits", "storage_timeout"),
+    "rate_limit_fallback_after_timeouts": ("rate_limits", "fallback_after_timeouts"),
     "rate_limit_retry_interval": ("rate_limits", "retry_interval"),
     "alert_window": ("alerts", "window"),
     "alert_email_to": ("alerts", "email_to"),

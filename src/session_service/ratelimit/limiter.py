@@ -34,6 +34,7 @@ from limits.aio import storage as async_storage
 from limits.aio import strategies as async_strategies
 from limits.errors import StorageError
 from limits.util import WindowStats
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from slowapi.errors import RateLimitExceeded
 from slowapi.wrappers import Limit
 
@@ -216,6 +217,8 @@ class RateLimiter:
                 )
             self.shared = _ASYNC_STRATEGIES[settings.rate_limits.strategy](self.shared_storage)
         self.timeout = settings.rate_limits.storage_timeout
+        self.fallback_after_timeouts = settings.rate_limits.fallback_after_timeouts
+        self.timeouts_in_a_row = 0
         self.retry_interval = settings.rate_limits.retry_interval.total_seconds()
         self.shared_down_since: float | None = None
         self._probe: asyncio.Task[None] | None = None
@@ -266,10 +269,12 @@ class RateLimiter:
             return await counter.hit(item, *identifiers), counter
         try:
             async with asyncio.timeout(self.timeout):
-                return await counter.hit(item, *identifiers), counter
+                allowed = await counter.hit(item, *identifiers)
         except (StorageError, OSError, TimeoutError) as exc:
-            self._shared_failed(type(exc).__name__)
+            self._shared_call_failed(exc)
             return await self.local.hit(item, *identifiers), self.local
+        self.timeouts_in_a_row = 0
+        return allowed, counter
 
     async def _stats(
         self, counter: _Counter, item: RateLimitItem, identifiers: Sequence[str]
@@ -278,9 +283,23 @@ class RateLimiter:
             async with asyncio.timeout(self.timeout):
                 return await counter.get_window_stats(item, *identifiers)
         except (StorageError, OSError, TimeoutError) as exc:
-            self._shared_failed(type(exc).__name__)
+            self._shared_call_failed(exc)
             # The refusal stands; without the window, suggest one full period.
             return WindowStats(time.time() + item.get_expiry(), 0)
+
+    def _shared_call_failed(self, error: Exception) -> None:
+        """A failed connection means Redis is down; slow calls only when they keep coming.
+
+        A call that outlasts the timeout is counted here in memory either way, but one
+        slow answer on a loaded event loop is not an outage: only
+        RATE_LIMIT_FALLBACK_AFTER_TIMEOUTS of them in a row switch every call over.
+        """
+        cause = error.storage_error if isinstance(error, StorageError) else error
+        if isinstance(cause, TimeoutError | RedisTimeoutError):
+            self.timeouts_in_a_row += 1
+            if self.timeouts_in_a_row < self.fallback_after_timeouts:
+                return
+        self._shared_failed(type(cause).__name__)
 
     def _shared_failed(self, error: str) -> None:
         if self.shared_down_since is not None:
@@ -295,6 +314,7 @@ class RateLimiter:
             if await self._ping():
                 down_for = time.time() - (self.shared_down_since or time.time())
                 self.shared_down_since = None
+                self.timeouts_in_a_row = 0
                 log.info("rate_limit_storage_recovered", down_seconds=round(down_for, 1))
                 return
 
