@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
@@ -50,3 +53,29 @@ def stop(process: subprocess.Popen[bytes], *, timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def start_serve(env: dict[str, str], home: Path, port: int) -> subprocess.Popen[bytes]:
+    """`session-service serve` on `port` with `env` over this environment, run in `home`;
+    its output goes to `home/serve-{port}.log`."""
+    log = (home / f"serve-{port}.log").open("a")
+    return subprocess.Popen(
+        [sys.executable, "-m", "session_service", "serve"],
+        env={**os.environ, **env, "PORT": str(port)},
+        cwd=home,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_ready(port: int, process: subprocess.Popen[bytes], *, timeout: float = 45) -> None:
+    """Wait until the server on `port` answers `/readyz` with 200; fail the test if not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"serve on port {port} did not become ready")

@@ -8,11 +8,9 @@ then it finishes what is in flight and exits 0.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,32 +22,9 @@ import pytest
 
 from session_service import migrations
 from tests.conftest import PostgresFactory
-from tests.processes import free_port, require, stop, wait_for_port
+from tests.processes import free_port, require, start_serve, stop, wait_for_port, wait_ready
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
-
-
-def _serve(env: dict[str, str], home: Path, port: int) -> subprocess.Popen[bytes]:
-    log = (home / f"serve-{port}.log").open("a")
-    return subprocess.Popen(
-        [sys.executable, "-m", "session_service", "serve"],
-        env={**os.environ, **env, "PORT": str(port)},
-        cwd=home,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _ready(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 45
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"serve on port {port} did not become ready")
 
 
 @pytest.fixture
@@ -146,17 +121,19 @@ def test_restarting_one_of_two_instances_fails_no_request(
     homes = [tmp_path / "a", tmp_path / "b"]
     for home in homes:
         home.mkdir()
-    processes = [_serve(env, home, backend) for home, backend in zip(homes, backends, strict=True)]
+    processes = [
+        start_serve(env, home, backend) for home, backend in zip(homes, backends, strict=True)
+    ]
     try:
         for backend, process in zip(backends, processes, strict=True):
-            _ready(backend, process)
+            wait_ready(backend, process)
         time.sleep(0.6)  # both up in HAProxy's eyes (rise 2 at 200 ms)
         with Load(f"http://127.0.0.1:{port}") as load:
             time.sleep(1.0)
             processes[0].send_signal(signal.SIGTERM)
             assert processes[0].wait(timeout=30) == 0
-            processes[0] = _serve(env, homes[0], backends[0])
-            _ready(backends[0], processes[0])
+            processes[0] = start_serve(env, homes[0], backends[0])
+            wait_ready(backends[0], processes[0])
             time.sleep(1.0)  # back in rotation and serving
         assert load.failures == []
         assert load.answered > 50
