@@ -11,6 +11,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -44,9 +45,46 @@ def _as_postgres() -> Callable[[], None] | None:
     return demote
 
 
+class Cluster:
+    """A running throwaway cluster: its admin URL, and a restart as an operator does one."""
+
+    def __init__(self, command: list[str], port: int, demote: Callable[[], None] | None) -> None:
+        self.command, self.port, self.demote = command, port, demote
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        self.server = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        server = subprocess.Popen(
+            self.command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=self.demote,
+        )
+        if not wait_for_port(self.port, server):
+            raise RuntimeError("the throwaway PostgreSQL did not start")
+        return server
+
+    def restart(self, *, down_for: float = 0.0) -> None:
+        """Fast shutdown (sessions end with "terminating connection due to administrator
+        command"), `down_for` seconds with nothing listening, then start again; returns
+        while the server may still be starting up."""
+        self.server.send_signal(signal.SIGINT)
+        self.server.wait(timeout=30)
+        time.sleep(down_for)
+        self.server = self._start()
+
+    def wait_ready(self) -> None:
+        """Until the server accepts connections (listening comes first)."""
+        while not _ready(self.port):
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        stop(self.server, timeout=15)  # smart shutdown; then immediate
+
+
 @contextmanager
-def cluster(**settings: str | int) -> Iterator[str]:
-    """A running cluster with `settings` (postgresql.conf names); yields its admin URL."""
+def restartable(**settings: str | int) -> Iterator[Cluster]:
+    """A running cluster with `settings` (postgresql.conf names), to restart at will."""
     binaries = _binaries()
     assert binaries is not None, "PostgreSQL's server binaries are not installed"
     directory = Path(tempfile.mkdtemp(prefix="pg-cluster-"))
@@ -66,22 +104,22 @@ def cluster(**settings: str | int) -> Iterator[str]:
     command = [str(binaries / "postgres"), "-D", str(data), "-k", str(directory)]
     for name, value in options.items():
         command += ["-c", f"{name}={value}"]
-    server = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=demote,
-    )
-    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    running: Cluster | None = None
     try:
-        if not wait_for_port(port, server):
-            raise RuntimeError("the throwaway PostgreSQL did not start")
-        while not _ready(port):  # listening comes before accepting connections
-            time.sleep(0.1)
-        yield url
+        running = Cluster(command, port, demote)
+        running.wait_ready()
+        yield running
     finally:
-        stop(server, timeout=15)  # smart shutdown; then immediate
+        if running is not None:
+            running.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextmanager
+def cluster(**settings: str | int) -> Iterator[str]:
+    """A running cluster with `settings` (postgresql.conf names); yields its admin URL."""
+    with restartable(**settings) as running:
+        yield running.url
 
 
 def _ready(port: int) -> bool:

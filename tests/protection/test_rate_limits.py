@@ -158,7 +158,6 @@ class TestSlowRedisFallback:
         ]
         assert [line["error"] for line in down] == ["TimeoutError"]
 
-
     async def test_one_slow_call_is_not_an_outage(
         self,
         app: Running,
@@ -198,6 +197,7 @@ class TestSlowRedisFallback:
                 finally:
                     server.send_signal(signal.SIGCONT)
                 assert limiter.status.startswith("degraded")
+
 
 class TestRejections:
     async def test_the_first_rejection_is_audited_at_once_the_rest_summarised(
