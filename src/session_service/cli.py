@@ -61,6 +61,8 @@ def serve(
         port=settings.port if port is None else port,
         workers=workers or settings.workers,
         drain_seconds=settings.shutdown_drain_seconds,
+        http=settings.http,
+        database_connections=settings.database.pool_size + settings.database.max_overflow,
     )
 
 

@@ -7,11 +7,15 @@ readiness to 503 (`core/lifecycle.draining`) and keeps serving for SHUTDOWN_DRAI
 then uvicorn's graceful shutdown finishes the requests in flight, and the process exits 0
 (uvicorn itself re-raises the signal, which makes the exit status 143). A second SIGTERM,
 or SIGINT, stops at once as before.
+
+Connections go through `http/protocol.LimitedHttpProtocol` (HTTP_* limits), named by its
+import path so that every worker process loads it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import resource
 import signal
 import threading
 from collections.abc import Generator
@@ -22,8 +26,15 @@ import structlog
 import uvicorn
 
 from session_service.core import lifecycle
+from session_service.core.settings import HttpSettings
 
 log = structlog.get_logger(__name__)
+
+HTTP_PROTOCOL = "session_service.http.protocol:LimitedHttpProtocol"
+
+FD_RESERVE = 64
+"""File descriptors a worker needs besides its connections and database pool: the listening
+socket, the event loop, logs, Redis, files being stored, refused connections closing."""
 
 
 class DrainingServer(uvicorn.Server):
@@ -55,8 +66,17 @@ class DrainingServer(uvicorn.Server):
                 ]
 
 
-def serve(*, host: str, port: int, workers: int, drain_seconds: float) -> None:
+def serve(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    drain_seconds: float,
+    http: HttpSettings,
+    database_connections: int,
+) -> None:
     """Serve the app; with one worker, drain on SIGTERM (several: uvicorn's own handling)."""
+    check_fd_limit(http.max_connections + database_connections + FD_RESERVE)
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -65,9 +85,22 @@ def serve(*, host: str, port: int, workers: int, drain_seconds: float) -> None:
         "access_log": False,
         "server_header": False,
         "proxy_headers": False,
+        "http": HTTP_PROTOCOL,
+        "timeout_keep_alive": http.keep_alive_timeout,
     }
     app = "session_service.app:create_app_from_env"
     if workers > 1:
         uvicorn.run(app, workers=workers, **options)
         return
     DrainingServer(uvicorn.Config(app, **options), drain_seconds=drain_seconds).run()
+
+
+def check_fd_limit(needed: int) -> None:
+    """Warn when `ulimit -n` is below what a worker may open at its HTTP_MAX_CONNECTIONS.
+
+    Past the limit accepting fails (asyncio logs and retries a second later) and no new
+    connection is answered at all, not even with 503; the cap only helps below it.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning("fd_limit_below_connection_cap", ulimit_n=soft, needed=needed)

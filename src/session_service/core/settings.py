@@ -94,6 +94,54 @@ DRIVER_URL_ARGS: dict[str, type[int] | type[float]] = {
 """asyncpg arguments an operator may put in DATABASE_URL's query, with their types."""
 
 
+class HttpSettings(_Group):
+    """HTTP_*: what one worker accepts from a connection before the app sees a request."""
+
+    max_connections: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Open connections per worker; above it a new connection's request is "
+        "answered 503 server_busy (GET /healthz still served). Keep it below `ulimit -n`.",
+    )
+    max_header_bytes: int = Field(
+        default=32 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line and headers together; larger: 431 headers_too_large.",
+    )
+    max_headers: int = Field(
+        default=100, ge=10, le=10_000, description="Most headers per request; more: 431."
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Seconds a connection may wait for its next request, or a new one for "
+        "its first, before it is closed.",
+    )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Seconds from a request's first byte to its last header; later: 408.",
+    )
+    request_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        validate_default=True,
+        description="Seconds from a request's first byte to the end of its body; later: 408.",
+    )
+
+    @field_validator("request_timeout")
+    @classmethod
+    def _head_within_request(cls, value: float, info: ValidationInfo) -> float:
+        if value < info.data.get("header_timeout", 0):
+            raise ValueError("must be at least HTTP_HEADER_TIMEOUT (the head is part of it)")
+        return value
+
+
 class DatabaseSettings(_Group):
     """DATABASE_* and AUTO_MIGRATE."""
 
@@ -403,6 +451,12 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "port": ("port",),
     "workers": ("workers",),
     "shutdown_drain_seconds": ("shutdown_drain_seconds",),
+    "http_max_connections": ("http", "max_connections"),
+    "http_max_header_bytes": ("http", "max_header_bytes"),
+    "http_max_headers": ("http", "max_headers"),
+    "http_keep_alive_timeout": ("http", "keep_alive_timeout"),
+    "http_header_timeout": ("http", "header_timeout"),
+    "http_request_timeout": ("http", "request_timeout"),
     "instance_name": ("instance_name",),
     "session_idle_ttl": ("session_idle_ttl",),
     "pending_ttl": ("pending_ttl",),
@@ -678,6 +732,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = Field(default=True, description="Log one line per request.")
 
+    http: HttpSettings = Field(default_factory=HttpSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)

@@ -60,6 +60,9 @@ export type ServerErrorCode =
   | "not_found"
   | "method_not_allowed"
   | "payload_too_large"
+  | "headers_too_large"
+  | "too_many_headers"
+  | "request_timeout"
   | "cleanup_running"
   | "cleanup_run_not_found"
   | "rate_limited"
@@ -68,7 +71,8 @@ export type ServerErrorCode =
   | "internal_error"
   | "session_id_exhausted"
   | "database_unavailable"
-  | "not_ready";
+  | "not_ready"
+  | "server_busy";
 
 /** Codes the module itself produces (no server answer carries them). */
 export type ClientErrorCode =

@@ -83,6 +83,9 @@ export const MESSAGES = Object.freeze({
   not_found: "The requested resource does not exist.",
   method_not_allowed: "This action is not supported.",
   payload_too_large: "The data sent is too large.",
+  headers_too_large: "The request was too large. Please reload the page and try again.",
+  too_many_headers: "The request could not be accepted. Please reload the page and try again.",
+  request_timeout: "The connection was too slow. Please check your connection and try again.",
   cleanup_running: "Maintenance is in progress. Please try again in a moment.",
   cleanup_run_not_found: "That maintenance run is not known here.",
   rate_limited: "Too many attempts. Please wait a moment and try again.",
@@ -92,6 +95,7 @@ export const MESSAGES = Object.freeze({
   session_id_exhausted: "A new session could not be started. Please try again.",
   database_unavailable: "The service is temporarily unavailable. Please try again shortly.",
   not_ready: "The service is starting up or under maintenance. Please try again shortly.",
+  server_busy: "The service is very busy right now. Please try again in a moment.",
 });
 
 /** Codes this module produces itself; no server answer carries them. */
