@@ -167,7 +167,9 @@ async def open_resources(
                 journal=journal,
                 clock=clock,
             ),
-            exporter=SessionExporter(sessions=sessions, files=files, audit=audit, clock=clock),
+            exporter=SessionExporter(
+                sessions=sessions, files=files, audit=audit, maker=maker, clock=clock
+            ),
             limiter=limiter,
             notifier=notifier,
             cleanup=CleanupRunner(

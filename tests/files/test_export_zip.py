@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from session_service.cleanup.runner import job_context
 from session_service.core.db import job_scope
 from session_service.core.errors import ResponseInterrupted
 from session_service.privacy.archive import zip_export
@@ -157,9 +156,7 @@ async def test_memory_stays_flat_for_twenty_files_of_five_mib(
         await upload_file(client, session, _pdf(f"file-{n}", 5 * MiB), name=f"scan {n}.pdf")
     async with job_scope(app.resources.sessionmaker) as db:
         snapshot = await app.resources.sessions.find(uuid.UUID(session["id"]), db=db)
-        content = await app.resources.exporter.collect(
-            snapshot, db=db, ctx=job_context(), export_format="zip"
-        )
+    content = await app.resources.exporter.read(snapshot)
 
     target = tmp_path / "export.zip"
     tracemalloc.start()

@@ -69,7 +69,7 @@ async def complete_upload(
     """Check the uploaded object (size, type, first bytes); idempotent once uploaded."""
     completion = await service.complete(session, file_id, db=db, ctx=ctx)
 
-    def decide() -> Response:
+    async def decide() -> Response:
         # A rejection is committed (row marked, object gone, event written), then a 422.
         outcome = completion.result()
         if isinstance(outcome, Rejected):

@@ -8,7 +8,7 @@ so the route returns a `DeferredResponse`, and what it says is decided only then
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Response
 from starlette.types import Receive, Scope, Send
@@ -17,9 +17,10 @@ from starlette.types import Receive, Scope, Send
 class DeferredResponse(Response):
     """A response built by `decide` when it is sent."""
 
-    def __init__(self, decide: Callable[[], Response]) -> None:
+    def __init__(self, decide: Callable[[], Awaitable[Response]]) -> None:
         super().__init__()
         self.decide = decide
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.decide()(scope, receive, send)
+        response = await self.decide()
+        await response(scope, receive, send)

@@ -5,27 +5,31 @@ Format `session-service.export.v2`: `session` holds every field stored about the
 `previous_sessions` the audit trails of the sessions this one replaced by a reset: the
 browser proved it held them by presenting their tokens, which is what linked them.
 
-What the export holds is read in the request's unit of work, right after
-`session.exported` is recorded in it (so the export includes its own event), and is
-answered once that unit of work has committed: no database connection waits on a slow
-reader. Audit events are read in keyset batches; the ZIP form reads file contents from
-storage while it streams (`privacy/archive.py`).
+The request's unit of work records `session.exported` and commits; what the export
+holds is then read in a read scope of its own (`core/db.read_scope`: one snapshot, and on
+SQLite no write lock, so a long trail holds no writer up), which includes that event, and
+answered from memory: no database connection waits on a slow reader. Audit events are
+read in keyset batches; the ZIP form reads file contents from storage while it streams
+(`privacy/archive.py`). If the read fails, the answer is a 503, never a partial export.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 from urllib.parse import urljoin
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
 from session_service.audit.service import AuditService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
+from session_service.core.db import after_commit_await, read_scope
 from session_service.files.schemas import FileRead
 from session_service.files.service import FileService
 from session_service.privacy.archive import zip_export
@@ -53,12 +57,31 @@ class ExportedFile(FileRead):
     download_url: str | None = None
 
 
+@dataclass(slots=True)
+class PendingExport:
+    """An export recorded in the request's unit of work, read once that has committed."""
+
+    content: ExportContent | None = None
+
+    def result(self) -> ExportContent:
+        """The content; only asked for once the request's unit of work is over."""
+        assert self.content is not None, "export read before its unit of work committed"
+        return self.content
+
+
 class SessionExporter:
     """Reads a session's export through the sessions, files and audit services; one per process."""
 
     def __init__(
-        self, *, sessions: SessionService, files: FileService, audit: AuditService, clock: Clock
+        self,
+        *,
+        sessions: SessionService,
+        files: FileService,
+        audit: AuditService,
+        maker: async_sessionmaker[AsyncSession],
+        clock: Clock,
     ) -> None:
+        self.maker = maker
         self.sessions = sessions
         self.files = files
         self.audit = audit
@@ -71,8 +94,8 @@ class SessionExporter:
         db: AsyncSession,
         ctx: RequestContext,
         export_format: ExportFormat,
-    ) -> ExportContent:
-        """Audit the export, then read everything it holds but the files' contents."""
+    ) -> PendingExport:
+        """Audit the export; its content is read once this unit of work has committed."""
         await self.audit.record(
             EventType.SESSION_EXPORTED,
             db=db,
@@ -81,14 +104,24 @@ class SessionExporter:
             outcome=Outcome.SUCCESS,
             details={"format": export_format},
         )
-        previous = await self.sessions.lineage(session, db=db, limit=MAX_PREVIOUS_SESSIONS)
-        return ExportContent(
-            exported_at=self.clock(),
-            session=ExportedSession.model_validate(session),
-            files=list(await self.files.list(session, db=db)),
-            trail=await self._trail(session.id, db=db),
-            previous=[await self._trail(previous_id, db=db) for previous_id in previous],
-        )
+        pending = PendingExport()
+        after_commit_await(db, partial(self._read, pending, session))
+        return pending
+
+    async def read(self, session: SessionSnapshot) -> ExportContent:
+        """Everything the export holds but the files' contents, on one snapshot."""
+        async with read_scope(self.maker) as db:
+            previous = await self.sessions.lineage(session, db=db, limit=MAX_PREVIOUS_SESSIONS)
+            return ExportContent(
+                exported_at=self.clock(),
+                session=ExportedSession.model_validate(session),
+                files=list(await self.files.list(session, db=db)),
+                trail=await self._trail(session.id, db=db),
+                previous=[await self._trail(previous_id, db=db) for previous_id in previous],
+            )
+
+    async def _read(self, pending: PendingExport, session: SessionSnapshot) -> None:
+        pending.content = await self.read(session)
 
     async def document(self, content: ExportContent, *, base_url: str) -> list[bytes]:
         """The JSON form's pieces, each file with a fresh download URL resolved on `base_url`."""

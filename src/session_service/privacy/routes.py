@@ -33,7 +33,7 @@ ERASURE_RESPONSES: dict[int | str, dict[str, Any]] = {
 def _erasure_response(erasure: Erasure) -> DeferredResponse:
     """204, or 202 with a body when storage could not be purged (known once committed)."""
 
-    def decide() -> Response:
+    async def decide() -> Response:
         if erasure.storage_reachable is not False:
             return Response(status_code=204)
         body = ErasureRead(files=erasure.files, objects_deleted=erasure.objects_deleted)
@@ -82,20 +82,24 @@ async def export_session(
     ),
 ) -> Response:
     """Everything stored about the caller's session, as a JSON or ZIP attachment."""
-    content = await exporter.collect(session, db=db, ctx=ctx, export_format=export_format)
-    if export_format == "zip":
-        # Streamed after the unit of work has committed: storage, not the database, is read.
-        return StreamingResponse(
-            exporter.archive(content),
-            media_type="application/zip",
-            headers={"Content-Disposition": 'attachment; filename="session-export.zip"'},
+    pending = await exporter.collect(session, db=db, ctx=ctx, export_format=export_format)
+
+    async def decide() -> Response:
+        content = pending.result()
+        if export_format == "zip":  # file contents stream from storage
+            return StreamingResponse(
+                exporter.archive(content),
+                media_type="application/zip",
+                headers={"Content-Disposition": 'attachment; filename="session-export.zip"'},
+            )
+        parts = await exporter.document(content, base_url=absolute_url(base, "/"))
+        return Response(
+            b"".join(parts),
+            media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="session-export.json"'},
         )
-    parts = await exporter.document(content, base_url=absolute_url(base, "/"))
-    return Response(
-        b"".join(parts),
-        media_type="application/json",
-        headers={"Content-Disposition": 'attachment; filename="session-export.json"'},
-    )
+
+    return DeferredResponse(decide)
 
 
 @service_router.delete(
