@@ -7,6 +7,9 @@ readiness to 503 (`core/lifecycle.draining`) and keeps serving for SHUTDOWN_DRAI
 then uvicorn's graceful shutdown finishes the requests in flight, and the process exits 0
 (uvicorn itself re-raises the signal, which makes the exit status 143). A second SIGTERM,
 or SIGINT, stops at once as before.
+
+A request the HTTP parser refuses never reaches the app; it is answered problem+json
+(`malformed_request`) like every other error, not with uvicorn's plain text.
 """
 
 from __future__ import annotations
@@ -14,14 +17,18 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import uuid
 from collections.abc import Generator
 from types import FrameType
 from typing import Any
 
 import structlog
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from session_service.core import lifecycle
+from session_service.core.errors import MalformedRequest
+from session_service.http.problem_json import PROBLEM_MEDIA_TYPE, problem_body
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +62,31 @@ class DrainingServer(uvicorn.Server):
                 ]
 
 
+class ProblemHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol, whose answer to an unparsable request is problem+json."""
+
+    def send_400_response(self, msg: str) -> None:
+        request_id = uuid.uuid4().hex
+        log.warning("malformed_request", request_id=request_id, reason=msg)
+        body = problem_body(
+            status=MalformedRequest.status_code,
+            code=MalformedRequest.code,
+            title=MalformedRequest.title,
+            detail="The request is not valid HTTP (its request line or a header).",
+            request_id=request_id,
+        )
+        headers = [
+            *self.server_state.default_headers,
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            (b"connection", b"close"),
+        ]
+        head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        self.transport.write(b"HTTP/1.1 400 Bad Request\r\n" + head + b"\r\n" + body)
+        self.transport.close()
+
+
 def serve(*, host: str, port: int, workers: int, drain_seconds: float) -> None:
     """Serve the app; with one worker, drain on SIGTERM (several: uvicorn's own handling)."""
     options: dict[str, Any] = {
@@ -65,6 +97,7 @@ def serve(*, host: str, port: int, workers: int, drain_seconds: float) -> None:
         "access_log": False,
         "server_header": False,
         "proxy_headers": False,
+        "http": ProblemHttpProtocol,
     }
     app = "session_service.app:create_app_from_env"
     if workers > 1:
