@@ -187,3 +187,35 @@ def test_session_flow_over_http(server: tuple[str, Path]) -> None:
     log_text = log_path.read_text()
     assert token not in log_text
     assert new["token"] not in log_text
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /api/v1/session/reset HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\x01\r\nContent-Length: 2\r\n\r\n{}",
+        b"POST /api/v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: x\r\n\r\n",
+        b"GET /api/v1/\x7f HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    ],
+    ids=["control_character_in_content_type", "bad_content_length", "bad_request_line"],
+)
+def test_a_request_that_is_not_http_is_answered_problem_json(
+    server: tuple[str, Path], request_bytes: bytes
+) -> None:
+    """The parser refuses it before the app: the answer is still problem+json, not plain text."""
+    base, log_path = server
+    with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1]))) as sock:
+        sock.sendall(request_bytes)
+        answer = b""
+        while chunk := sock.recv(65536):  # the server closes the connection after it
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value for name, _, value in (ln.partition(": ") for ln in lines)}
+    assert status.startswith("HTTP/1.1 400 "), answer
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["code"] == "malformed_request"
+    assert problem["status"] == 400
+    assert problem["request_id"] == headers["x-request-id"]
+    assert problem["request_id"] in log_path.read_text()  # the log line it names

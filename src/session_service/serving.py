@@ -8,8 +8,9 @@ then uvicorn's graceful shutdown finishes the requests in flight, and the proces
 (uvicorn itself re-raises the signal, which makes the exit status 143). A second SIGTERM,
 or SIGINT, stops at once as before.
 
-Connections go through `http/protocol.LimitedHttpProtocol` (HTTP_* limits), named by its
-import path so that every worker process loads it.
+Connections go through `http/protocol.LimitedHttpProtocol` (HTTP_* limits, and problem+json
+for a request the HTTP parser refuses), named by its import path so that every worker
+process loads it.
 """
 
 from __future__ import annotations

@@ -198,7 +198,90 @@ class TestUploadEnforcement:
         self, client: httpx.AsyncClient, slot: dict[str, Any]
     ) -> None:
         response = await post_form(client, slot, PDF, fields={})
-        assert_problem(response, 403, "upload_token_invalid")
+        assert_problem(response, 400, "upload_form_invalid")
+
+
+BOUNDARY = "b0undary"
+Part = tuple[str, bytes]  # a part's header lines, its content
+
+
+def _field(name: str, value: str) -> Part:
+    return f'Content-Disposition: form-data; name="{name}"', value.encode()
+
+
+def _file(content: bytes = PDF, name: str = "file") -> Part:
+    return f'Content-Disposition: form-data; name="{name}"; filename="a.pdf"', content
+
+
+def _body(parts: list[Part], *, end: bytes = b"--" + BOUNDARY.encode() + b"--\r\n") -> bytes:
+    """A multipart body of `parts` (header lines, content), closed by `end`."""
+    body = b""
+    for headers, content in parts:
+        body += f"--{BOUNDARY}\r\n{headers}\r\n\r\n".encode() + content + b"\r\n"
+    return body + end
+
+
+def _malformed(slot_fields: dict[str, str]) -> dict[str, tuple[str | None, bytes]]:
+    """Forms that are not the slot's: name -> (Content-Type, None for the usual; body)."""
+    fields = [_field(name, value) for name, value in slot_fields.items()]
+    renamed = [_field(name.upper(), value) for name, value in slot_fields.items()]
+    multipart = "multipart/form-data"
+    return {
+        "boundary_over_256_characters": (f"{multipart}; boundary={'a' * 300}", b"--" + b"a" * 300),
+        "boundary_missing": (multipart, _body([*fields, _file()])),
+        "boundary_empty": (f"{multipart}; boundary=", _body([*fields, _file()])),
+        "not_multipart": ("application/octet-stream", PDF),
+        "empty_body": (None, b""),
+        "garbage": (None, b"\x00\xff" * 100),
+        "truncated_in_the_file": (None, _body([*fields, _file()], end=b"")[:-40]),
+        "truncated_in_part_headers": (None, _body(fields, end=b"--b0undary\r\nContent-Dis")),
+        "no_closing_boundary": (None, _body([*fields, _file()], end=b"")),
+        "no_file_part": (None, _body(fields)),
+        "two_file_parts": (None, _body([*fields, _file(), _file()])),
+        "a_field_after_the_file": (None, _body([*fields, _file(), _field("x", "1")])),
+        "an_unknown_field": (None, _body([*fields, _field("other", "1"), _file()])),
+        "field_names_in_another_case": (None, _body([*renamed, _file()])),
+        "a_field_missing": (None, _body([*fields[:2], _file()])),
+        "a_field_twice": (None, _body([*fields, fields[0], _file()])),
+        "a_part_without_a_name": (None, _body([*fields, ("Content-Disposition: form-data", b"")])),
+        "a_part_without_disposition": (None, _body([*fields, ("Content-Type: text/plain", b"")])),
+        "the_file_under_another_name": (None, _body([*fields, _file(name="upload")])),
+    }
+
+
+MALFORMED = sorted(_malformed({"key": "", "Content-Type": "", "token": ""}))
+
+
+class TestMalformedForms:
+    """Any shape other than the slot's form is a 400 that stores and leaves nothing."""
+
+    @pytest.mark.parametrize("variant", MALFORMED)
+    async def test_is_400(
+        self,
+        client: httpx.AsyncClient,
+        app: Running,
+        settings: Settings,
+        slot: dict[str, Any],
+        variant: str,
+    ) -> None:
+        content_type, body = _malformed(slot["fields"])[variant]
+        content_type = content_type or f"multipart/form-data; boundary={BOUNDARY}"
+        response = await client.post(UPLOADS, content=body, headers={"content-type": content_type})
+        assert_problem(response, 400, "upload_form_invalid")
+        assert not await _stored(app, slot)
+        assert _incoming(settings) == []
+
+    async def test_the_well_formed_body_the_variants_start_from_is_accepted(
+        self, client: httpx.AsyncClient, app: Running, slot: dict[str, Any]
+    ) -> None:
+        fields = [_field(name, value) for name, value in slot["fields"].items()]
+        response = await client.post(
+            UPLOADS,
+            content=_body([*fields, _file()]),
+            headers={"content-type": f"multipart/form-data; boundary={BOUNDARY}"},
+        )
+        assert response.status_code == 204, response.text
+        assert await _stored(app, slot)
 
 
 class TestDownloads:

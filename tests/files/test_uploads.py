@@ -100,6 +100,16 @@ class TestSlot:
             ({"name": "   "}, "validation_error"),
             ({"name": "bad\x00name.pdf"}, "validation_error"),
             ({"name": ".."}, "validation_error"),
+            # JSON of another type is refused, never coerced.
+            ({"size": True}, "validation_error"),
+            ({"size": "12"}, "validation_error"),
+            ({"size": 12.5}, "validation_error"),
+            ({"size": 12.0}, "validation_error"),
+            ({"size": None}, "validation_error"),
+            ({"name": 5}, "validation_error"),
+            ({"name": None}, "validation_error"),
+            ({"content_type": 5}, "validation_error"),
+            ({"content_type": ["application/pdf"]}, "validation_error"),
         ],
     )
     async def test_bad_requests_are_refused_and_leave_nothing(

@@ -114,6 +114,8 @@ class TestDetails:
             {"consent_user_data": False},
             {"consent_user_data": None},
             {"consent_user_data": "true"},
+            {"consent_user_data": 1},
+            {"consent_user_data": 1.0},
             {"email": "not-an-email"},
             {"email": "a@b"},
             {"email": "x" * 250 + "@example.org"},
@@ -126,6 +128,14 @@ class TestDetails:
             {"name": "Ada\u202eLovelace"},
             {"name": "Ada\nLovelace"},
             {"extra": 1},
+            # Not a string: refused by type, before any check that expects one.
+            {"name": 5},
+            {"name": None},
+            {"name": {}},
+            {"name": []},
+            {"name": True},
+            {"email": 5},
+            {"email": None},
         ],
     )
     async def test_bad_details_are_422_and_store_nothing(
@@ -133,7 +143,9 @@ class TestDetails:
     ) -> None:
         session = await create_session(client)
         response = await submit(client, session["token"], **override)
-        assert_problem(response, 422, "validation_error")
+        body = assert_problem(response, 422, "validation_error")
+        (field,) = override
+        assert ["body", field] in [error["loc"] for error in body["errors"]]
         row = await session_row(app, session["id"])
         assert row is not None
         assert (row["status"], row["name"], row["email"]) == ("active", None, None)

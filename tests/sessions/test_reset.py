@@ -185,11 +185,18 @@ class TestReset:
 
 class TestResetBadInput:
     @pytest.mark.parametrize(
-        "payload",
-        [b"", b"{}", b'{"reason": "because"}', b'{"reason": "expired", "x": 1}', b"nope"],
+        ("payload", "status", "code"),
+        [
+            (b"", 422, "validation_error"),
+            (b"{}", 422, "validation_error"),
+            (b'{"reason": "because"}', 422, "validation_error"),
+            (b'{"reason": "expired", "x": 1}', 422, "validation_error"),
+            (b'{"reason": 1}', 422, "validation_error"),
+            (b"nope", 400, "malformed_json"),
+        ],
     )
     async def test_rejected_and_nothing_changes(
-        self, client: httpx.AsyncClient, app: Running, payload: bytes
+        self, client: httpx.AsyncClient, app: Running, payload: bytes, status: int, code: str
     ) -> None:
         old = await create_session(client)
         response = await client.post(
@@ -197,7 +204,7 @@ class TestResetBadInput:
             content=payload,
             headers={**holder(old), "content-type": "application/json"},
         )
-        assert_problem(response, 422, "validation_error")
+        assert_problem(response, status, code)
         row = await session_row(app, old["id"])
         assert row is not None
         assert row["status"] == "active"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
+from pydantic import AfterValidator, AwareDatetime
 
 from session_service.audit.query import AuditFilter
 from session_service.audit.schemas import AuditEventPage, AuditEventRead
@@ -19,6 +20,18 @@ admin_router = APIRouter(tags=["admin"], dependencies=[AdminKey])
 MAX_PAGE = 200
 
 
+def _within_utc(moment: datetime) -> datetime:
+    """Year 1 at +14:00 is valid ISO 8601 but has no UTC time: a 422, not a 500 later."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must be a time that exists in UTC") from None
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_within_utc)]
+
+
 @admin_router.get(
     "/admin/audit-events",
     response_model=AuditEventPage,
@@ -29,9 +42,9 @@ async def list_audit_events(
     db: DbSession,
     ctx: RequestContextDep,
     session_id: uuid.UUID | None = None,
-    type: Annotated[str | None, Query(max_length=64)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    type: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9_.]+$")] = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> AuditEventPage:

@@ -41,7 +41,7 @@ class CleanupRunning(Conflict):
     responses={
         200: {"description": "With `wait=true`: the finished run's report."},
         202: {"description": "Started: its id, and where to read its progress."},
-        **problem_responses(401, 403, 409),
+        **problem_responses(401, 403, 409, 422),
     },
 )
 async def run_cleanup(
@@ -73,7 +73,7 @@ async def run_cleanup(
 @admin_router.get(
     "/admin/cleanup/{run_id}",
     name="cleanup_status",
-    responses=problem_responses(401, 403, 404),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def cleanup_status(run_id: str, resources: ResourcesDep) -> dict[str, Any]:
     """A run started here: `running` (its report so far, `report.step` in progress),

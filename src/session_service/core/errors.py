@@ -35,6 +35,14 @@ class ResponseInterrupted(Exception):
     """
 
 
+class RequestAborted(Exception):
+    """The client went away before its request body was read: nobody waits for an answer.
+
+    Not a failure of the service (a cancelled upload, a closed tab): the edge counts it as
+    status 499, the convention for "client closed request", and neither answers nor alerts.
+    """
+
+
 class ServiceError(Exception):
     """Base of every error the service answers on purpose."""
 
@@ -64,6 +72,25 @@ class InvalidInput(ServiceError):
     status_code = 422
     code = "validation_error"
     title = "Invalid input"
+
+
+class MalformedJson(ServiceError):
+    """The body is not JSON at all (syntax, encoding, nesting), unlike `InvalidInput`."""
+
+    status_code = 400
+    code = "malformed_json"
+    title = "Malformed JSON"
+
+
+class MalformedRequest(ServiceError):
+    """The HTTP request itself could not be parsed (a control character in a header, say).
+
+    Answered by the server before the app sees the request (`serving.py`).
+    """
+
+    status_code = 400
+    code = "malformed_request"
+    title = "Malformed request"
 
 
 class Conflict(ServiceError):

@@ -80,7 +80,7 @@ async def complete_upload(
     return DeferredResponse(decide)
 
 
-@router.get("/session/files", response_model=FileList, responses=problem_responses(401, 429))
+@router.get("/session/files", response_model=FileList, responses=problem_responses(401, 422, 429))
 async def list_files(session: CurrentSession, service: FileServiceDep, db: DbSession) -> FileList:
     """The session's files, oldest first."""
     files = await service.list(session, db=db)
@@ -88,7 +88,7 @@ async def list_files(session: CurrentSession, service: FileServiceDep, db: DbSes
 
 
 @router.delete(
-    "/session/files/{file_id}", status_code=204, responses=problem_responses(401, 404, 429)
+    "/session/files/{file_id}", status_code=204, responses=problem_responses(401, 404, 422, 429)
 )
 async def delete_file(
     file_id: uuid.UUID,
@@ -105,7 +105,7 @@ async def delete_file(
 @router.get(
     "/session/files/{file_id}/download",
     response_model=DownloadRead,
-    responses=problem_responses(400, 401, 404, 409, 429),
+    responses=problem_responses(400, 401, 404, 409, 422, 429),
 )
 async def download_file(
     base: PublicBase,

@@ -7,13 +7,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from session_service.core.bodies import RequestBody
 from session_service.files.models import FileStatus
 
 
-class UploadCreate(BaseModel):
+class UploadCreate(RequestBody):
     """What the browser states about the file it is about to upload."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=255, description="The file's own name.")
     content_type: str = Field(min_length=1, max_length=127, examples=["application/pdf"])

@@ -12,10 +12,12 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import ClientDisconnect
 from starlette.types import Scope
 
 from session_service.core.context import RequestContext
 from session_service.core.db import unit_of_work
+from session_service.core.errors import RequestAborted
 from session_service.resources import Resources
 
 # The lifespan state entry that holds the process's resources.
@@ -27,6 +29,18 @@ AUTHENTICATED_SESSION = "authenticated_session"
 def resources_in(scope: Scope) -> Resources | None:
     """The resources of a request's ASGI scope (None before start-up has finished)."""
     return cast("Resources | None", scope.get("state", {}).get(RESOURCES))
+
+
+async def body_chunks(request: Request) -> AsyncIterator[bytes]:
+    """The request body as it arrives; a client leaving mid-body is `RequestAborted`.
+
+    Services that stream a body see the service's own exception, not Starlette's.
+    """
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect as error:
+        raise RequestAborted from error
 
 
 def authenticated_session(scope: Scope) -> uuid.UUID | None:

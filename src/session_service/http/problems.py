@@ -14,12 +14,14 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from session_service.audit.events import EventType
-from session_service.core.errors import InvalidInput, ServiceError
+from session_service.core.errors import InvalidInput, MalformedJson, RequestAborted, ServiceError
 from session_service.http.deps import authenticated_session
 from session_service.http.problem_json import PROBLEM_MEDIA_TYPE, problem_body
 from session_service.http.rejections import record_rejection
@@ -42,7 +44,7 @@ class Problem(BaseModel):
 
 
 _DESCRIPTIONS = {
-    400: "Malformed request, or a Host not in ALLOWED_HOSTS (`invalid_host`).",
+    400: "A body that is not JSON (`malformed_json`) or not the form, or a Host not allowed.",
     403: "Refused: a key of another role, or a signature, expiry or policy.",
     401: "Session invalid (`session_invalid`, with `reason`: reset) or no valid API key.",
     404: "Not found.",
@@ -123,6 +125,8 @@ def _summarise_validation(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _request_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+        return await _malformed_json(request)
     errors = _summarise_validation(exc)
     await _audit_rejected(request, code=InvalidInput.code, errors=errors)
     detail = "; ".join(
@@ -150,11 +154,38 @@ async def _audit_rejected(request: Request, *, code: str, errors: list[dict[str,
     )
 
 
+async def _malformed_json(request: Request) -> Response:
+    """A body that is not JSON: 400, audited like rejected input (the code, no content)."""
+    await _audit_rejected(request, code=MalformedJson.code, errors=[])
+    return error_response(
+        request, MalformedJson("The request body is not valid JSON (syntax, encoding or depth).")
+    )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path is served with: the router's 405 names only its first route's."""
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):  # included routers' routes, prefixed
+        pattern = getattr(route, "path_regex", None)
+        if route.methods and pattern is not None and pattern.match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI's 400 for a JSON body it could not read (disconnect, encoding, depth).
+        if isinstance(exc.__cause__, ClientDisconnect):
+            raise RequestAborted from exc.__cause__
+        return await _malformed_json(request)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     phrase = HTTPStatus(exc.status_code).phrase
     code = _HTTP_CODES.get(exc.status_code, phrase.lower().replace(" ", "_").replace("-", "_"))
     detail = exc.detail if isinstance(exc.detail, str) else phrase
@@ -168,7 +199,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
         code=code,
         title=phrase,
         detail=detail,
-        headers=exc.headers,
+        headers=headers,
     )
 
 

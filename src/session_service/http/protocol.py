@@ -22,6 +22,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from session_service.core.errors import MalformedRequest
 from session_service.core.settings import HttpSettings, get_settings
 from session_service.http.problem_json import PROBLEM_MEDIA_TYPE, problem_body
 
@@ -152,11 +153,19 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
-        """uvicorn's answer to a parser error, which is how a callback's refusal ends up."""
-        if self._refusal is None:
-            super().send_400_response(msg)
-        else:
+        """uvicorn's answer to a parser error (a broken request line or header, a control
+        character in a value), which is also how a callback's refusal ends up: problem+json
+        like every other error, never uvicorn's plain text."""
+        if self._refusal is not None:
             self._refuse(*self._refusal)
+            return
+        log.warning("malformed_request", reason=msg)
+        self._refuse(
+            MalformedRequest.status_code,
+            MalformedRequest.code,
+            MalformedRequest.title,
+            "The request is not valid HTTP (its request line or a header).",
+        )
 
     def _check_read(self) -> None:
         """408 once the head took HTTP_HEADER_TIMEOUT, or head and body HTTP_REQUEST_TIMEOUT."""

@@ -8,8 +8,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
 
+from session_service.core.bodies import RequestBody
 from session_service.core.ids import parse_session_id
 from session_service.sessions.errors import InvalidReason
 from session_service.sessions.models import SessionStatus
@@ -31,10 +32,8 @@ def _uuid4(value: object) -> uuid.UUID:
 SessionId = Annotated[uuid.UUID, BeforeValidator(_uuid4)]
 
 
-class SessionCreate(BaseModel):
+class SessionCreate(RequestBody):
     """Optional body of a create: older frontends propose their own token."""
-
-    model_config = ConfigDict(extra="forbid")
 
     id: SessionId | None = Field(
         default=None,
@@ -59,12 +58,10 @@ class ResetReason(StrEnum):
     USER_REQUESTED = "user_requested"
 
 
-class ResetRequest(BaseModel):
+class ResetRequest(RequestBody):
     """Body of a reset; the old token, if any, travels in `X-Session-ID`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    reason: ResetReason
+    reason: ResetReason = Field(strict=False)  # a JSON string names the member
 
 
 ISSUED_HELP = (
@@ -136,6 +133,7 @@ class ResetRead(BaseModel):
 
 
 def _a_display_name(value: str) -> str:
+    """Runs after the type check: only a string reaches it."""
     name = value.strip()
     if not 1 <= len(name) <= 100:
         raise ValueError("must be 1 to 100 characters after trimming")
@@ -144,16 +142,21 @@ def _a_display_name(value: str) -> str:
     return name
 
 
-class DetailsUpdate(BaseModel):
+def _exactly_true(value: object) -> object:
+    """`Literal[True]` alone also takes 1 and 1.0 (they equal True): consent is `true` only."""
+    if value is not True:
+        raise ValueError("must be true")
+    return value
+
+
+class DetailsUpdate(RequestBody):
     """The visitor's details, stored only with explicit consent."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: Annotated[str, BeforeValidator(_a_display_name)] = Field(
+    name: Annotated[str, AfterValidator(_a_display_name)] = Field(
         description="1 to 100 characters after trimming, no control characters."
     )
     email: EmailStr = Field(max_length=254)
-    consent_user_data: Literal[True] = Field(
+    consent_user_data: Annotated[Literal[True], BeforeValidator(_exactly_true)] = Field(
         description="Must be true: nothing personal is stored without consent."
     )
 

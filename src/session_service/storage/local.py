@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import structlog
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from session_service.core.clock import Clock
-from session_service.core.errors import ServiceError
+from session_service.core.errors import RequestAborted, ServiceError
 from session_service.http import API_PREFIX
 from session_service.storage.base import (
     READ_CHUNK,
@@ -48,6 +49,9 @@ UPLOAD_PATH = f"{API_PREFIX}/storage/uploads"
 DOWNLOAD_PATH = f"{API_PREFIX}/storage/downloads"
 FORM_OVERHEAD_BYTES = 64 * 1024  # the form's other fields and part headers
 MAX_FIELD_BYTES = 8 * 1024
+FORM_FIELDS = frozenset({"key", "Content-Type", "token"})
+"""The fields of every slot's form, each posted once before the file."""
+FILE_FIELD = "file"
 LIST_PAGE_SIZE = 1000
 
 
@@ -235,13 +239,19 @@ class LocalStore:
 
         Returns the key stored. Everything is checked before the first byte of the file is
         written, `awaited(key)` last (is the form's file still waiting for its upload?);
-        the size is checked on every chunk.
+        the size is checked on every chunk. Whatever ends it early (a refusal, the client
+        leaving) removes the partial file.
         """
         receiver = _FormReceiver(self, content_type, awaited)
         try:
             async for chunk in body:
                 await receiver.feed(chunk)
             return await receiver.finish()
+        except RequestAborted:
+            # The visitor cancelled or lost the connection: the file stays pending and the
+            # same form can be posted again (nothing was stored under its key).
+            log.info("upload_aborted", key=receiver.key, received_bytes=receiver.received)
+            raise
         except OSError as error:
             raise _unavailable(error) from error
         finally:
@@ -394,7 +404,11 @@ def _prune_empty_parents(directory: Path, *, stop: Path) -> None:
 
 
 class _FormReceiver:
-    """Drives python-multipart over the request body and enforces the slot's rules."""
+    """Drives python-multipart over the request body and enforces the slot's form.
+
+    The form is the slot's fields, each once, then the file named `file`, then the closing
+    boundary: any other shape is `upload_form_invalid` (a 400), whatever the parser meets.
+    """
 
     def __init__(
         self,
@@ -419,19 +433,28 @@ class _FormReceiver:
         self._header_value = b""
         self._part_name: str | None = None
         self._field_value = bytearray()
+        self._in_file = False
         self._file_done = False
-        self._parser = MultipartParser(
-            boundary,
-            {
-                "on_part_begin": lambda: self._events.append(("begin", b"")),
-                "on_header_field": lambda d, s, e: self._events.append(("hfield", d[s:e])),
-                "on_header_value": lambda d, s, e: self._events.append(("hvalue", d[s:e])),
-                "on_header_end": lambda: self._events.append(("hend", b"")),
-                "on_headers_finished": lambda: self._events.append(("headers", b"")),
-                "on_part_data": lambda d, s, e: self._events.append(("data", d[s:e])),
-                "on_part_end": lambda: self._events.append(("end", b"")),
-            },
-        )
+        try:
+            self._parser = MultipartParser(
+                boundary,
+                {
+                    "on_part_begin": lambda: self._events.append(("begin", b"")),
+                    "on_header_field": lambda d, s, e: self._events.append(("hfield", d[s:e])),
+                    "on_header_value": lambda d, s, e: self._events.append(("hvalue", d[s:e])),
+                    "on_header_end": lambda: self._events.append(("hend", b"")),
+                    "on_headers_finished": lambda: self._events.append(("headers", b"")),
+                    "on_part_data": lambda d, s, e: self._events.append(("data", d[s:e])),
+                    "on_part_end": lambda: self._events.append(("end", b"")),
+                },
+            )
+        except FormParserError as error:  # a boundary longer than the parser takes
+            raise UploadFormInvalid("The multipart boundary is not valid.") from error
+
+    @property
+    def key(self) -> str | None:
+        """The slot's key, once its token has been checked."""
+        return None if self.policy is None else str(self.policy["key"])
 
     async def feed(self, chunk: bytes) -> None:
         try:
@@ -450,10 +473,8 @@ class _FormReceiver:
             raise UploadTooLarge("The upload is larger than its slot allows.")
 
     async def finish(self) -> str:
-        try:
-            self._parser.finalize()
-        except Exception as error:
-            raise UploadFormInvalid("The multipart body ended early.") from error
+        if self._parser.state != MultipartState.END:
+            raise UploadFormInvalid("The multipart body ended before its closing boundary.")
         if self.policy is None or not self._file_done or self.temp is None:
             raise UploadFormInvalid("The form has no file part (it goes last, named `file`).")
         if self.file_size == 0:
@@ -473,9 +494,9 @@ class _FormReceiver:
 
     async def _handle(self, kind: str, data: bytes) -> None:
         if kind == "begin":
+            if self._file_done:
+                raise UploadFormInvalid("The file must be the form's last part.")
             self._part_name, self._field_value = None, bytearray()
-            if len(self.fields) >= 10:
-                raise UploadFormInvalid("The form has too many fields.")
         elif kind == "hfield":
             self._header_field += data
         elif kind == "hvalue":
@@ -483,29 +504,39 @@ class _FormReceiver:
         elif kind == "hend":
             if self._header_field.lower() == b"content-disposition":
                 _, options = parse_options_header(self._header_value)
-                self._part_name = options.get(b"name", b"").decode("latin-1")
+                name = options.get(b"name")
+                self._part_name = None if name is None else name.decode("latin-1")
             self._header_field, self._header_value = b"", b""
-        elif kind == "headers" and self._part_name == "file":
+        elif kind == "headers":
+            await self._part_starts()
+        elif kind == "data":
+            await self._data(data)
+        elif kind == "end":
+            if self._in_file:
+                self._in_file, self._file_done = False, True
+            elif self._part_name is not None:
+                self.fields[self._part_name] = self._field_value.decode("utf-8", "replace")
+
+    async def _part_starts(self) -> None:
+        """A part's headers are in: it must be one of the slot's fields, or the file."""
+        name = self._part_name
+        if name == FILE_FIELD:
             self.policy = self._check_fields()
             if not await self.awaited(str(self.policy["key"])):
                 raise UploadAlreadyUsed("This upload slot was already used.")
             await self._open_temp()
-        elif kind == "data":
-            await self._data(data)
-        elif kind == "end":
-            if self._part_name == "file":
-                self._file_done = True
-            elif self._part_name is not None:
-                self.fields[self._part_name] = self._field_value.decode("utf-8", "replace")
+            self._in_file = True
+        elif name not in FORM_FIELDS:
+            raise UploadFormInvalid("A form part is not one of the upload slot's fields.")
+        elif name in self.fields:
+            raise UploadFormInvalid("A form field appears twice.")
 
     async def _data(self, data: bytes) -> None:
-        if self._part_name != "file":
+        if not self._in_file:
             self._field_value += data
             if len(self._field_value) > MAX_FIELD_BYTES:
                 raise UploadFormInvalid("A form field is too long.")
             return
-        if self._file_done:
-            raise UploadFormInvalid("Only one file per upload slot.")
         assert self.policy is not None
         assert self.handle is not None
         self.file_size += len(data)
@@ -514,17 +545,17 @@ class _FormReceiver:
         await asyncio.to_thread(self.handle.write, data)
 
     def _check_fields(self) -> dict[str, Any]:
-        if self.policy is not None:
-            raise UploadFormInvalid("Only one file per upload slot.")
+        if self.fields.keys() != FORM_FIELDS:
+            raise UploadFormInvalid("The slot's fields (key, Content-Type, token) go first.")
         try:
-            policy = self.store._uploads.verify(self.fields.get("token", ""))
+            policy = self.store._uploads.verify(self.fields["token"])
         except TokenExpired as error:
             raise UploadExpired("This upload slot has expired; ask for a new one.") from error
         except TokenInvalid as error:
             raise UploadTokenInvalid("The upload token is not valid.") from error
-        if self.fields.get("key") != policy.get("key"):
+        if self.fields["key"] != policy.get("key"):
             raise UploadPolicyViolation("The key does not match the upload slot.")
-        if self.fields.get("Content-Type") != policy.get("type"):
+        if self.fields["Content-Type"] != policy.get("type"):
             raise UploadPolicyViolation("The Content-Type does not match the upload slot.")
         return policy
 

@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse
 from starlette.exceptions import HTTPException
 
 from session_service.core.db import job_scope
-from session_service.http.deps import DbSession, resources_of
+from session_service.http.deps import DbSession, body_chunks, resources_of
 from session_service.http.problems import problem_responses
 from session_service.storage.disposition import content_disposition
 from session_service.storage.local import DownloadGone, LocalStore
@@ -25,7 +25,7 @@ def _local_store(request: Request) -> LocalStore:
 @router.post(
     "/storage/uploads",
     status_code=204,
-    responses=problem_responses(400, 403, 409, 413),
+    responses=problem_responses(400, 403, 404, 409, 413),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -48,12 +48,12 @@ async def receive_upload(request: Request) -> Response:
             return await resources.files.awaits_upload(key, db=db)
 
     await _local_store(request).receive_upload(
-        request.headers.get("content-type"), request.stream(), awaited=awaited
+        request.headers.get("content-type"), body_chunks(request), awaited=awaited
     )
     return Response(status_code=204)
 
 
-@router.get("/storage/downloads/{token}", responses=problem_responses(403, 404))
+@router.get("/storage/downloads/{token}", responses=problem_responses(403, 404, 422))
 async def serve_download(token: str, request: Request, db: DbSession) -> FileResponse:
     """Serve a file for a signed, unexpired download token, as an attachment.
 

@@ -3,7 +3,7 @@
 Pure ASGI (no BaseHTTPMiddleware): it binds `request_id` into structlog's contextvars for
 everything logged while the request is handled, echoes it in `X-Request-ID`, writes one
 access line, and turns an unhandled exception into a problem+json 500 that still carries
-the request id.
+the request id. A client that leaves mid-request is counted as 499, not as an error.
 """
 
 from __future__ import annotations
@@ -14,13 +14,16 @@ import uuid
 from collections.abc import Callable
 
 import structlog
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from session_service.core.errors import ResponseInterrupted
+from session_service.core.errors import RequestAborted, ResponseInterrupted
 from session_service.http.problem_json import PROBLEM_MEDIA_TYPE, problem_body
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=@-]{0,127}")
 REQUEST_ID_HEADER = b"x-request-id"
+CLIENT_CLOSED_REQUEST = 499
+"""Counted (metrics, access log) for a request whose client left before it was read."""
 
 log = structlog.get_logger("session_service.http")
 
@@ -80,6 +83,10 @@ class RequestContextMiddleware:
         except ResponseInterrupted as exc:
             log.warning("response_interrupted", path=self._loggable(scope["path"]), reason=str(exc))
             raise
+        except (RequestAborted, ClientDisconnect):
+            # The client is gone: nothing to answer, nothing to alert about.
+            if not response_started:
+                status = CLIENT_CLOSED_REQUEST
         except Exception as exc:
             log.exception(
                 "unhandled_error", method=scope["method"], path=self._loggable(scope["path"])

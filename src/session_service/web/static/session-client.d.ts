@@ -26,6 +26,8 @@ export declare const RESET_NOTICE:
 /** Every error `code` the service answers (README, "Errors"). */
 export type ServerErrorCode =
   | "validation_error"
+  | "malformed_json"
+  | "malformed_request"
   | "session_invalid"
   | "token_replaced"
   | "session_exists"

@@ -49,6 +49,8 @@ const MAX_RETRY_AFTER_MS = 60_000;
  */
 export const MESSAGES = Object.freeze({
   validation_error: "Some of the information entered is not valid. Please check it and try again.",
+  malformed_json: "The request could not be read. Please reload the page and try again.",
+  malformed_request: "The request could not be read. Please reload the page and try again.",
   session_invalid: "Your session is no longer valid. Please start again.",
   token_replaced: "Your session was updated in another tab. Please try again.",
   session_exists: "This session already exists. Please reload the page.",
