@@ -159,12 +159,14 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self._refusal is not None:
             self._refuse(*self._refusal)
             return
-        log.warning("malformed_request", reason=msg)
+        request_id = uuid.uuid4().hex
+        log.warning("malformed_request", request_id=request_id, reason=msg)
         self._refuse(
             MalformedRequest.status_code,
             MalformedRequest.code,
             MalformedRequest.title,
             "The request is not valid HTTP (its request line or a header).",
+            request_id=request_id,
         )
 
     def _check_read(self) -> None:
@@ -190,7 +192,14 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         )
 
     def _refuse(
-        self, status: int, code: str, title: str, detail: str, headers: bytes = b""
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        headers: bytes = b"",
+        *,
+        request_id: str | None = None,
     ) -> None:
         """Answer problem+json where nothing else was answered yet, then close."""
         self._refused = True
@@ -211,7 +220,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if not answer:
             self.transport.close()
             return
-        request_id = uuid.uuid4().hex
+        request_id = request_id or uuid.uuid4().hex
         body = problem_body(
             status=status, code=code, title=title, detail=detail, request_id=request_id
         )
