@@ -141,6 +141,8 @@ class TestHostileQueries:
             "since=0001-01-01T00:00:00%2B14:00",
             "until=9999-12-31T23:59:59-14:00",
             "since=1e20",
+            "until=0.5",  # a number of seconds is not an ISO 8601 date-time
+            "since=1767225600",
             "limit=true",
             "limit=1e3",
             "session_id=%00",

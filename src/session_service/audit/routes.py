@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from session_service.audit.query import AuditFilter
 from session_service.audit.schemas import AuditEventPage, AuditEventRead
@@ -29,7 +29,15 @@ def _within_utc(moment: datetime) -> datetime:
     return moment
 
 
-Moment = Annotated[AwareDatetime, AfterValidator(_within_utc)]
+def _iso_8601(value: object) -> object:
+    """A date-time as ISO 8601 text (`2026-01-15T09:30:00Z`), never a number of seconds:
+    pydantic would read `0.5` as a Unix time, which no client sending it meant."""
+    if not isinstance(value, str) or not (value[:4].isdigit() and value[4:5] == "-"):
+        raise ValueError("must be an ISO 8601 date-time with a time zone")
+    return value
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(_iso_8601), AfterValidator(_within_utc)]
 
 
 @admin_router.get(
