@@ -8,6 +8,7 @@ from pathlib import Path
 from session_service.app import create_app
 from session_service.core.errors import ServiceError
 from session_service.core.settings import FLAT_NAMES
+from session_service.http.codes import STATUS, ProblemCode
 from session_service.http.problems import _HTTP_CODES
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
@@ -23,9 +24,19 @@ def _service_error_codes() -> set[str]:
     return codes
 
 
-def _documented_codes() -> set[str]:
+def _documented() -> set[tuple[str, int]]:
     section = README.split("## Errors", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `([a-z_]+)` \| \d{3} \|", section, flags=re.MULTILINE))
+    rows = re.findall(r"^\| `([a-z_]+)` \| (\d{3}) \|", section, flags=re.MULTILINE)
+    return {(code, int(status)) for code, status in rows}
+
+
+def _documented_codes() -> set[str]:
+    return {code for code, _ in _documented()}
+
+
+def test_the_readme_table_is_the_code_enumeration() -> None:
+    """The README's table, `ProblemCode` (the OpenAPI enum) and their statuses agree."""
+    assert _documented() == {(code.value, STATUS[code]) for code in ProblemCode}
 
 
 def test_every_error_code_is_in_the_readme() -> None:

@@ -29,6 +29,7 @@ from session_service.http.middleware.clientip import ClientAddressMiddleware, Tr
 from session_service.http.middleware.context import RequestContextMiddleware
 from session_service.http.middleware.cors import ProblemCORSMiddleware
 from session_service.http.middleware.nostore import NoStoreMiddleware
+from session_service.http.openapi import build_document
 from session_service.http.problems import install_error_handlers
 from session_service.observability.logging import configure_logging
 from session_service.observability.metrics import Metrics
@@ -61,6 +62,19 @@ def tune_gc(gen0_threshold: int) -> None:
         gc.set_threshold(gen0_threshold, gen1, gen2)
 
 
+class SessionServiceApp(FastAPI):
+    """FastAPI with the service's OpenAPI document (`http/openapi.py`), built once."""
+
+    def __init__(self, *, public_base_url: str | None, **options: Any) -> None:
+        super().__init__(**options)
+        self.public_base_url = public_base_url
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = build_document(self, public_base_url=self.public_base_url)
+        return self.openapi_schema
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -81,7 +95,8 @@ def create_app(
             tune_gc(settings.gc_gen0_threshold)
             yield {RESOURCES: resources}
 
-    app = FastAPI(
+    app = SessionServiceApp(
+        public_base_url=settings.storage.public_base_url,
         title="session-service",
         version=__version__,
         description=DESCRIPTION,

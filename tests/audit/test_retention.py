@@ -160,7 +160,9 @@ class TestPurge:
             "/api/v1/admin/audit/verify", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
         )
         assert response.json()["ok"] is True
-        assert response.json()["anchor"] == report.anchor
+        answered = response.json()["anchor"]
+        assert answered == {**report.anchor, "purged_at": answered["purged_at"]}
+        assert datetime.fromisoformat(answered["purged_at"]) == clock.now
 
     async def test_a_batch_with_one_newer_event_is_kept_and_all_after_it(
         self, app: Running, clock: FakeClock

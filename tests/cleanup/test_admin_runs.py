@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from session_service.cleanup.schemas import CleanupReportRead, CleanupStarted
 from session_service.core.locks import LockKey, advisory_lock_for_run
 from session_service.core.settings import Settings
 from session_service.storage.base import ObjectInfo, ObjectStore
@@ -69,6 +70,7 @@ async def test_started_at_once_then_followed_to_its_end(
     started = await client.post("/api/v1/admin/cleanup", headers=ADMIN)
     assert started.status_code == 202, started.text
     body = started.json()
+    CleanupStarted.model_validate(body)  # what openapi.json declares
     assert body["status"] == "running"
     assert started.headers["Location"] == body["status_url"]
     assert body["status_url"] == f"/api/v1/admin/cleanup/{body['run_id']}"
@@ -100,6 +102,7 @@ async def test_waiting_answers_with_the_report(
     stray = await _orphan(app, clock)
     answer = await client.post("/api/v1/admin/cleanup?wait=true&dry_run=true", headers=ADMIN)
     assert answer.status_code == 200
+    CleanupReportRead.model_validate(answer.json())  # what openapi.json declares
     assert answer.json()["orphaned_objects"]["items"] == [ref(stray)]
 
 

@@ -17,6 +17,7 @@ from session_service.audit.models import AuditEvent
 from session_service.core.settings import Settings
 from session_service.core.sqltypes import table_of
 from session_service.files.names import session_prefix
+from session_service.privacy.export import ExportDocument
 from tests import moto_server
 from tests.conftest import FakeClock, service_log_lines
 from tests.files.helpers import PDF, fetch, request_slot, upload_file
@@ -176,6 +177,7 @@ class TestExport:
         assert response.headers["content-type"].startswith("application/json")
         assert response.headers["content-disposition"].startswith("attachment;")
         document = response.json()
+        ExportDocument.model_validate(document)  # what openapi.json declares
         assert document["format"] == "session-service.export.v2"
         assert document["session"]["id"] == sid
         assert (document["session"]["name"], document["session"]["email"]) == (NAME, EMAIL)

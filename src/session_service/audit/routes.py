@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from session_service.audit.query import AuditFilter
-from session_service.audit.schemas import AuditEventPage, AuditEventRead
+from session_service.audit.schemas import AuditEventPage, AuditEventRead, VerifyReportRead
 from session_service.audit.sealing import verify_and_record
 from session_service.http.auth import AdminKey
 from session_service.http.deps import DbSession, RequestContextDep, ResourcesDep
@@ -67,7 +67,9 @@ async def list_audit_events(
     )
 
 
-@admin_router.get("/admin/audit/verify", responses=problem_responses(401, 403))
+@admin_router.get(
+    "/admin/audit/verify", response_model=VerifyReportRead, responses=problem_responses(401, 403)
+)
 async def verify_audit_chain(
     resources: ResourcesDep, db: DbSession, ctx: RequestContextDep
 ) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from session_service.cleanup.schemas import CleanupReportRead, CleanupRunRead, CleanupStarted
 from session_service.core.errors import Conflict, ServiceError
 from session_service.http.auth import AdminKey
 from session_service.http.deps import RequestContextDep, ResourcesDep
@@ -39,8 +40,8 @@ class CleanupRunning(Conflict):
     "/admin/cleanup",
     status_code=202,
     responses={
-        200: {"description": "With `wait=true`: the finished run's report."},
-        202: {"description": "Started: its id, and where to read its progress."},
+        200: {"model": CleanupReportRead, "description": "With `wait=true`: the run's report."},
+        202: {"model": CleanupStarted, "description": "Started: its id, and where to follow it."},
         **problem_responses(401, 403, 409, 422),
     },
 )
@@ -73,6 +74,7 @@ async def run_cleanup(
 @admin_router.get(
     "/admin/cleanup/{run_id}",
     name="cleanup_status",
+    response_model=CleanupRunRead,
     responses=problem_responses(401, 403, 404, 422),
 )
 async def cleanup_status(run_id: str, resources: ResourcesDep) -> dict[str, Any]:

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import iter_route_contexts
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from session_service.audit.events import EventType
 from session_service.core.errors import InvalidInput, MalformedJson, RequestAborted, ServiceError
+from session_service.http.codes import ProblemCode
 from session_service.http.deps import authenticated_session
 from session_service.http.problem_json import PROBLEM_MEDIA_TYPE, problem_body
 from session_service.http.rejections import record_rejection
@@ -30,17 +32,90 @@ from session_service.ratelimit.limiter import RateLimited
 log = structlog.get_logger(__name__)
 
 
-class Problem(BaseModel):
-    """RFC 9457 problem details with the service's stable `code` and the request id."""
+# Members sent with some codes only: optional, never null.
+Absent = SkipJsonSchema[None]
 
-    model_config = ConfigDict(extra="allow")
 
+class FieldError(BaseModel):
+    """One invalid field of a `validation_error`, without the value that was sent."""
+
+    loc: list[str | int] = Field(
+        description="Where: `body`, `query`, `path` or `header`, then the field."
+    )
+    msg: str
     type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details with the service's stable `code` and the request id.
+
+    The members after `request_id` are sent with the codes their descriptions name, and
+    only with those.
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:session-service:problem:session_invalid",
+                    "title": "Session invalid",
+                    "status": 401,
+                    "detail": "The session is not valid (expired); start a new one with a reset.",
+                    "code": "session_invalid",
+                    "request_id": "4f0c9a4be0d84e5c9a2f3b1d6c7e8f90",
+                    "reason": "expired",
+                    "action": "reset",
+                }
+            ]
+        },
+    )
+
+    type: str = Field(description="`urn:session-service:problem:<code>`.")
     title: str
     status: int
     detail: str
-    code: str
-    request_id: str | None
+    code: ProblemCode
+    request_id: str | None = Field(description="Also in `X-Request-ID` and every log line.")
+    reason: str | Absent = Field(
+        default=None,
+        description="`session_invalid`: why (`malformed`, `not_found`, `expired`, `reset`, "
+        "`rotated`, `upgraded`); `upload_rejected`: which check failed (`size_mismatch`, "
+        "`type_mismatch`, `signature_mismatch`).",
+    )
+    action: Literal["reset"] | Absent = Field(
+        default=None, description="`session_invalid`: what the browser does next."
+    )
+    errors: list[FieldError] | Absent = Field(
+        default=None, description="`validation_error`: each invalid field."
+    )
+    kind: str | Absent = Field(
+        default=None, description="`rate_limited`: the kind of call (`create`, `validate`, ...)."
+    )
+    retry_after: int | Absent = Field(
+        default=None, description="`rate_limited`: seconds until a call is counted again."
+    )
+    allowed: list[str] | Absent = Field(
+        default=None, description="`unsupported_content_type`: the types that may be uploaded."
+    )
+    max_bytes: int | Absent = Field(
+        default=None, description="`file_too_large`: the largest upload."
+    )
+    max_files: int | Absent = Field(
+        default=None, description="`file_limit_reached`: the files a session may hold."
+    )
+    quota_bytes: int | Absent = Field(
+        default=None, description="`quota_exceeded`: the bytes a session may hold."
+    )
+    used_bytes: int | Absent = Field(
+        default=None, description="`quota_exceeded`: the bytes the session holds."
+    )
+    session_status: str | Absent = Field(
+        default=None, description="`session_active`: the session's status."
+    )
+    checks: dict[str, str] | Absent = Field(
+        default=None, description="`not_ready`: each dependency's state."
+    )
 
 
 _DESCRIPTIONS = {
@@ -53,7 +128,8 @@ _DESCRIPTIONS = {
     422: "Invalid input.",
     429: "Rate limited (`rate_limited`): `Retry-After` says when to try again.",
     500: "Unexpected error (no internals shown).",
-    503: "Database unavailable.",
+    503: "Not now: the database or storage is unreachable (`database_unavailable`, "
+    "`storage_unavailable`; `Retry-After`), or no keys are configured (`auth_not_configured`).",
 }
 
 

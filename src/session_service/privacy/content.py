@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from session_service.files.snapshot import FileSnapshot
+from session_service.http.examples import EXPORTED_SESSION, examples
 from session_service.sessions.schemas import SessionDetailsRead
 
 FORMAT = "session-service.export.v2"
@@ -22,6 +23,8 @@ FORMAT = "session-service.export.v2"
 
 class ExportedSession(SessionDetailsRead):
     """Every field stored about the visitor's session."""
+
+    model_config = examples(EXPORTED_SESSION, from_attributes=True)
 
     client_ip: str | None
     user_agent: str | None

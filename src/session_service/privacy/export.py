@@ -18,20 +18,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Literal
 from urllib.parse import urljoin
 
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
+from session_service.audit.schemas import AuditEventRead
 from session_service.audit.service import AuditService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.core.db import after_commit_await, read_scope
 from session_service.files.schemas import FileRead
 from session_service.files.service import FileService
+from session_service.http.examples import AUDIT_EVENT, EXPORTED_SESSION, FILE, LATER, examples
 from session_service.privacy.archive import zip_export
 from session_service.privacy.content import (
     ExportContent,
@@ -55,6 +59,40 @@ class ExportedFile(FileRead):
     """A file in the JSON export, with a fresh download URL when it has content."""
 
     download_url: str | None = None
+
+
+class PreviousSessionExport(BaseModel):
+    """A session this one replaced by a reset: its audit trail."""
+
+    id: uuid.UUID
+    audit_events: list[AuditEventRead]
+
+
+class ExportDocument(BaseModel):
+    """The JSON form of the export (built as bytes; this model documents and tests it)."""
+
+    model_config = examples(
+        {
+            "format": "session-service.export.v2",
+            "exported_at": LATER,
+            "session": EXPORTED_SESSION,
+            "files": [
+                {
+                    **FILE,
+                    "download_url": "https://sessions.example.com/api/v1/storage/downloads/...",
+                }
+            ],
+            "audit_events": [AUDIT_EVENT],
+            "previous_sessions": [],
+        }
+    )
+
+    format: Literal["session-service.export.v2"]
+    exported_at: datetime
+    session: ExportedSession
+    files: list[ExportedFile]
+    audit_events: list[AuditEventRead] = Field(description="Oldest first.")
+    previous_sessions: list[PreviousSessionExport] = Field(description="Newest first.")
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from session_service.http.problems import problem_responses
 from session_service.http.urls import PublicBase, absolute_url
 from session_service.privacy.deps import LockedSessionById, SessionEraserDep, SessionExporterDep
 from session_service.privacy.erasure import Erasure
-from session_service.privacy.export import ExportFormat
+from session_service.privacy.export import ExportDocument, ExportFormat
 from session_service.sessions.deps import LockedSession
 from session_service.sessions.schemas import ErasureRead
 
@@ -57,11 +57,11 @@ async def erase_session(
 
 @router.get(
     "/session/export",
-    response_class=StreamingResponse,
+    response_class=Response,
     responses={
         200: {
+            "model": ExportDocument,
             "content": {
-                "application/json": {},
                 "application/zip": {"schema": {"type": "string", "format": "binary"}},
             },
             "description": "The export, as an attachment: one JSON document, or a ZIP archive.",

@@ -8,10 +8,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, EmailStr, Field
 
 from session_service.core.bodies import RequestBody
 from session_service.core.ids import parse_session_id
+from session_service.http.examples import DETAILS, FILE_ID, SESSION, TOKEN, examples
 from session_service.sessions.errors import InvalidReason
 from session_service.sessions.models import SessionStatus
 
@@ -34,6 +35,9 @@ SessionId = Annotated[uuid.UUID, BeforeValidator(_uuid4)]
 
 class SessionCreate(RequestBody):
     """Optional body of a create: older frontends propose their own token."""
+
+    # No body at all is the usual call; `id` only where ALLOW_CLIENT_TOKENS is on.
+    model_config = examples({})
 
     id: SessionId | None = Field(
         default=None,
@@ -61,6 +65,8 @@ class ResetReason(StrEnum):
 class ResetRequest(RequestBody):
     """Body of a reset; the old token, if any, travels in `X-Session-ID`."""
 
+    model_config = examples({"reason": "expired"})
+
     reason: ResetReason = Field(strict=False)  # a JSON string names the member
 
 
@@ -73,7 +79,7 @@ ISSUED_HELP = (
 class SessionRead(BaseModel):
     """A session as its holder sees it."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = examples(SESSION, from_attributes=True)
 
     id: uuid.UUID = Field(
         description="The public session id: names the session (support, storage); grants nothing."
@@ -92,11 +98,15 @@ class SessionRead(BaseModel):
 class SessionIssued(SessionRead):
     """A new session with its token (the create answer)."""
 
+    model_config = examples({**SESSION, "token": TOKEN}, from_attributes=True)
+
     token: uuid.UUID = Field(description=ISSUED_HELP)
 
 
 class SessionDetailsRead(SessionRead):
     """The holder's own session including the personal details they gave."""
+
+    model_config = examples(DETAILS, from_attributes=True)
 
     name: str | None
     email: str | None
@@ -104,6 +114,8 @@ class SessionDetailsRead(SessionRead):
 
 class DetailsAccepted(SessionDetailsRead):
     """The session with its details, and the new token that replaced the one sent."""
+
+    model_config = examples({**DETAILS, "token": TOKEN}, from_attributes=True)
 
     token: uuid.UUID = Field(
         description=ISSUED_HELP + " The token sent with this request no longer works."
@@ -113,12 +125,16 @@ class DetailsAccepted(SessionDetailsRead):
 class ValidationOk(BaseModel):
     """The token is valid; its session's idle expiry has been extended."""
 
+    model_config = examples({"valid": True, "session": SESSION})
+
     valid: Literal[True] = True
     session: SessionRead
 
 
 class ValidationFailed(BaseModel):
     """The token is not usable: the frontend must reset."""
+
+    model_config = examples({"valid": False, "reason": "expired", "action": "reset"})
 
     valid: Literal[False] = False
     reason: InvalidReason
@@ -127,6 +143,10 @@ class ValidationFailed(BaseModel):
 
 class ResetRead(BaseModel):
     """The new session (with its token) and the notice to show the visitor."""
+
+    model_config = examples(
+        {"session": {**SESSION, "previous_session_id": FILE_ID, "token": TOKEN}}
+    )
 
     session: SessionIssued
     notice: str = RESET_NOTICE
@@ -152,6 +172,10 @@ def _exactly_true(value: object) -> object:
 class DetailsUpdate(RequestBody):
     """The visitor's details, stored only with explicit consent."""
 
+    model_config = examples(
+        {"name": "Ada Lovelace", "email": "ada@example.com", "consent_user_data": True}
+    )
+
     name: Annotated[str, AfterValidator(_a_display_name)] = Field(
         description="1 to 100 characters after trimming, no control characters."
     )
@@ -164,9 +188,15 @@ class DetailsUpdate(RequestBody):
 class SessionServiceRead(SessionDetailsRead):
     """A session as another service (email verification) sees it."""
 
+    model_config = examples(DETAILS, from_attributes=True)
+
 
 class ErasureRead(BaseModel):
     """Answered (202) when the data is erased but stored files could not be reached yet."""
+
+    model_config = examples(
+        {"erased": True, "files": 2, "objects_deleted": 0, "storage": "unreachable"}
+    )
 
     erased: Literal[True] = True
     files: int

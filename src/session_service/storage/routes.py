@@ -8,7 +8,6 @@ from starlette.exceptions import HTTPException
 
 from session_service.core.db import job_scope
 from session_service.http.deps import DbSession, body_chunks, resources_of
-from session_service.http.problems import problem_responses
 from session_service.storage.disposition import content_disposition
 from session_service.storage.local import DownloadGone, LocalStore
 
@@ -22,18 +21,10 @@ def _local_store(request: Request) -> LocalStore:
     return store
 
 
-@router.post(
-    "/storage/uploads",
-    status_code=204,
-    responses=problem_responses(400, 403, 404, 409, 413),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"multipart/form-data": {"schema": {"type": "object"}}},
-            "description": "The upload slot's `fields`, in order, then the file as `file`.",
-        }
-    },
-)
+# Not in the OpenAPI document: these are URLs the service hands out (an upload slot's
+# form, a download link) for the browser to use as they are, not operations a client is
+# generated for; README "Uploads" describes both.
+@router.post("/storage/uploads", status_code=204, include_in_schema=False)
 async def receive_upload(request: Request) -> Response:
     """Accept a file posted with an upload slot's form (the local backend's S3 POST).
 
@@ -53,7 +44,7 @@ async def receive_upload(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/storage/downloads/{token}", responses=problem_responses(403, 404, 422))
+@router.get("/storage/downloads/{token}", include_in_schema=False)
 async def serve_download(token: str, request: Request, db: DbSession) -> FileResponse:
     """Serve a file for a signed, unexpired download token, as an attachment.
 

@@ -58,5 +58,8 @@ def include_web(app: FastAPI, settings: Settings) -> APIRouter:
         """The demo page: the whole browser flow, using only the module."""
         return Response(page, media_type="text/html; charset=utf-8", headers=headers)
 
-    router.add_api_route("/", demo_page, methods=["GET"], response_class=Response)
+    # A page for people, not part of the API a client is generated from.
+    router.add_api_route(
+        "/", demo_page, methods=["GET"], response_class=Response, include_in_schema=False
+    )
     return router

@@ -1,0 +1,195 @@
+"""The OpenAPI document as generated clients need it: named operations, typed errors, headers.
+
+FastAPI derives a document from the routes; what it cannot know is added here, in one
+pass over that document, so the routes stay plain:
+
+- every operation gets a stable `operationId` (`<tag>-<name>`) and a summary from
+  `OPERATIONS`, the index of the API: a route missing from it fails at start-up;
+- every error answer is `application/problem+json` with the `Problem` schema (FastAPI
+  would declare `application/json`, and its `HTTPValidationError` for 422);
+- the headers the service sends are declared where it sends them: `X-Request-ID` on
+  every answer, `Retry-After` and the `X-RateLimit-*` family on 429, `Retry-After` on 503,
+  `WWW-Authenticate` on a key-protected 401, `Location` on a created session;
+- `X-Session-ID` is required, as a string, wherever a missing one is a 401;
+- an optional request body is `required: false` with its schema, not a union with null;
+- tags carry descriptions, and `servers` names `PUBLIC_BASE_URL` when it is set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from session_service.http.problem_json import PROBLEM_MEDIA_TYPE
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+SESSION_ID_HEADER = "X-Session-ID"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """An operation's stable id and its one-line summary."""
+
+    id: str
+    summary: str
+
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    # The browser's session.
+    ("POST", "/api/v1/sessions"): Operation("sessions-create", "Start a session"),
+    ("POST", "/api/v1/session/validate"): Operation("sessions-validate", "Check a session token"),
+    ("POST", "/api/v1/session/reset"): Operation("sessions-reset", "Replace a lost or bad session"),
+    ("GET", "/api/v1/session"): Operation("sessions-get", "Read the caller's session"),
+    ("PUT", "/api/v1/session/details"): Operation(
+        "sessions-submit-details", "Give details and consent"
+    ),
+    ("GET", "/api/v1/session/export"): Operation("sessions-export", "Export the caller's data"),
+    ("DELETE", "/api/v1/session"): Operation("sessions-erase", "Erase the caller's session"),
+    # The browser's files.
+    ("POST", "/api/v1/session/uploads"): Operation("files-create-upload", "Ask for an upload slot"),
+    ("POST", "/api/v1/session/files/{file_id}/complete"): Operation(
+        "files-complete", "Check and complete an upload"
+    ),
+    ("GET", "/api/v1/session/files"): Operation("files-list", "List the session's files"),
+    ("DELETE", "/api/v1/session/files/{file_id}"): Operation("files-delete", "Delete a file"),
+    ("GET", "/api/v1/session/files/{file_id}/download"): Operation(
+        "files-download", "Get a download URL"
+    ),
+    # Other services (service key).
+    ("GET", "/api/v1/sessions/{session_id}"): Operation("service-get-session", "Read a session"),
+    ("POST", "/api/v1/sessions/{session_id}/complete"): Operation(
+        "service-complete-session", "Complete a session after email verification"
+    ),
+    ("DELETE", "/api/v1/sessions/{session_id}"): Operation(
+        "service-erase-session", "Erase a session"
+    ),
+    # Operators (admin key).
+    ("GET", "/api/v1/admin/audit-events"): Operation(
+        "admin-list-audit-events", "Query the audit trail"
+    ),
+    ("GET", "/api/v1/admin/audit/verify"): Operation(
+        "admin-verify-audit-chain", "Verify the audit hash chain"
+    ),
+    ("POST", "/api/v1/admin/cleanup"): Operation("admin-start-cleanup", "Start a cleanup run"),
+    ("GET", "/api/v1/admin/cleanup/{run_id}"): Operation(
+        "admin-get-cleanup-run", "Follow a cleanup run"
+    ),
+    # Probes.
+    ("GET", "/healthz"): Operation("operations-liveness", "Liveness probe"),
+    ("GET", "/readyz"): Operation("operations-readiness", "Readiness probe"),
+    ("GET", "/metrics"): Operation("operations-metrics", "Prometheus metrics"),
+}
+
+TAGS: list[dict[str, Any]] = [
+    {
+        "name": "sessions",
+        "description": "The visitor's session, called by the browser with its token in "
+        "`X-Session-ID`: start, check, replace, details and consent, export, erasure.",
+    },
+    {
+        "name": "files",
+        "description": "Uploads tied to the session: a slot, a direct upload to storage, a "
+        "completion that checks the stored object; listing, download URLs, deletion.",
+    },
+    {
+        "name": "service",
+        "description": "For other services (a service API key): read, complete and erase a "
+        "session named by its public id.",
+    },
+    {
+        "name": "admin",
+        "description": "For operators (an admin API key): the audit trail, its hash chain, "
+        "cleanup runs.",
+    },
+    {"name": "operations", "description": "Probes and metrics for the platform."},
+]
+
+_STRING = {"schema": {"type": "string"}}
+_INTEGER = {"schema": {"type": "integer"}}
+HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {
+        "description": "The request's id, also in every log line and in `request_id`.",
+        **_STRING,
+    },
+    "Retry-After": {"description": "Seconds to wait before trying again.", **_INTEGER},
+    "X-RateLimit-Limit": {"description": "Calls allowed in the window.", **_INTEGER},
+    "X-RateLimit-Remaining": {"description": "Calls left in the window.", **_INTEGER},
+    "X-RateLimit-Reset": {"description": "When the window resets (epoch seconds).", **_INTEGER},
+    "WWW-Authenticate": {"description": "`Bearer`: the route takes an API key.", **_STRING},
+    "Location": {"description": "The caller's session resource.", **_STRING},
+}
+"""Response headers, declared once under `components/headers`."""
+
+
+def _headers(*names: str) -> dict[str, Any]:
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
+def build_document(app: FastAPI, *, public_base_url: str | None) -> dict[str, Any]:
+    """The app's OpenAPI document, completed as the module docstring says."""
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=TAGS,
+        servers=[{"url": public_base_url}] if public_base_url else None,
+    )
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            meta = OPERATIONS[(method.upper(), path)]
+            operation["operationId"] = meta.id
+            operation["summary"] = meta.summary
+            _complete_responses(operation)
+            _require_session_header(operation)
+            _optional_body_without_null(operation)
+    components = document.setdefault("components", {})
+    components["headers"] = HEADERS
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.get("schemas", {}).pop(unused, None)
+    return document
+
+
+def _complete_responses(operation: dict[str, Any]) -> None:
+    secured = bool(operation.get("security"))
+    for status, response in operation["responses"].items():
+        code = int(status)
+        names = ["X-Request-ID"]
+        if code >= 400:
+            response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
+        if code in (429, 503):
+            names.append("Retry-After")
+        if code == 429:
+            names += ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
+        if code == 401 and secured:
+            names.append("WWW-Authenticate")
+        if code == 201 and operation["operationId"] in ("sessions-create", "sessions-reset"):
+            names.append("Location")
+        response["headers"] = _headers(*names)
+
+
+def _optional_body_without_null(operation: dict[str, Any]) -> None:
+    """An optional body is `required: false`, not `anyOf [X, null]`, which generators turn
+    into a union the caller must fill (openapi-python-client sent nothing without one)."""
+    body = operation.get("requestBody")
+    if body is None or body.get("required"):
+        return
+    for media in body.get("content", {}).values():
+        choices = media.get("schema", {}).get("anyOf")
+        if choices is None:
+            continue
+        kept = [choice for choice in choices if choice != {"type": "null"}]
+        if len(kept) == 1:
+            media["schema"] = kept[0]
+    body["required"] = False
+
+
+def _require_session_header(operation: dict[str, Any]) -> None:
+    """One type everywhere (a string); required wherever a missing token is a 401."""
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] == SESSION_ID_HEADER and parameter["in"] == "header":
+            parameter["required"] = "401" in operation["responses"]
+            parameter["schema"] = {"type": "string"}
