@@ -31,7 +31,7 @@ router = APIRouter(tags=["files"])
     "/session/uploads",
     status_code=201,
     response_model=UploadCreated,
-    responses=problem_responses(400, 401, 409, 422, 429),
+    responses=problem_responses(400, 401, 409, 413, 422, 429),
     dependencies=[rate_limit(CallKind.UPLOAD)],
 )
 async def create_upload(
@@ -80,7 +80,7 @@ async def complete_upload(
     return DeferredResponse(decide)
 
 
-@router.get("/session/files", response_model=FileList, responses=problem_responses(401, 422, 429))
+@router.get("/session/files", response_model=FileList, responses=problem_responses(401, 429))
 async def list_files(session: CurrentSession, service: FileServiceDep, db: DbSession) -> FileList:
     """The session's files, oldest first."""
     files = await service.list(session, db=db)
@@ -88,7 +88,9 @@ async def list_files(session: CurrentSession, service: FileServiceDep, db: DbSes
 
 
 @router.delete(
-    "/session/files/{file_id}", status_code=204, responses=problem_responses(401, 404, 422, 429)
+    "/session/files/{file_id}",
+    status_code=204,
+    responses=problem_responses(401, 404, 409, 422, 429),
 )
 async def delete_file(
     file_id: uuid.UUID,

@@ -154,8 +154,13 @@ def build_document(app: FastAPI, *, public_base_url: str | None) -> dict[str, An
 
 
 def _complete_responses(operation: dict[str, Any]) -> None:
+    responses = operation["responses"]
+    default_422 = responses.get("422", {}).get("content", {}).get("application/json", {})
+    if default_422.get("schema") == {"$ref": "#/components/schemas/HTTPValidationError"}:
+        # FastAPI's own, added to any route with a parameter: the routes declare theirs.
+        del responses["422"]
     secured = bool(operation.get("security"))
-    for status, response in operation["responses"].items():
+    for status, response in responses.items():
         code = int(status)
         names = ["X-Request-ID"]
         if code >= 400:

@@ -45,7 +45,7 @@ def _erasure_response(erasure: Erasure) -> DeferredResponse:
 @router.delete(
     "/session",
     status_code=204,
-    responses={**ERASURE_RESPONSES, **problem_responses(401, 422, 429)},
+    responses={**ERASURE_RESPONSES, **problem_responses(401, 409, 429)},
     response_class=Response,
 )
 async def erase_session(
@@ -66,7 +66,7 @@ async def erase_session(
             },
             "description": "The export, as an attachment: one JSON document, or a ZIP archive.",
         },
-        **problem_responses(400, 401, 422, 429),
+        **problem_responses(400, 401, 409, 422, 429),
     },
 )
 async def export_session(

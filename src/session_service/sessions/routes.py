@@ -64,7 +64,7 @@ def _with_token(model: type[Answer], issued: Issued) -> Answer:
     "/sessions",
     status_code=201,
     response_model=SessionIssued,
-    responses=problem_responses(400, 409, 422, 429),
+    responses=problem_responses(400, 409, 413, 422, 429),
     dependencies=[rate_limit(CallKind.CREATE)],
 )
 async def create_session(
@@ -101,7 +101,7 @@ async def validate_session(request: Request) -> Response:
     "/session/reset",
     status_code=201,
     response_model=ResetRead,
-    responses=problem_responses(400, 409, 422, 429),
+    responses=problem_responses(400, 409, 413, 422, 429),
     dependencies=[rate_limit(CallKind.RESET), HOLDER_LIMIT],
 )
 async def reset_session(
@@ -121,7 +121,7 @@ async def reset_session(
 @router.get(
     "/session",
     response_model=SessionDetailsRead,
-    responses=problem_responses(401, 422, 429),
+    responses=problem_responses(401, 429),
 )
 async def read_session(session: CurrentSession) -> SessionSnapshot:
     """The caller's own session."""
@@ -131,7 +131,7 @@ async def read_session(session: CurrentSession) -> SessionSnapshot:
 @router.put(
     "/session/details",
     response_model=DetailsAccepted,
-    responses=problem_responses(400, 401, 409, 422, 429),
+    responses=problem_responses(400, 401, 409, 413, 422, 429),
 )
 async def submit_details(
     session: LockedSession,
