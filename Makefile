@@ -17,6 +17,14 @@ LOCK_FLAGS ?=
 PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --strip-extras \
 	--no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
 
+# The client generator of the contract test (tests/contract/) in a virtualenv of its own:
+# openapi-python-client caps httpx below the version the service pins, so it cannot share
+# .venv. Pinned by its own lock, compiled from requirements/codegen.in by `make lock`.
+CODEGEN_VENV ?= .venv-codegen
+CODEGEN_IN := requirements/codegen.in
+CODEGEN_LOCK := requirements/codegen.txt
+CODEGEN_STAMP := $(CODEGEN_VENV)/.installed-codegen
+
 WEB := tests/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 
@@ -39,7 +47,15 @@ $(DEV_STAMP): $(DEV_LOCK) pyproject.toml | $(BIN)/python
 	$(PIP) check
 	touch $@
 
-install: $(DEV_STAMP)
+$(CODEGEN_VENV)/bin/python:
+	$(PYTHON) -m venv $(CODEGEN_VENV)
+
+$(CODEGEN_STAMP): $(CODEGEN_LOCK) | $(CODEGEN_VENV)/bin/python
+	$(CODEGEN_VENV)/bin/pip --disable-pip-version-check install --quiet -r $(CODEGEN_LOCK)
+	$(CODEGEN_VENV)/bin/pip --disable-pip-version-check check
+	touch $@
+
+install: $(DEV_STAMP) $(CODEGEN_STAMP)
 
 # Regenerate the lock files from pyproject.toml, keeping every pin that still fits.
 # Upgrade on purpose with: make lock LOCK_FLAGS=--upgrade (or LOCK_FLAGS='--upgrade-package X').
@@ -47,11 +63,13 @@ lock: | $(BIN)/python
 	$(PIP) install --quiet '$(PIP_TOOLS)'
 	$(PIP_COMPILE) --output-file $(RUNTIME_LOCK) pyproject.toml
 	$(PIP_COMPILE) --extra dev --constraint $(RUNTIME_LOCK) --output-file $(DEV_LOCK) pyproject.toml
+	$(PIP_COMPILE) --output-file $(CODEGEN_LOCK) $(CODEGEN_IN)
 
 run: $(STAMP) ## serve on 127.0.0.1:8000 with SQLite and local storage under ./var
 	$(BIN)/session-service serve
 
-# TypeScript (for the module's declarations) from the npm registry, pinned by the lock file.
+# TypeScript (for the module's declarations) and the TypeScript client generator with its
+# fetch client (for the contract test) from the npm registry, pinned by the lock file.
 $(WEB_STAMP): $(WEB)/package-lock.json
 	npm ci --prefix $(WEB) --no-audit --no-fund --silent
 	touch $(WEB_STAMP)
@@ -66,10 +84,10 @@ packages: ## Debian's chromium, pgbouncer, haproxy and redis-sentinel for the te
 	if [ -n "$$missing" ]; then apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
-test: $(DEV_STAMP) $(WEB_STAMP) packages ## the whole suite (PostgreSQL part skipped if unreachable unless REQUIRE_POSTGRES=1)
+test: $(DEV_STAMP) $(CODEGEN_STAMP) $(WEB_STAMP) packages ## the whole suite (PostgreSQL part skipped if unreachable unless REQUIRE_POSTGRES=1)
 	$(BIN)/pytest
 
-coverage: $(DEV_STAMP) $(WEB_STAMP) packages ## the whole suite with line coverage of src (slower than `make test`)
+coverage: $(DEV_STAMP) $(CODEGEN_STAMP) $(WEB_STAMP) packages ## the whole suite with line coverage of src (slower than `make test`)
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
 
 lint: $(DEV_STAMP) ## ruff (lint + format check) and mypy --strict
@@ -88,4 +106,4 @@ bench: $(DEV_STAMP) ## wrk against one worker on PostgreSQL with 100,000 session
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules $(WEB)/artifacts
+	rm -rf $(VENV) $(CODEGEN_VENV) var .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules $(WEB)/artifacts
