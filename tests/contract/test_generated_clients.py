@@ -11,10 +11,9 @@ short flow (tests/contract/flows/) that reads a success body and an error's `cod
   calls the service through openapi-fetch (both from tests/web/node_modules).
 
 A generator that prints a warning fails the test, and so does a flow that stops
-type-checking. The lines that read an error body carry the marker `contract: error-body`;
-until the document types error bodies, type errors on those lines alone are expected
-(xfail), and an error anywhere else (a success body, an operation that moved, the generated
-code itself) is a plain failure.
+type-checking (a success body or an error member that lost its type, an operation that
+moved or was renamed, the generated code itself). The lines that read an error body carry
+the marker `contract: error-body`: each flow must have some.
 """
 
 from __future__ import annotations
@@ -50,17 +49,6 @@ PACKAGE = "session_service_client"
 MARKER = "contract: error-body"
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
 
-# What openapi.json lacks today for the error-body lines of the flows.
-ERRORS_UNTYPED = (
-    "openapi.json does not type error bodies yet: each error response declares "
-    "`application/problem+json` with no schema (so openapi-fetch's `error` is `unknown`), "
-    "and Problem has no `reason` member (only additionalProperties)"
-)
-
-
-class FlowDoesNotTypeCheck(AssertionError):
-    """Type errors only on the lines that read an error body (what the xfail expects)."""
-
 
 def _run(
     command: list[str | Path], cwd: Path, *, env: dict[str, str] | None = None, timeout: float
@@ -84,19 +72,11 @@ def _marked_lines(flow: Path) -> set[int]:
 
 
 def _judge(flow: Path, errors: list[tuple[int, str]], output: str) -> None:
-    """Pass without errors; FlowDoesNotTypeCheck when all are on marked lines; else fail."""
-    if not errors:
-        return
-    marked = _marked_lines(flow)
-    elsewhere = [message for line, message in errors if line not in marked]
-    if elsewhere:
-        raise AssertionError(
-            f"{flow.name} or the generated code does not type-check beyond the error-body "
-            f"lines:\n" + "\n".join(elsewhere) + f"\n\nfull output:\n{output}"
-        )
-    raise FlowDoesNotTypeCheck(
-        f"{flow.name}: the error-body lines do not type-check:\n"
+    """No type error anywhere: in the flow, or in the generated code it imports."""
+    assert not errors, (
+        f"{flow.name} does not type-check:\n"
         + "\n".join(message for _, message in errors)
+        + f"\n\nfull output:\n{output}"
     )
 
 
@@ -139,7 +119,6 @@ def test_flows_read_without_casts() -> None:
     assert _marked_lines(TS_FLOW), "flow.ts marks no error-body line"
 
 
-@pytest.mark.xfail(raises=FlowDoesNotTypeCheck, strict=False, reason=ERRORS_UNTYPED)
 def test_python_client(tmp_path: Path) -> None:
     require(
         OPENAPI_PYTHON_CLIENT.exists(),
@@ -222,7 +201,6 @@ def test_python_client(tmp_path: Path) -> None:
     _judge(PYTHON_FLOW, errors, output)
 
 
-@pytest.mark.xfail(raises=FlowDoesNotTypeCheck, strict=False, reason=ERRORS_UNTYPED)
 def test_typescript_client(tmp_path: Path) -> None:
     _need_node()
     generated = _run(

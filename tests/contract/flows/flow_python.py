@@ -10,13 +10,13 @@ from uuid import UUID
 
 from session_service_client import Client
 from session_service_client.api.sessions import (
-    create_session_api_v1_sessions_post as create_session,
+    sessions_create as create_session,
 )
 from session_service_client.api.sessions import (
-    read_session_api_v1_session_get as read_session,
+    sessions_get as read_session,
 )
 from session_service_client.api.sessions import (
-    validate_session_api_v1_session_validate_post as validate_session,
+    sessions_validate as validate_session,
 )
 from session_service_client.models import (
     InvalidReason,
@@ -55,7 +55,7 @@ async def flow(base_url: str) -> list[str]:
         refused = await read_session.asyncio(client=client, x_session_id="not-a-token")
         if isinstance(refused, Problem):
             seen.append(refused.code)  # contract: error-body
-            reason: str | Unset | None = refused.reason  # contract: error-body
+            reason: str | Unset = refused.reason  # contract: error-body
             if isinstance(reason, str):
                 seen.append(reason)
     return seen
