@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from session_service.audit import models as _audit_models  # noqa: F401  (registers tables)
+from session_service.conversations import models as _conversation_models  # noqa: F401
 from session_service.core.db import make_engine
 from session_service.core.settings import Settings
 from session_service.files import models as _file_models  # noqa: F401

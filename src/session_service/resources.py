@@ -23,6 +23,7 @@ from session_service.audit.sealing import AuditSealer
 from session_service.audit.service import AuditService, recent_actions
 from session_service.cleanup.job import CleanupJob
 from session_service.cleanup.runner import CleanupRunner
+from session_service.conversations.service import ConversationService
 from session_service.core.clock import Clock
 from session_service.core.db import make_engine, make_sessionmaker
 from session_service.core.ids import new_session_id
@@ -68,6 +69,7 @@ class Resources:
     validator: SessionValidator
     sessions: SessionService
     files: FileService
+    conversations: ConversationService
     eraser: SessionEraser
     exporter: SessionExporter
     limiter: RateLimiter | None
@@ -134,6 +136,9 @@ async def open_resources(
         files = FileService(
             store=store, checker=checker, audit=audit, settings=settings, clock=clock
         )
+        conversations = ConversationService(
+            files=files, audit=audit, settings=settings, clock=clock
+        )
         journal = ErasureJournal(store)
         yield Resources(
             settings=settings,
@@ -160,15 +165,22 @@ async def open_resources(
             ),
             sessions=sessions,
             files=files,
+            conversations=conversations,
             eraser=SessionEraser(
                 sessions=sessions,
                 files=files,
+                conversations=conversations,
                 audit=audit,
                 journal=journal,
                 clock=clock,
             ),
             exporter=SessionExporter(
-                sessions=sessions, files=files, audit=audit, maker=maker, clock=clock
+                sessions=sessions,
+                files=files,
+                conversations=conversations,
+                audit=audit,
+                maker=maker,
+                clock=clock,
             ),
             limiter=limiter,
             notifier=notifier,

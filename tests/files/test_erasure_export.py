@@ -93,7 +93,7 @@ class TestErasure:
         assert token not in log_output
         erased = [e for e in await audit_events(app) if e["type"] == "session.erased"]
         assert [e["session_id"] for e in erased] == [sid]
-        assert erased[0]["details"] == {"by": "holder", "files": 2}
+        assert erased[0]["details"] == {"by": "holder", "files": 2, "messages": 0}
 
     async def test_erasing_twice(self, client: httpx.AsyncClient) -> None:
         sid, token, _ = await _holder_with_data(client)
@@ -164,7 +164,10 @@ class TestErasureWithStorageDown:
         # The object is still in storage, under a prefix that belongs to no session now.
         assert len(await _objects(app, row["storage_id"])) == 1
         event = (await audit_events(app))[-1]
-        assert (event["type"], event["details"]) == ("session.erased", {"by": "holder", "files": 2})
+        assert (event["type"], event["details"]) == (
+            "session.erased",
+            {"by": "holder", "files": 2, "messages": 0},
+        )
 
 
 class TestExport:
@@ -178,7 +181,7 @@ class TestExport:
         assert response.headers["content-disposition"].startswith("attachment;")
         document = response.json()
         ExportDocument.model_validate(document)  # what openapi.json declares
-        assert document["format"] == "session-service.export.v2"
+        assert document["format"] == "session-service.export.v3"
         assert document["session"]["id"] == sid
         assert (document["session"]["name"], document["session"]["email"]) == (NAME, EMAIL)
         # Every stored field about the visitor, the caller's address and agent included.

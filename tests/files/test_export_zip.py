@@ -79,7 +79,7 @@ class TestZipExport:
         names = archive.namelist()
         assert names[-2:] == ["audit-events.json", "session.json"]
         document = json.loads(archive.read("session.json"))
-        assert document["format"] == "session-service.export.v2"
+        assert document["format"] == "session-service.export.v3"
         assert document["session"]["id"] == session["id"]
         assert document["session"]["client_ip"] == "127.0.0.1"
         paths = {file["id"]: file["path"] for file in document["files"]}

@@ -11,6 +11,7 @@ from session_service.api import health
 from session_service.api.metrics import metrics_router
 from session_service.audit import routes as audit_routes
 from session_service.cleanup import routes as cleanup_routes
+from session_service.conversations import routes as conversation_routes
 from session_service.core.settings import Settings
 from session_service.files import routes as file_routes
 from session_service.http import API_PREFIX
@@ -37,6 +38,8 @@ def include_routes(app: FastAPI, settings: Settings) -> dict[int, str]:
         (privacy_routes.router, API_PREFIX),
         (privacy_routes.service_router, API_PREFIX),
         (file_routes.router, API_PREFIX),
+        (conversation_routes.router, API_PREFIX),
+        (conversation_routes.service_router, API_PREFIX),
         (storage_routes.router, API_PREFIX),
         (audit_routes.admin_router, API_PREFIX),
         (cleanup_routes.admin_router, API_PREFIX),

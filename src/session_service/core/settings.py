@@ -319,6 +319,7 @@ class RateLimitSettings(_Group):
     # Not `validate`: that name is taken by pydantic's BaseModel.
     validation: str = Field(default="120/minute", description="Validations per IP.")
     upload: str = Field(default="5/minute", description="Upload slots per IP.")
+    message: str = Field(default="60/minute", description="Messages the browser sends, per IP.")
     holder: str = Field(
         default="300/minute",
         description="Calls per IP to every route that takes X-Session-ID, on top of its own limit.",
@@ -343,7 +344,7 @@ class RateLimitSettings(_Group):
         description="While Redis is down, how often to try it again.",
     )
 
-    @field_validator("create", "reset", "validation", "upload", "holder")
+    @field_validator("create", "reset", "validation", "upload", "message", "holder")
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         try:
@@ -403,6 +404,25 @@ class AlertSettings(_Group):
     )
     webhook_timeout: float = Field(default=5.0, gt=0, description="Seconds per webhook call.")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+
+
+class ConversationSettings(_Group):
+    """MESSAGE_MAX_CHARS, CONVERSATION_MAX_*."""
+
+    message_max_chars: int = Field(
+        default=32_000, ge=1, le=1_000_000, description="Characters one message may hold."
+    )
+    max_messages: int = Field(
+        default=10_000, ge=1, description="Messages one session may hold, all conversations."
+    )
+    max_bytes: int = Field(
+        default=20 * 1024 * 1024,
+        ge=1,
+        description="Bytes of message text (UTF-8) one session may hold, all conversations.",
+    )
+    max_per_session: int = Field(
+        default=100, ge=1, description="Conversations one session may hold."
+    )
 
 
 class CleanupSettings(_Group):
@@ -519,6 +539,11 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "rate_limit_validate": ("rate_limits", "validation"),
     "rate_limit_upload": ("rate_limits", "upload"),
     "rate_limit_holder": ("rate_limits", "holder"),
+    "rate_limit_message": ("rate_limits", "message"),
+    "message_max_chars": ("conversations", "message_max_chars"),
+    "conversation_max_messages": ("conversations", "max_messages"),
+    "conversation_max_bytes": ("conversations", "max_bytes"),
+    "conversation_max_per_session": ("conversations", "max_per_session"),
     "rate_limit_ipv6_prefix": ("rate_limits", "ipv6_prefix"),
     "rate_limit_storage_timeout": ("rate_limits", "storage_timeout"),
     "rate_limit_fallback_after_timeouts": ("rate_limits", "fallback_after_timeouts"),
@@ -738,6 +763,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
+    conversations: ConversationSettings = Field(default_factory=ConversationSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -60,6 +60,17 @@ class FileRepository:
         )
         return (await self.db.execute(stmt)).first() is not None
 
+    async def uploaded_ids(
+        self, session_id: uuid.UUID, file_ids: list[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        """Which of `file_ids` are uploaded files of this session."""
+        stmt = select(_table.c.id).where(
+            _table.c.session_id == session_id,
+            _table.c.id.in_(file_ids),
+            _table.c.status == FileStatus.UPLOADED.value,
+        )
+        return set((await self.db.execute(stmt)).scalars())
+
     async def list(self, session_id: uuid.UUID) -> list[FileSnapshot]:
         """A session's files, oldest first."""
         result = await self.db.execute(_LIST, {"session_id": session_id})

@@ -178,6 +178,12 @@ class FileService:
         after_commit_await(db, partial(self.checker.check, completion, file, ctx))
         return completion
 
+    async def uploaded_ids(
+        self, session: SessionSnapshot, file_ids: list[uuid.UUID], *, db: AsyncSession
+    ) -> set[uuid.UUID]:
+        """Which of `file_ids` are uploaded files of the session (to attach to a message)."""
+        return await FileRepository(db).uploaded_ids(session.id, file_ids)
+
     async def list(self, session: SessionSnapshot, *, db: AsyncSession) -> Sequence[FileSnapshot]:
         """The session's files, oldest first."""
         return await FileRepository(db).list(session.id)

@@ -54,6 +54,11 @@ class ProblemCode(StrEnum):
     HEADERS_TOO_LARGE = "headers_too_large"
     TOO_MANY_HEADERS = "too_many_headers"
     REQUEST_TIMEOUT = "request_timeout"
+    CONVERSATION_NOT_FOUND = "conversation_not_found"
+    MESSAGE_TOO_LONG = "message_too_long"
+    ATTACHMENT_NOT_UPLOADED = "attachment_not_uploaded"
+    CONVERSATION_LIMIT_REACHED = "conversation_limit_reached"
+    SESSION_INACTIVE = "session_inactive"
     CLEANUP_RUNNING = "cleanup_running"
     CLEANUP_RUN_NOT_FOUND = "cleanup_run_not_found"
     RATE_LIMITED = "rate_limited"
@@ -107,6 +112,11 @@ STATUS: dict[ProblemCode, int] = {
     ProblemCode.HEADERS_TOO_LARGE: 431,
     ProblemCode.TOO_MANY_HEADERS: 431,
     ProblemCode.REQUEST_TIMEOUT: 408,
+    ProblemCode.CONVERSATION_NOT_FOUND: 404,
+    ProblemCode.MESSAGE_TOO_LONG: 422,
+    ProblemCode.ATTACHMENT_NOT_UPLOADED: 422,
+    ProblemCode.CONVERSATION_LIMIT_REACHED: 409,
+    ProblemCode.SESSION_INACTIVE: 409,
     ProblemCode.CLEANUP_RUNNING: 409,
     ProblemCode.CLEANUP_RUN_NOT_FOUND: 404,
     ProblemCode.RATE_LIMITED: 429,

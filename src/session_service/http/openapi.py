@@ -58,7 +58,35 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/v1/session/files/{file_id}/download"): Operation(
         "files-download", "Get a download URL"
     ),
+    # The browser's conversations.
+    ("POST", "/api/v1/session/conversations"): Operation(
+        "conversations-create", "Start a conversation"
+    ),
+    ("GET", "/api/v1/session/conversations"): Operation(
+        "conversations-list", "List the session's conversations"
+    ),
+    ("PATCH", "/api/v1/session/conversations/{conversation_id}"): Operation(
+        "conversations-rename", "Rename a conversation"
+    ),
+    ("DELETE", "/api/v1/session/conversations/{conversation_id}"): Operation(
+        "conversations-delete", "Delete a conversation"
+    ),
+    ("POST", "/api/v1/session/conversations/{conversation_id}/messages"): Operation(
+        "conversations-send-message", "Send a message"
+    ),
+    ("GET", "/api/v1/session/conversations/{conversation_id}/messages"): Operation(
+        "conversations-list-messages", "Read a page of messages"
+    ),
     # Other services (service key).
+    ("GET", "/api/v1/sessions/{session_id}/conversations"): Operation(
+        "service-list-conversations", "List a session's conversations"
+    ),
+    ("GET", "/api/v1/sessions/{session_id}/conversations/{conversation_id}/messages"): Operation(
+        "service-list-messages", "Read a conversation's messages"
+    ),
+    ("POST", "/api/v1/sessions/{session_id}/conversations/{conversation_id}/messages"): Operation(
+        "service-add-message", "Add a message of any role"
+    ),
     ("GET", "/api/v1/sessions/{session_id}"): Operation("service-get-session", "Read a session"),
     ("POST", "/api/v1/sessions/{session_id}/complete"): Operation(
         "service-complete-session", "Complete a session after email verification"
@@ -95,9 +123,15 @@ TAGS: list[dict[str, Any]] = [
         "completion that checks the stored object; listing, download URLs, deletion.",
     },
     {
+        "name": "conversations",
+        "description": "The session's conversation history: conversations, the visitor's "
+        "messages (role `user`, idempotent by `client_message_id`), pages of history.",
+    },
+    {
         "name": "service",
         "description": "For other services (a service API key): read, complete and erase a "
-        "session named by its public id.",
+        "session named by its public id; the agent backend reads a conversation and adds "
+        "its replies.",
     },
     {
         "name": "admin",

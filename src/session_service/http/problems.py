@@ -111,7 +111,21 @@ class Problem(BaseModel):
         default=None, description="`quota_exceeded`: the bytes the session holds."
     )
     session_status: str | Absent = Field(
-        default=None, description="`session_active`: the session's status."
+        default=None,
+        description="`session_active`, `session_inactive`: the session's status.",
+    )
+    max_chars: int | Absent = Field(
+        default=None, description="`message_too_long`: the longest message."
+    )
+    max_messages: int | Absent = Field(
+        default=None, description="`conversation_limit_reached`: the messages a session may hold."
+    )
+    max_conversations: int | Absent = Field(
+        default=None,
+        description="`conversation_limit_reached`: the conversations a session may hold.",
+    )
+    files: list[str] | Absent = Field(
+        default=None, description="`attachment_not_uploaded`: the ids that are not."
     )
     checks: dict[str, str] | Absent = Field(
         default=None, description="`not_ready`: each dependency's state."

@@ -28,6 +28,7 @@ from session_service.files.schemas import FileRead
 from session_service.files.snapshot import FileSnapshot
 from session_service.privacy.content import (
     ExportContent,
+    ExportedConversation,
     events_json,
     head_json,
     model_json,
@@ -118,6 +119,15 @@ async def _archive(content: ExportContent, store: ObjectStore) -> AsyncIterator[
                         yield sink.drain()
             exported = ArchivedFile.model_validate(file).model_copy(update={"path": path})
             archived.append(model_json(exported))
+        for number, conversation in enumerate(content.conversations, start=1):
+            archive.writestr(
+                _json_entry(f"conversations/{number:03d}.txt", conversation.updated_at),
+                _transcript(conversation),
+            )
+        archive.writestr(
+            _json_entry("conversations.json", content.exported_at),
+            b"[" + b",".join(model_json(c) for c in content.conversations) + b"]",
+        )
         archive.writestr(
             _json_entry("audit-events.json", content.exported_at), _audit_events(content)
         )
@@ -125,6 +135,16 @@ async def _archive(content: ExportContent, store: ObjectStore) -> AsyncIterator[
             _json_entry("session.json", content.exported_at), _session(content, archived)
         )
     yield sink.drain()
+
+
+def _transcript(conversation: ExportedConversation) -> bytes:
+    """A conversation as people read it: a title, then one paragraph per message."""
+    lines = [conversation.title or "Conversation", ""]
+    for message in conversation.messages:
+        when = message.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        attached = f" (attached: {len(message.attachments)} file(s))" if message.attachments else ""
+        lines += [f"[{when}] {message.role.value}{attached}:", message.content, ""]
+    return "\n".join(lines).encode()
 
 
 def _audit_events(content: ExportContent) -> bytes:

@@ -1,7 +1,7 @@
 """What an export holds, as read in the request's unit of work, and its JSON pieces.
 
 Shared by both forms: the JSON document (`export.py`) and the ZIP archive (`archive.py`).
-Format `session-service.export.v2` (see docs/export.md).
+Format `session-service.export.v3` (see docs/export.md).
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from session_service.conversations.schemas import EXPORTED_CONVERSATION, MessageRead
 from session_service.files.snapshot import FileSnapshot
 from session_service.http.examples import EXPORTED_SESSION, examples
 from session_service.sessions.schemas import SessionDetailsRead
 
-FORMAT = "session-service.export.v2"
+FORMAT = "session-service.export.v3"
 
 
 class ExportedSession(SessionDetailsRead):
@@ -38,6 +39,18 @@ class Trail:
     events: list[bytes]
 
 
+class ExportedConversation(BaseModel):
+    """A conversation with every message, oldest first."""
+
+    model_config = examples(EXPORTED_CONVERSATION)
+
+    id: uuid.UUID
+    title: str | None
+    created_at: datetime
+    updated_at: datetime
+    messages: list[MessageRead]
+
+
 @dataclass(frozen=True, slots=True)
 class ExportContent:
     """What an export holds, read in the request's unit of work; no contents of files."""
@@ -45,6 +58,7 @@ class ExportContent:
     exported_at: datetime
     session: ExportedSession
     files: list[FileSnapshot]
+    conversations: list[ExportedConversation]
     trail: Trail
     previous: list[Trail]
     """The sessions this one replaced by resets, newest first."""

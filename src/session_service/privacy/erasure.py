@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from session_service.audit.events import EventType
 from session_service.audit.service import AuditService
+from session_service.conversations.service import ConversationService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.core.db import after_commit_await, is_postgres, job_scope, scrub_sqlite
@@ -62,12 +63,14 @@ class SessionEraser:
         *,
         sessions: SessionService,
         files: FileService,
+        conversations: ConversationService,
         audit: AuditService,
         journal: ErasureJournal,
         clock: Clock,
     ) -> None:
         self.sessions = sessions
         self.files = files
+        self.conversations = conversations
         self.audit = audit
         self.journal = journal
         self.clock = clock
@@ -106,10 +109,11 @@ class SessionEraser:
         by: ErasedBy,
         of: uuid.UUID | None,
     ) -> None:
-        """The row (its file rows go with it), then the audit event."""
+        """The row (its files, conversations and messages go with it), then the event."""
         files = len(await self.files.list(session, db=db))
+        messages = await self.conversations.message_count(session, db=db)
         await self.sessions.remove(session.id, db=db)
-        details: dict[str, object] = {"by": by, "files": files}
+        details: dict[str, object] = {"by": by, "files": files, "messages": messages}
         if of is not None:
             details["replaced_by"] = str(of)  # erased with the session that replaced it
         await self.audit.record(

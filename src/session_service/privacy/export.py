@@ -1,6 +1,6 @@
 """GDPR portability: everything stored about a session, as one JSON document or a ZIP archive.
 
-Format `session-service.export.v2`: `session` holds every field stored about the visitor
+Format `session-service.export.v3`: `session` holds every field stored about the visitor
 (the caller's address and user agent included; never the token's digest), and
 `previous_sessions` the audit trails of the sessions this one replaced by a reset: the
 browser proved it held them by presenting their tokens, which is what linked them.
@@ -30,6 +30,8 @@ from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
 from session_service.audit.schemas import AuditEventRead
 from session_service.audit.service import AuditService
+from session_service.conversations.schemas import EXPORTED_CONVERSATION, MessageRead
+from session_service.conversations.service import ConversationService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.core.db import after_commit_await, read_scope
@@ -39,6 +41,7 @@ from session_service.http.examples import AUDIT_EVENT, EXPORTED_SESSION, FILE, L
 from session_service.privacy.archive import zip_export
 from session_service.privacy.content import (
     ExportContent,
+    ExportedConversation,
     ExportedSession,
     Trail,
     events_json,
@@ -73,7 +76,7 @@ class ExportDocument(BaseModel):
 
     model_config = examples(
         {
-            "format": "session-service.export.v2",
+            "format": "session-service.export.v3",
             "exported_at": LATER,
             "session": EXPORTED_SESSION,
             "files": [
@@ -82,15 +85,17 @@ class ExportDocument(BaseModel):
                     "download_url": "https://sessions.example.com/api/v1/storage/downloads/...",
                 }
             ],
+            "conversations": [EXPORTED_CONVERSATION],
             "audit_events": [AUDIT_EVENT],
             "previous_sessions": [],
         }
     )
 
-    format: Literal["session-service.export.v2"]
+    format: Literal["session-service.export.v3"]
     exported_at: datetime
     session: ExportedSession
     files: list[ExportedFile]
+    conversations: list[ExportedConversation] = Field(description="Oldest first.")
     audit_events: list[AuditEventRead] = Field(description="Oldest first.")
     previous_sessions: list[PreviousSessionExport] = Field(description="Newest first.")
 
@@ -115,11 +120,13 @@ class SessionExporter:
         *,
         sessions: SessionService,
         files: FileService,
+        conversations: ConversationService,
         audit: AuditService,
         maker: async_sessionmaker[AsyncSession],
         clock: Clock,
     ) -> None:
         self.maker = maker
+        self.conversations = conversations
         self.sessions = sessions
         self.files = files
         self.audit = audit
@@ -154,6 +161,18 @@ class SessionExporter:
                 exported_at=self.clock(),
                 session=ExportedSession.model_validate(session),
                 files=list(await self.files.list(session, db=db)),
+                conversations=[
+                    ExportedConversation(
+                        id=conversation.id,
+                        title=conversation.title,
+                        created_at=conversation.created_at,
+                        updated_at=conversation.updated_at,
+                        messages=[MessageRead.of(message) for message in messages],
+                    )
+                    for conversation, messages in await self.conversations.transcript(
+                        session, db=db
+                    )
+                ],
                 trail=await self._trail(session.id, db=db),
                 previous=[await self._trail(previous_id, db=db) for previous_id in previous],
             )
@@ -170,6 +189,8 @@ class SessionExporter:
                 update={"download_url": None if relative is None else urljoin(base_url, relative)}
             )
             parts.append((b"," if index else b"") + model_json(exported))
+        parts.append(b'],"conversations":[')
+        parts.append(b",".join(model_json(conversation) for conversation in content.conversations))
         parts.append(b'],"audit_events":')
         parts.append(events_json(content.trail.events))
         parts.append(b',"previous_sessions":[')

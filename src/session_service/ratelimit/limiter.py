@@ -55,6 +55,7 @@ class CallKind(StrEnum):
     RESET = "reset"
     VALIDATE = "validate"
     UPLOAD = "upload"
+    MESSAGE = "message"
     HOLDER = "holder"  # every route that takes X-Session-ID, on top of its own kind
 
 
@@ -171,6 +172,7 @@ def build_limits(settings: Settings) -> dict[CallKind, tuple[Limit, ...]]:
         CallKind.RESET: settings.rate_limits.reset,
         CallKind.VALIDATE: settings.rate_limits.validation,
         CallKind.UPLOAD: settings.rate_limits.upload,
+        CallKind.MESSAGE: settings.rate_limits.message,
         CallKind.HOLDER: settings.rate_limits.holder,
     }
     return {

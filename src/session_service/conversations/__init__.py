@@ -1,0 +1,1 @@
+"""Conversation history bound to a session: conversations and their messages."""

@@ -1,0 +1,241 @@
+"""Conversation routes: the browser's own (X-Session-ID) and the agent backend's (service key)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from session_service.conversations.deps import ConversationServiceDep
+from session_service.conversations.models import Role
+from session_service.conversations.schemas import (
+    MAX_PAGE,
+    AgentMessageCreate,
+    ConversationCreate,
+    ConversationList,
+    ConversationRead,
+    ConversationUpdate,
+    MessagePage,
+    MessageRead,
+    UserMessageCreate,
+)
+from session_service.conversations.service import Appended, Draft, Page
+from session_service.http.auth import ServiceKey
+from session_service.http.deps import DbSession, RequestContextDep
+from session_service.http.problems import problem_responses
+from session_service.http.ratelimits import rate_limit
+from session_service.privacy.deps import LockedSessionById
+from session_service.ratelimit.limiter import CallKind
+from session_service.sessions.deps import CurrentSession, LockedSession, SessionServiceDep
+
+router = APIRouter(tags=["conversations"])
+service_router = APIRouter(tags=["service"], dependencies=[ServiceKey])
+
+CONVERSATION = "/session/conversations/{conversation_id}"
+SERVICE_CONVERSATION = "/sessions/{session_id}/conversations/{conversation_id}"
+Before = Annotated[int | None, Query(ge=1, description="Messages before this `seq`, newest first.")]
+After = Annotated[
+    int | None,
+    Query(ge=0, description="Messages after this `seq`, oldest first (with `before`: between)."),
+]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="At most this many.")]
+APPEND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": MessageRead, "description": "Sent before: the message already stored."},
+}
+
+
+def _page(page: Page) -> MessagePage:
+    return MessagePage(
+        messages=[MessageRead.of(message) for message in page.messages],
+        next_before=page.next_before,
+        next_after=page.next_after,
+    )
+
+
+def _appended(appended: Appended, response: Response) -> MessageRead:
+    if not appended.created:
+        response.status_code = 200
+    return MessageRead.of(appended.message)
+
+
+@router.post(
+    "/session/conversations",
+    status_code=201,
+    response_model=ConversationRead,
+    responses=problem_responses(400, 401, 409, 413, 422, 429),
+)
+async def create_conversation(
+    session: LockedSession,
+    service: ConversationServiceDep,
+    db: DbSession,
+    ctx: RequestContextDep,
+    body: ConversationCreate | None = None,
+) -> ConversationRead:
+    """Start a conversation in the caller's session."""
+    title = body.title if body is not None else None
+    created = await service.create(session, title=title, db=db, ctx=ctx)
+    return ConversationRead.model_validate(created)
+
+
+@router.get(
+    "/session/conversations",
+    response_model=ConversationList,
+    responses=problem_responses(401, 429),
+)
+async def list_conversations(
+    session: CurrentSession, service: ConversationServiceDep, db: DbSession
+) -> ConversationList:
+    """The caller's conversations, oldest first."""
+    found = await service.all(session, db=db)
+    return ConversationList(conversations=[ConversationRead.model_validate(c) for c in found])
+
+
+@router.patch(
+    CONVERSATION,
+    response_model=ConversationRead,
+    responses=problem_responses(400, 401, 404, 409, 413, 422, 429),
+)
+async def rename_conversation(
+    conversation_id: uuid.UUID,
+    body: ConversationUpdate,
+    session: LockedSession,
+    service: ConversationServiceDep,
+    db: DbSession,
+    ctx: RequestContextDep,
+) -> ConversationRead:
+    """Give the conversation a new title (null: none)."""
+    renamed = await service.rename(session, conversation_id, title=body.title, db=db, ctx=ctx)
+    return ConversationRead.model_validate(renamed)
+
+
+@router.delete(CONVERSATION, status_code=204, responses=problem_responses(401, 404, 409, 422, 429))
+async def delete_conversation(
+    conversation_id: uuid.UUID,
+    session: LockedSession,
+    service: ConversationServiceDep,
+    db: DbSession,
+    ctx: RequestContextDep,
+) -> Response:
+    """Delete the conversation and every message in it, for good."""
+    await service.delete(session, conversation_id, db=db, ctx=ctx)
+    return Response(status_code=204)
+
+
+@router.post(
+    f"{CONVERSATION}/messages",
+    status_code=201,
+    response_model=MessageRead,
+    responses={**APPEND_RESPONSES, **problem_responses(400, 401, 404, 409, 413, 422, 429)},
+    dependencies=[rate_limit(CallKind.MESSAGE)],
+)
+async def send_message(
+    conversation_id: uuid.UUID,
+    body: UserMessageCreate,
+    response: Response,
+    session: LockedSession,
+    service: ConversationServiceDep,
+    db: DbSession,
+    ctx: RequestContextDep,
+) -> MessageRead:
+    """Add the visitor's message; `201`, or `200` with the stored one for a repeated
+    `client_message_id`."""
+    draft = Draft(
+        role=Role.USER,
+        content=body.content,
+        client_message_id=body.client_message_id,
+        attachments=body.attachments,
+        metadata=body.metadata,
+    )
+    appended = await service.append(session, conversation_id, draft, db=db, ctx=ctx)
+    return _appended(appended, response)
+
+
+@router.get(
+    f"{CONVERSATION}/messages",
+    response_model=MessagePage,
+    responses=problem_responses(401, 404, 422, 429),
+)
+async def list_messages(
+    conversation_id: uuid.UUID,
+    session: CurrentSession,
+    service: ConversationServiceDep,
+    db: DbSession,
+    before: Before = None,
+    after: After = None,
+    limit: Limit = 50,
+) -> MessagePage:
+    """A page of the conversation: the newest by default, `before` or `after` a `seq`."""
+    page = await service.page(
+        session, conversation_id, before=before, after=after, limit=limit, db=db
+    )
+    return _page(page)
+
+
+@service_router.get(
+    "/sessions/{session_id}/conversations",
+    response_model=ConversationList,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_conversations_by_service(
+    session_id: uuid.UUID,
+    sessions: SessionServiceDep,
+    service: ConversationServiceDep,
+    db: DbSession,
+) -> ConversationList:
+    """A session's conversations, oldest first."""
+    session = await sessions.find(session_id, db=db)
+    found = await service.all(session, db=db)
+    return ConversationList(conversations=[ConversationRead.model_validate(c) for c in found])
+
+
+@service_router.get(
+    f"{SERVICE_CONVERSATION}/messages",
+    response_model=MessagePage,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_messages_by_service(
+    session_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    sessions: SessionServiceDep,
+    service: ConversationServiceDep,
+    db: DbSession,
+    before: Before = None,
+    after: After = None,
+    limit: Limit = 50,
+) -> MessagePage:
+    """The agent's context: the last `limit` messages (newest first), or a page."""
+    session = await sessions.find(session_id, db=db)
+    page = await service.page(
+        session, conversation_id, before=before, after=after, limit=limit, db=db
+    )
+    return _page(page)
+
+
+@service_router.post(
+    f"{SERVICE_CONVERSATION}/messages",
+    status_code=201,
+    response_model=MessageRead,
+    responses={**APPEND_RESPONSES, **problem_responses(400, 401, 403, 404, 409, 413, 422)},
+)
+async def add_message_by_service(
+    conversation_id: uuid.UUID,
+    body: AgentMessageCreate,
+    response: Response,
+    session: LockedSessionById,
+    service: ConversationServiceDep,
+    db: DbSession,
+    ctx: RequestContextDep,
+) -> MessageRead:
+    """Add a message of any role (an assistant reply, a tool result) to a live session;
+    `200` with the stored one for a repeated `client_message_id`."""
+    service.require_live(session)
+    draft = Draft(
+        role=body.role,
+        content=body.content,
+        client_message_id=body.client_message_id,
+        attachments=body.attachments,
+        metadata=body.metadata,
+    )
+    appended = await service.append(session, conversation_id, draft, db=db, ctx=ctx)
+    return _appended(appended, response)
