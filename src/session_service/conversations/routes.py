@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from session_service.conversations.deps import ConversationServiceDep
 from session_service.conversations.models import Role
@@ -20,7 +22,7 @@ from session_service.conversations.schemas import (
     MessageRead,
     UserMessageCreate,
 )
-from session_service.conversations.service import Appended, Draft, Page
+from session_service.conversations.service import Appended, ConversationService, Draft
 from session_service.http.auth import ServiceKey
 from session_service.http.deps import DbSession, RequestContextDep
 from session_service.http.problems import problem_responses
@@ -28,6 +30,7 @@ from session_service.http.ratelimits import rate_limit
 from session_service.privacy.deps import LockedSessionById
 from session_service.ratelimit.limiter import CallKind
 from session_service.sessions.deps import CurrentSession, LockedSession, SessionServiceDep
+from session_service.sessions.snapshot import SessionSnapshot
 
 router = APIRouter(tags=["conversations"])
 service_router = APIRouter(tags=["service"], dependencies=[ServiceKey])
@@ -40,16 +43,53 @@ After = Annotated[
     Query(ge=0, description="Messages after this `seq`, oldest first (with `before`: between)."),
 ]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="At most this many.")]
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Which messages a page holds (query parameters)."""
+
+    before: Before = None
+    after: After = None
+    limit: Limit = 50
+
+
+WindowQuery = Annotated[Window, Depends()]
 APPEND_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": MessageRead, "description": "Sent before: the message already stored."},
 }
 
 
-def _page(page: Page) -> MessagePage:
+async def _read(
+    service: ConversationService,
+    session: SessionSnapshot,
+    conversation_id: uuid.UUID,
+    window: Window,
+    *,
+    db: AsyncSession,
+) -> MessagePage:
+    page = await service.page(
+        session,
+        conversation_id,
+        before=window.before,
+        after=window.after,
+        limit=window.limit,
+        db=db,
+    )
     return MessagePage(
         messages=[MessageRead.of(message) for message in page.messages],
         next_before=page.next_before,
         next_after=page.next_after,
+    )
+
+
+def _draft(body: UserMessageCreate | AgentMessageCreate, role: Role) -> Draft:
+    return Draft(
+        role=role,
+        content=body.content,
+        client_message_id=body.client_message_id,
+        attachments=body.attachments,
+        metadata=body.metadata,
     )
 
 
@@ -140,13 +180,7 @@ async def send_message(
 ) -> MessageRead:
     """Add the visitor's message; `201`, or `200` with the stored one for a repeated
     `client_message_id`."""
-    draft = Draft(
-        role=Role.USER,
-        content=body.content,
-        client_message_id=body.client_message_id,
-        attachments=body.attachments,
-        metadata=body.metadata,
-    )
+    draft = _draft(body, Role.USER)
     appended = await service.append(session, conversation_id, draft, db=db, ctx=ctx)
     return _appended(appended, response)
 
@@ -161,15 +195,10 @@ async def list_messages(
     session: CurrentSession,
     service: ConversationServiceDep,
     db: DbSession,
-    before: Before = None,
-    after: After = None,
-    limit: Limit = 50,
+    window: WindowQuery,
 ) -> MessagePage:
     """A page of the conversation: the newest by default, `before` or `after` a `seq`."""
-    page = await service.page(
-        session, conversation_id, before=before, after=after, limit=limit, db=db
-    )
-    return _page(page)
+    return await _read(service, session, conversation_id, window, db=db)
 
 
 @service_router.get(
@@ -200,16 +229,11 @@ async def list_messages_by_service(
     sessions: SessionServiceDep,
     service: ConversationServiceDep,
     db: DbSession,
-    before: Before = None,
-    after: After = None,
-    limit: Limit = 50,
+    window: WindowQuery,
 ) -> MessagePage:
     """The agent's context: the last `limit` messages (newest first), or a page."""
     session = await sessions.find(session_id, db=db)
-    page = await service.page(
-        session, conversation_id, before=before, after=after, limit=limit, db=db
-    )
-    return _page(page)
+    return await _read(service, session, conversation_id, window, db=db)
 
 
 @service_router.post(
@@ -230,12 +254,6 @@ async def add_message_by_service(
     """Add a message of any role (an assistant reply, a tool result) to a live session;
     `200` with the stored one for a repeated `client_message_id`."""
     service.require_live(session)
-    draft = Draft(
-        role=body.role,
-        content=body.content,
-        client_message_id=body.client_message_id,
-        attachments=body.attachments,
-        metadata=body.metadata,
-    )
+    draft = _draft(body, body.role)
     appended = await service.append(session, conversation_id, draft, db=db, ctx=ctx)
     return _appended(appended, response)
