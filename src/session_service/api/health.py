@@ -24,7 +24,15 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is unreachable."}})
+@router.get(
+    "/readyz",
+    responses={
+        # A database that answers with an error rather than not at all (it does not exist,
+        # its file is not a database) is no outage the probe knows: it fails with a 500.
+        500: {"description": "Unexpected error (no internals shown)."},
+        503: {"description": "A dependency is unreachable."},
+    },
+)
 async def readyz(resources: ResourcesDep) -> dict[str, Any]:
     """Ready: the database and the object store each answer within two seconds.
 

@@ -75,7 +75,8 @@ async def run_cleanup(
     "/admin/cleanup/{run_id}",
     name="cleanup_status",
     response_model=CleanupRunRead,
-    responses=problem_responses(401, 403, 404),
+    # Runs are kept in this process's memory: nothing the route reads can fail (no 500).
+    responses=problem_responses(401, 403, 404, unexpected=False),
 )
 async def cleanup_status(run_id: str, resources: ResourcesDep) -> dict[str, Any]:
     """A run started here: `running` (its report so far, `report.step` in progress),

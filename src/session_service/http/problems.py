@@ -147,15 +147,22 @@ _DESCRIPTIONS = {
 }
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries for the given statuses plus the 500 and 503 every route may answer."""
+def problem_responses(*statuses: int, unexpected: bool = True) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for the given statuses plus the 503 every route may answer (its
+    database, storage or keys missing) and the 500 of an unexpected failure.
+
+    `unexpected=False` leaves the 500 out, for a route that reads nothing but settings and
+    process memory: no dependency of it can fail (tests/test_declared_statuses.py drives
+    every declared status).
+    """
+    tail = (500, 503) if unexpected else (503,)
     return {
         status: {
             "model": Problem,
             "description": _DESCRIPTIONS[status],
             "content": {PROBLEM_MEDIA_TYPE: {}},
         }
-        for status in (*statuses, 500, 503)
+        for status in (*statuses, *tail)
     }
 
 
