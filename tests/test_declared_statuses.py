@@ -104,6 +104,15 @@ CALLS: dict[str, Call] = {
     "admin-get-cleanup-run": Call("admin"),
     "operations-readiness": Call("anyone"),
     "operations-metrics": Call("admin"),
+    "conversations-create": Call("holder", {"title": "Help"}),
+    "conversations-list": Call("holder"),
+    "conversations-rename": Call("holder", {"title": "Renamed"}),
+    "conversations-delete": Call("holder"),
+    "conversations-send-message": Call("holder", {"content": "Hello"}),
+    "conversations-list-messages": Call("holder"),
+    "service-list-conversations": Call("service"),
+    "service-list-messages": Call("service"),
+    "service-add-message": Call("service", {"role": "assistant", "content": "Hello"}),
 }
 ROUTES = {operation.id: route for route, operation in OPERATIONS.items()}
 
@@ -133,7 +142,12 @@ async def call(
     role, its usual body and query, fresh ids in the path; each can be replaced."""
     method, template = ROUTES[operation]
     how = CALLS[operation]
-    values = {"file_id": str(uuid.uuid4()), "session_id": str(uuid.uuid4()), "run_id": "0" * 32}
+    values = {
+        "file_id": str(uuid.uuid4()),
+        "session_id": str(uuid.uuid4()),
+        "conversation_id": str(uuid.uuid4()),
+        "run_id": "0" * 32,
+    }
     url = template.format(**{**values, **path})
     query = how.query if query is None else query
     headers: dict[str, str] = {}
@@ -273,8 +287,21 @@ HOLDER_OPERATIONS = [
     "files-complete",
     "files-delete",
     "files-download",
+    "conversations-create",
+    "conversations-list",
+    "conversations-rename",
+    "conversations-delete",
+    "conversations-send-message",
+    "conversations-list-messages",
 ]
-SERVICE_OPERATIONS = ["service-get-session", "service-complete-session", "service-erase-session"]
+SERVICE_OPERATIONS = [
+    "service-get-session",
+    "service-complete-session",
+    "service-erase-session",
+    "service-list-conversations",
+    "service-list-messages",
+    "service-add-message",
+]
 ADMIN_OPERATIONS = [
     "admin-list-audit-events",
     "admin-verify-audit-chain",
@@ -286,6 +313,10 @@ JSON_BODY_OPERATIONS = [
     "sessions-reset",
     "sessions-submit-details",
     "files-create-upload",
+    "conversations-create",
+    "conversations-rename",
+    "conversations-send-message",
+    "service-add-message",
 ]
 # Every operation that reads or writes the database.
 DATABASE_OPERATIONS = [
@@ -359,7 +390,7 @@ declared_for_each(
     JSON_BODY_OPERATIONS, 400, ProblemCode.MALFORMED_JSON, with_a_body_that_is_not_json
 )
 declared_for_each(
-    [*DATABASE_OPERATIONS, "operations-readiness"],
+    DATABASE_OPERATIONS,
     500,
     ProblemCode.INTERNAL_ERROR,
     when_the_database_is_broken,
@@ -510,7 +541,13 @@ async def _until_a_request_waits_for_a_lock(conn: asyncpg.Connection) -> None:
 
 
 declared_for_each(
-    ["sessions-erase", "sessions-export", "files-delete"],
+    [
+        "sessions-erase",
+        "sessions-export",
+        "files-delete",
+        "conversations-rename",
+        "conversations-delete",
+    ],
     409,
     ProblemCode.TOKEN_REPLACED,
     while_the_token_is_replaced,
@@ -627,6 +664,125 @@ declared_for_each(
 async def _complete_a_session_without_details(world: World) -> httpx.Response:
     session = await create_session(world.client)
     return await call(world.client, "service-complete-session", session_id=session["id"])
+
+
+# -- conversations --------------------------------------------------------------------------
+
+
+async def _a_conversation(world: World) -> tuple[dict[str, Any], str]:
+    session = await create_session(world.client)
+    created = await call(world.client, "conversations-create", token=session["token"])
+    assert created.status_code == 201, created.text
+    return session, str(created.json()["id"])
+
+
+async def of_no_one(world: World, operation: str) -> httpx.Response:
+    """The caller's own session, and a conversation id it does not hold."""
+    session = await create_session(world.client)
+    return await call(world.client, operation, token=session["token"])
+
+
+declared_for_each(
+    [
+        "conversations-rename",
+        "conversations-delete",
+        "conversations-send-message",
+        "conversations-list-messages",
+    ],
+    404,
+    ProblemCode.CONVERSATION_NOT_FOUND,
+    of_no_one,
+)
+
+
+async def by_a_malformed_conversation_id(world: World, operation: str) -> httpx.Response:
+    session = await create_session(world.client)
+    return await call(world.client, operation, token=session["token"], conversation_id=NOT_A_UUID)
+
+
+declared_for_each(
+    ["conversations-delete", "conversations-list-messages"],
+    422,
+    ProblemCode.VALIDATION_ERROR,
+    by_a_malformed_conversation_id,
+)
+
+
+@declared(
+    "conversations-create",
+    409,
+    ProblemCode.CONVERSATION_LIMIT_REACHED,
+    settings={"conversation_max_per_session": 1},
+)
+async def _a_conversation_past_the_limit(world: World) -> httpx.Response:
+    session, _ = await _a_conversation(world)
+    return await call(world.client, "conversations-create", token=session["token"])
+
+
+@declared("conversations-create", 422, ProblemCode.VALIDATION_ERROR)
+async def _a_conversation_with_a_long_title(world: World) -> httpx.Response:
+    session = await create_session(world.client)
+    body = {"title": "x" * 201}
+    return await call(world.client, "conversations-create", token=session["token"], body=body)
+
+
+@declared("conversations-rename", 422, ProblemCode.VALIDATION_ERROR)
+async def _rename_to_an_empty_title(world: World) -> httpx.Response:
+    session, conversation = await _a_conversation(world)
+    return await call(
+        world.client,
+        "conversations-rename",
+        token=session["token"],
+        conversation_id=conversation,
+        body={"title": ""},
+    )
+
+
+@declared(
+    "conversations-send-message",
+    409,
+    ProblemCode.CONVERSATION_LIMIT_REACHED,
+    settings={"conversation_max_messages": 1},
+)
+async def _a_message_past_the_limit(world: World) -> httpx.Response:
+    session, conversation = await _a_conversation(world)
+    for _ in range(2):
+        answer = await call(
+            world.client,
+            "conversations-send-message",
+            token=session["token"],
+            conversation_id=conversation,
+        )
+    return answer
+
+
+@declared(
+    "conversations-send-message",
+    422,
+    ProblemCode.MESSAGE_TOO_LONG,
+    settings={"message_max_chars": 3},
+)
+async def _a_message_too_long(world: World) -> httpx.Response:
+    session, conversation = await _a_conversation(world)
+    return await call(
+        world.client,
+        "conversations-send-message",
+        token=session["token"],
+        conversation_id=conversation,
+    )
+
+
+@declared("service-add-message", 409, ProblemCode.SESSION_INACTIVE)
+async def _a_reply_to_a_reset_session(world: World) -> httpx.Response:
+    session, conversation = await _a_conversation(world)
+    reset = await call(world.client, "sessions-reset", token=session["token"])
+    assert reset.status_code == 201, reset.text
+    return await call(
+        world.client,
+        "service-add-message",
+        session_id=session["id"],
+        conversation_id=conversation,
+    )
 
 
 # -- operators ------------------------------------------------------------------------------

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import Running
+from session_service.app import create_app
+from session_service.core.settings import Settings
+from tests.conftest import FakeClock
+from tests.helpers import Running, assert_problem, running
 
 
 class TestOperations:
@@ -54,3 +60,22 @@ class TestReadinessUnderLoad:
                 await conn.close()
         assert response.status_code == 200, response.text
         assert response.json()["checks"]["database"] == "ok"
+
+
+async def test_a_database_answering_with_an_error_is_not_ready_never_a_500(
+    settings: Settings, clock: FakeClock, database_url: str, backend: str, tmp_path: Path
+) -> None:
+    """A database that does not exist, or a file that is not one: 503 with the cause."""
+    if backend == "postgresql":
+        broken = f"{database_url.rsplit('/', 1)[0]}/session_service_missing_{uuid.uuid4().hex[:8]}"
+    else:
+        junk = tmp_path / "junk.db"
+        junk.write_bytes(b"this is not a database\n" * 256)
+        broken = f"sqlite+aiosqlite:///{junk}"
+    app = create_app(settings.with_overrides(database_url=broken), clock=clock)
+    async with running(app) as started:
+        transport = httpx.ASGITransport(app=started)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            response = await client.get("/readyz")
+    body = assert_problem(response, 503, "not_ready")
+    assert body["checks"]["database"].startswith("unavailable: ")

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
+import structlog
 from fastapi import APIRouter
 
 from session_service.core import lifecycle
@@ -14,6 +15,8 @@ from session_service.core.errors import DatabaseUnavailable, NotReady, StorageUn
 from session_service.http.deps import ResourcesDep
 
 router = APIRouter(tags=["operations"])
+
+log = structlog.get_logger(__name__)
 
 READINESS_TIMEOUT_SECONDS = 2.0
 
@@ -26,12 +29,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    responses={
-        # A database that answers with an error rather than not at all (it does not exist,
-        # its file is not a database) is no outage the probe knows: it fails with a 500.
-        500: {"description": "Unexpected error (no internals shown)."},
-        503: {"description": "A dependency is unreachable."},
-    },
+    responses={503: {"description": "A dependency is unreachable or answers with an error."}},
 )
 async def readyz(resources: ResourcesDep) -> dict[str, Any]:
     """Ready: the database and the object store each answer within two seconds.
@@ -72,4 +70,9 @@ async def _check(probe: Awaitable[str | None], failures: tuple[type[Exception], 
     except caught as error:
         reason = error.reason if isinstance(error, StorageUnavailable) else None
         return f"unavailable: {reason or type(error).__name__}"
+    except Exception as error:
+        # Answering with an error (a database that does not exist, a file that is not a
+        # database) is not ready either: the probe says which, and is never a 500.
+        log.warning("readiness_check_failed", error=type(error).__name__)
+        return f"unavailable: {type(error).__name__}"
     return "ok" if note is None else f"ok: {note}"
