@@ -25,10 +25,14 @@ CODEGEN_IN := requirements/codegen.in
 CODEGEN_LOCK := requirements/codegen.txt
 CODEGEN_STAMP := $(CODEGEN_VENV)/.installed-codegen
 
+# The reference agent's client (examples/reference_agent/): generated from openapi.json with
+# the contract test's generator and settings, never committed (.gitignore).
+AGENT_CLIENT ?= examples/reference_agent/session_service_client
+
 WEB := tests/web
 WEB_STAMP := $(WEB)/node_modules/.installed
 
-.PHONY: install run test lint format openapi bench clean packages lock coverage
+.PHONY: install run test lint format openapi bench clean packages lock coverage agent-client
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,19 +95,26 @@ coverage: $(DEV_STAMP) $(CODEGEN_STAMP) $(WEB_STAMP) packages ## the whole suite
 	$(BIN)/pytest --cov --cov-report=term-missing:skip-covered
 
 lint: $(DEV_STAMP) ## ruff (lint + format check) and mypy --strict
-	$(BIN)/ruff check src tests alembic bench
-	$(BIN)/ruff format --check src tests alembic bench
+	$(BIN)/ruff check src tests alembic bench examples
+	$(BIN)/ruff format --check src tests alembic bench examples
 	$(BIN)/mypy
 
 format: $(DEV_STAMP)
-	$(BIN)/ruff format src tests alembic bench
-	$(BIN)/ruff check --fix src tests alembic bench
+	$(BIN)/ruff format src tests alembic bench examples
+	$(BIN)/ruff check --fix src tests alembic bench examples
 
 openapi: $(STAMP) ## regenerate the committed openapi.json
 	$(BIN)/session-service openapi --output openapi.json
+
+# Its post-generation hook runs ruff from the same virtualenv.
+agent-client: $(CODEGEN_STAMP) ## generate the reference agent's client from openapi.json
+	PATH="$(abspath $(CODEGEN_VENV))/bin:$$PATH" $(CODEGEN_VENV)/bin/openapi-python-client generate \
+	  --path openapi.json --config tests/contract/openapi-python-client.yaml --meta none \
+	  --overwrite --output-path $(AGENT_CLIENT)
 
 bench: $(DEV_STAMP) ## wrk against one worker on PostgreSQL with 100,000 sessions
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) $(CODEGEN_VENV) var .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules $(WEB)/artifacts
+	rm -rf $(VENV) $(CODEGEN_VENV) var .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules $(WEB)/artifacts \
+	  $(AGENT_CLIENT)

@@ -218,6 +218,40 @@ class TestAgent:
         listed = await client.get("/api/v1/session/conversations", headers=holder(fresh))
         assert listed.json()["conversations"] == []
 
+    async def test_the_agent_deletes_a_conversation(
+        self, client: httpx.AsyncClient, app: Running
+    ) -> None:
+        session, other = await create_session(client), await create_session(client)
+        conversation = await _conversation(client, session)
+        kept = await _conversation(client, session)
+        await _send(client, session, conversation, content="forget me")
+        await _send(client, session, kept, content="keep me")
+        path = f"/api/v1/sessions/{session['id']}/conversations/{conversation}"
+        assert_problem(await client.delete(path), 401, "unauthorized")
+        elsewhere = f"/api/v1/sessions/{other['id']}/conversations/{conversation}"
+        assert_problem(
+            await client.delete(elsewhere, headers=SERVICE), 404, "conversation_not_found"
+        )
+        assert (await client.delete(path, headers=SERVICE)).status_code == 204
+        assert_problem(await client.delete(path, headers=SERVICE), 404, "conversation_not_found")
+        assert [r["content"] for r in await rows(app, "SELECT content FROM messages")] == [
+            "keep me"
+        ]
+        listed = await client.get("/api/v1/session/conversations", headers=holder(session))
+        assert [c["id"] for c in listed.json()["conversations"]] == [kept]
+        deleted = [e for e in await audit_events(app) if e["type"] == "conversation.deleted"]
+        assert [(e["session_id"], e["details"]) for e in deleted] == [
+            (session["id"], {"conversation_id": conversation, "messages": 1})
+        ]
+        # An ended session's history can still be deleted (nothing is added to it).
+        reset = await client.post(
+            "/api/v1/session/reset", headers=holder(session), json={"reason": "expired"}
+        )
+        assert reset.status_code == 201
+        ended = f"/api/v1/sessions/{session['id']}/conversations/{kept}"
+        assert (await client.delete(ended, headers=SERVICE)).status_code == 204
+        assert await rows(app, "SELECT id FROM messages") == []
+
 
 class TestPrivacy:
     async def test_erasure_leaves_no_message_and_export_has_them_all(

@@ -218,6 +218,22 @@ async def list_conversations_by_service(
     return ConversationList(conversations=[ConversationRead.model_validate(c) for c in found])
 
 
+@service_router.delete(
+    SERVICE_CONVERSATION, status_code=204, responses=problem_responses(401, 403, 404, 422)
+)
+async def delete_conversation_by_service(
+    conversation_id: uuid.UUID,
+    session: LockedSessionById,
+    service: ConversationServiceDep,
+    db: DbSession,
+    ctx: RequestContextDep,
+) -> Response:
+    """Delete a conversation of the session and every message in it, for good (an agent
+    clearing its memory); an ended session's too."""
+    await service.delete(session, conversation_id, db=db, ctx=ctx)
+    return Response(status_code=204)
+
+
 @service_router.get(
     f"{SERVICE_CONVERSATION}/messages",
     response_model=MessagePage,

@@ -81,6 +81,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/v1/sessions/{session_id}/conversations"): Operation(
         "service-list-conversations", "List a session's conversations"
     ),
+    ("DELETE", "/api/v1/sessions/{session_id}/conversations/{conversation_id}"): Operation(
+        "service-delete-conversation", "Delete a conversation"
+    ),
     ("GET", "/api/v1/sessions/{session_id}/conversations/{conversation_id}/messages"): Operation(
         "service-list-messages", "Read a conversation's messages"
     ),
@@ -130,8 +133,8 @@ TAGS: list[dict[str, Any]] = [
     {
         "name": "service",
         "description": "For other services (a service API key): read, complete and erase a "
-        "session named by its public id; the agent backend reads a conversation and adds "
-        "its replies.",
+        "session named by its public id; the agent backend reads a conversation, adds "
+        "its replies and deletes a conversation.",
     },
     {
         "name": "admin",
