@@ -113,6 +113,7 @@ CALLS: dict[str, Call] = {
     "service-list-conversations": Call("service"),
     "service-list-messages": Call("service"),
     "service-add-message": Call("service", {"role": "assistant", "content": "Hello"}),
+    "service-delete-conversation": Call("service"),
 }
 ROUTES = {operation.id: route for route, operation in OPERATIONS.items()}
 
@@ -301,6 +302,7 @@ SERVICE_OPERATIONS = [
     "service-list-conversations",
     "service-list-messages",
     "service-add-message",
+    "service-delete-conversation",
 ]
 ADMIN_OPERATIONS = [
     "admin-list-audit-events",
