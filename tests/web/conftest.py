@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,6 +30,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# The agent backend's key on the test service: tests add replies through the service routes.
+SERVICE_KEY = secrets.token_urlsafe(32)
 
 
 def missing(what: str) -> None:
@@ -43,7 +47,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     log = home / "serve.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "STORAGE_"))}
-    env.update({"PORT": str(port), "LOG_FORMAT": "json"})
+    env.update(
+        {"PORT": str(port), "LOG_FORMAT": "json", "SERVICE_API_KEYS": json.dumps([SERVICE_KEY])}
+    )
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "session_service", "serve"],
@@ -68,6 +74,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def service_key() -> str:
+    """`Authorization: Bearer` key of the service role on the `service` fixture's server."""
+    return SERVICE_KEY
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +11,15 @@ import httpx
 import pytest
 
 pytest.importorskip("playwright", reason="make test installs playwright")
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, expect
 
 KEY = "session-service.session-id"  # the token: a secret the page must never show
 PUBLIC_KEY = "session-service.session-public-id"  # the public id: the support reference
 NOTICE = "Your session has been reset due to a technical issue. Please start again."
 PDF = b"%PDF-1.7\n" + b"0" * (1536 * 1024) + b"\n%%EOF\n"  # 1.5 MiB: progress has steps
+CHAT_KEY = "session-service.demo.conversation"  # the demo's conversation, beside the session
+LIVE = 10_000  # ms for a message to appear live: the demo polls every 3 s without the stream
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture
@@ -228,3 +233,100 @@ def test_the_page_is_served_with_a_strict_policy(service: str) -> None:
     module = httpx.get(f"{service}/static/session-client.js")
     assert module.status_code == 200
     assert "javascript" in module.headers["content-type"]
+
+
+def console_errors(tab: Page) -> list[str]:
+    """Console errors from now on, but the events route's 404: the service has no stream
+    yet, and the chat then polls for new messages."""
+    errors: list[str] = []
+
+    def record(message: ConsoleMessage) -> None:
+        if message.type == "error" and "/events" not in message.location.get("url", ""):
+            errors.append(message.text)
+
+    tab.on("console", record)
+    return errors
+
+
+def agent_reply(service: str, key: str, tab: Page, text: str) -> None:
+    """The agent backend answers in the tab's conversation (service route, service key)."""
+    stored = json.loads(tab.evaluate(f"localStorage.getItem({CHAT_KEY!r})"))
+    answer = httpx.post(
+        f"{service}/api/v1/sessions/{stored['session']}/conversations/"
+        f"{stored['conversation']}/messages",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"role": "assistant", "content": text, "client_message_id": f"r-{uuid.uuid4()}"},
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def chat_seqs(tab: Page) -> list[int]:
+    seqs: list[str] = tab.evaluate(
+        "[...document.querySelectorAll('#chat-log li')].map((item) => item.dataset.seq)"
+    )
+    return [int(seq) for seq in seqs]
+
+
+def fits(tab: Page) -> bool:
+    """No horizontal scrolling at the viewport's width."""
+    fitting: bool = tab.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+    return fitting
+
+
+def test_chat_history_comes_back_after_a_reload_replies_appear_live_and_tabs_follow(
+    page: Page, service: str, service_key: str, tmp_path: Path, artifacts: Path
+) -> None:
+    page.set_viewport_size(PHONE)
+    errors = console_errors(page)
+    open_demo(page)
+    brief = tmp_path / "brief.pdf"
+    brief.write_bytes(b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF\n")
+    page.set_input_files("#file-input", str(brief))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#file-list li", has_text="brief.pdf")).to_contain_text("uploaded")
+
+    # Send, with the uploaded PDF attached (Enter sends).
+    log = page.get_by_role("log", name="Chat")
+    page.get_by_label("Attach an uploaded PDF").select_option(label="brief.pdf")
+    message = page.get_by_label("Message", exact=True)
+    message.fill("Can you summarise the brief?")
+    message.press("Enter")
+    expect(page.locator("#chat-status")).to_have_text("Sent.")
+    expect(log.locator("li")).to_have_count(1)
+    expect(log.locator("li.user")).to_contain_text("Can you summarise the brief?")
+    expect(log.locator("li.user")).to_contain_text("Attached: brief.pdf")
+    expect(message).to_have_value("")
+    expect(message).to_be_focused()
+
+    # Reload: the history comes back.
+    page.reload()
+    ready(page)
+    expect(log.locator("li")).to_have_count(1)
+    expect(log.locator("li.user")).to_contain_text("Attached: brief.pdf")
+
+    # The agent's reply appears live.
+    agent_reply(service, service_key, page, "It asks for a summary by Friday.")
+    expect(log.locator("li.assistant")).to_contain_text("It asks for a summary", timeout=LIVE)
+    expect(log.locator("li.assistant .who")).to_have_text("Assistant")
+
+    # A second tab shows the same conversation and follows what the first one sends.
+    other = page.context.new_page()
+    other.set_viewport_size(PHONE)
+    other_errors = console_errors(other)
+    other.goto("/")
+    ready(other)
+    other_log = other.get_by_role("log", name="Chat")
+    expect(other_log.locator("li")).to_have_count(2)
+    page.get_by_label("Message", exact=True).fill("Thanks! Which Friday?")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(other_log.locator("li").last).to_contain_text("Which Friday?", timeout=LIVE)
+    agent_reply(service, service_key, page, "This Friday, 17:00.")
+    for tab in (page, other):
+        expect(tab.locator("#chat-log li").last).to_contain_text("This Friday", timeout=LIVE)
+        assert chat_seqs(tab) == [1, 2, 3, 4]  # each once, in order
+        assert fits(tab)
+    page.screenshot(path=str(artifacts / "chat.png"), full_page=True)
+    assert errors == []
+    assert other_errors == []

@@ -5,7 +5,8 @@ tables checked against the README and the server.
 - the TypeScript declarations type-check a realistic use (`tsc --noEmit -p tests/web`);
 - MESSAGES maps exactly the codes of the README's Errors table, so a new code cannot be
   forgotten;
-- every reason the module sends is one the server accepts.
+- every reason the module sends is one the server accepts, and the message roles it
+  declares are the server's.
 
 Without Node these are skipped, unless REQUIRE_BROWSER=1 (CI), which makes it a failure.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from session_service.conversations.models import Role
 from session_service.sessions.errors import InvalidReason
 from session_service.sessions.schemas import ResetReason
 
@@ -144,6 +146,10 @@ def test_every_reason_the_module_uses_is_one_the_server_accepts() -> None:
     # The declarations offer the page exactly what the server accepts.
     assert _union("ResetReason") == accepted
     assert _union("InvalidReason") == invalid
+
+
+def test_declared_message_roles_are_the_servers() -> None:
+    assert _union("Role") == {role.value for role in Role}
 
 
 def test_readme_rows_parse_as_expected() -> None:

@@ -3,6 +3,7 @@
 // `@ts-expect-error` lines have to stay errors.
 import {
   CLIENT_MESSAGES,
+  EventStreamParser,
   GENERIC_MESSAGE,
   MESSAGES,
   PUBLIC_ID_KEY,
@@ -11,7 +12,14 @@ import {
   SessionClient,
   SessionServiceError,
   messageFor,
+  type Conversation,
   type ErrorCode,
+  type Message,
+  type MessagePage,
+  type Role,
+  type ServerSentEvent,
+  type SubscriptionStatus,
+  type Unsubscribe,
   type ResetEventDetail,
   type ResetReason,
   type Session,
@@ -142,4 +150,75 @@ async function wrongCalls(): Promise<void> {
   });
 }
 
-export { page, show, wrongCalls };
+async function chat(pdf: SessionFile, log: HTMLOListElement): Promise<Unsubscribe> {
+  const existing: Conversation[] = await client.conversations();
+  const conversation: Conversation =
+    existing.at(-1) ?? (await client.createConversation({ title: "Quarterly report" }));
+  await client.createConversation();
+  const latest: MessagePage = await client.messages(conversation.id, { limit: 50 });
+  const older: MessagePage | null =
+    latest.next_before === null
+      ? null
+      : await client.messages(conversation.id, { before: latest.next_before });
+  const newer: MessagePage = await client.messages(conversation.id, { after: 0, limit: 200 });
+  console.info(older?.messages.length, newer.next_after);
+
+  const sent: Message = await client.send(conversation.id, "Can you summarise it?", {
+    attachments: [pdf.id],
+    metadata: { source: "demo" },
+  });
+  const again: Message = await client.send(conversation.id, "Can you summarise it?", {
+    clientMessageId: sent.client_message_id ?? "m-1",
+  });
+  console.info(sent.seq === again.seq, sent.attachments[0]);
+
+  const newest = latest.messages[0]?.seq ?? 0;
+  return client.subscribe(
+    conversation.id,
+    (message) => {
+      const role: Role = message.role;
+      const item = document.createElement("li");
+      item.dataset.seq = String(message.seq);
+      item.textContent = `${role}: ${message.content}`;
+      log.append(item);
+    },
+    {
+      after: newest,
+      onError: (error) => console.info(error.userMessage, error.code === "conversation_not_found"),
+      onStatus: (status: SubscriptionStatus) => console.info(status),
+      pollIntervalMs: 5000,
+      idleTimeoutMs: 45_000,
+    },
+  );
+}
+
+function parse(chunk: string): string[] {
+  const parser = new EventStreamParser();
+  const events: ServerSentEvent[] = parser.push(chunk);
+  const retry: number | null = parser.retry;
+  console.info(parser.lastEventId, retry);
+  return events.filter((event) => event.type === "message").map((event) => event.data);
+}
+
+async function wrongChatCalls(conversation: Conversation): Promise<void> {
+  // @ts-expect-error: the text is a string
+  await client.send(conversation.id, { content: "hi" });
+  // @ts-expect-error: attachments are file ids
+  await client.send(conversation.id, "hi", { attachments: [42] });
+  // @ts-expect-error: a window names seqs, not dates
+  await client.messages(conversation.id, { before: "2026-01-01" });
+  // @ts-expect-error: the browser sends role `user` only; there is no role option
+  await client.send(conversation.id, "hi", { role: "assistant" });
+  const stop = client.subscribe(conversation.id, (message) => {
+    // @ts-expect-error: not a role
+    const role: "visitor" = message.role;
+    console.info(role);
+  });
+  // @ts-expect-error: unsubscribing takes no argument and returns nothing to await
+  const result: Promise<void> = stop();
+  // @ts-expect-error: no such status
+  const status: SubscriptionStatus = "open";
+  console.info(result, status);
+}
+
+export { chat, page, parse, show, wrongCalls, wrongChatCalls };

@@ -49,6 +49,18 @@ test("every declared SessionClient member exists, with getters as getters", () =
   }
 });
 
+test("every declared EventStreamParser member exists, with getters as getters", () => {
+  const prototype = client.EventStreamParser.prototype;
+  const members = membersOf("EventStreamParser");
+  assert.deepEqual(members.sort(), ["lastEventId", "push", "retry"]);
+  for (const member of members) {
+    const descriptor = Object.getOwnPropertyDescriptor(prototype, member);
+    assert.ok(descriptor, `EventStreamParser.${member} is missing`);
+    if (member === "push") assert.equal(typeof descriptor.value, "function");
+    else assert.equal(typeof descriptor.get, "function", `${member} is a getter`);
+  }
+});
+
 test("every declared SessionServiceError field is set", () => {
   const error = new client.SessionServiceError("rate_limited", {
     status: 429,

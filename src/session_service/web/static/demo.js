@@ -7,6 +7,32 @@ const client = new SessionClient();
 const $ = (id) => document.getElementById(id);
 let uploadAbort = null;
 
+// The chat shows one conversation of the session. Its id is kept in localStorage beside the
+// session, with the public id of the session it belongs to, so that a reload and other tabs
+// show the same conversation (and a new session starts a new one).
+const CHAT_KEY = "session-service.demo.conversation";
+const HISTORY_PAGE = 50;
+const ROLE_NAMES = { user: "You", assistant: "Assistant", system: "System", tool: "Tool" };
+const FOLLOWING = {
+  connecting: "Connecting…",
+  live: "Live: replies appear as they are written.",
+  polling: "Replies appear within a few seconds.",
+  reconnecting: "Connection lost: reconnecting…",
+  closed: "",
+};
+const chat = {
+  sessionId: undefined, // the session whose conversation is shown
+  conversationId: null,
+  generation: 0, // bumped whenever the chat is cleared: late answers for an old one are dropped
+  loading: null, // the history being loaded
+  stop: null, // stops following the conversation
+  items: new Map(), // seq -> <li>
+  oldest: null, // older messages remain before this seq
+  draft: null, // {key, id}: a message not sent yet keeps its client_message_id for "Send" again
+  sending: false,
+};
+let fileNames = new Map();
+
 function say(id, text, kind = "") {
   const element = $(id);
   element.textContent = text;
@@ -53,10 +79,263 @@ async function showFiles() {
     const files = await client.listFiles();
     list.replaceChildren(...files.map(fileItem));
     $("files-empty").hidden = files.length > 0;
+    showAttachable(files);
   } catch (error) {
     showError(error);
   }
 }
+
+/** The uploaded files a message can attach, keeping the one chosen. */
+function showAttachable(files) {
+  fileNames = new Map(files.map((file) => [file.id, file.name]));
+  const select = $("chat-attachment");
+  const chosen = select.value;
+  const options = files
+    .filter((file) => file.status === "uploaded")
+    .map((file) => new Option(file.name, file.id));
+  select.replaceChildren(new Option("No attachment", ""), ...options);
+  select.value = options.some((option) => option.value === chosen) ? chosen : "";
+}
+
+/* Chat ------------------------------------------------------------------------------------ */
+
+function storedConversation(sessionId) {
+  try {
+    const stored = JSON.parse(localStorage.getItem(CHAT_KEY));
+    return stored?.session === sessionId && typeof stored.conversation === "string"
+      ? stored.conversation
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+function rememberConversation(sessionId, conversationId) {
+  try {
+    const stored = { session: sessionId, conversation: conversationId };
+    localStorage.setItem(CHAT_KEY, JSON.stringify(stored));
+  } catch {
+    // Without storage the chat still works; a reload starts a new conversation.
+  }
+}
+
+function forgetConversation() {
+  try {
+    localStorage.removeItem(CHAT_KEY);
+  } catch {
+    // Nothing stored.
+  }
+}
+
+function closeChat() {
+  chat.generation += 1;
+  chat.stop?.();
+  chat.stop = null;
+  chat.conversationId = null;
+  chat.loading = null;
+  chat.items.clear();
+  chat.oldest = null;
+  $("chat-log").replaceChildren();
+  $("chat-log").hidden = true;
+  $("chat-empty").hidden = false;
+  $("chat-earlier").hidden = true;
+  $("chat-connection").textContent = "";
+}
+
+/** Show the conversation of the session in use (the stored one, if any), following it. */
+function openChat(again = false) {
+  const sessionId = client.sessionId;
+  if (!again && sessionId === chat.sessionId) return; // shown, or on its way
+  closeChat();
+  chat.sessionId = sessionId;
+  const conversationId = sessionId ? storedConversation(sessionId) : null;
+  if (conversationId) {
+    const generation = chat.generation;
+    chat.loading = showConversation(conversationId, generation).catch((error) => {
+      if (generation === chat.generation) showError(error);
+    });
+  }
+}
+
+/**
+ * Its newest messages (the visitor's history after a reload), then every new one live. A
+ * conversation that no longer exists is forgotten; any other failure is thrown.
+ */
+async function showConversation(conversationId, generation) {
+  let page;
+  try {
+    page = await client.messages(conversationId, { limit: HISTORY_PAGE });
+  } catch (error) {
+    if (error instanceof SessionServiceError && error.code === "conversation_not_found") {
+      if (generation === chat.generation) forgetConversation();
+      return;
+    }
+    throw error;
+  }
+  if (generation !== chat.generation) return;
+  chat.conversationId = conversationId;
+  const log = $("chat-log");
+  log.setAttribute("aria-busy", "true"); // the history is not news: announce new messages only
+  for (const message of page.messages) addMessage(message);
+  log.removeAttribute("aria-busy");
+  chat.oldest = page.next_before;
+  $("chat-earlier").hidden = chat.oldest === null;
+  follow(conversationId, page.next_after ?? 0);
+}
+
+function follow(conversationId, after) {
+  chat.stop = client.subscribe(
+    conversationId,
+    (message) => {
+      if (chat.conversationId === conversationId) addMessage(message);
+    },
+    {
+      after,
+      onStatus: (status) => {
+        if (chat.conversationId !== conversationId) return;
+        $("chat-connection").textContent = FOLLOWING[status];
+      },
+      onError: (error) => {
+        if (chat.conversationId !== conversationId) return;
+        if (error.code === "session_invalid") return; // replaced: the "session" event follows
+        if (error.code === "conversation_not_found") {
+          forgetConversation();
+          closeChat();
+        }
+        say("chat-status", showError(error), "bad");
+      },
+    },
+  );
+}
+
+/** The conversation to send to: the one shown, else a new one, remembered for reloads. */
+async function ensureConversation() {
+  await client.ensureSession();
+  openChat(); // a new session (reset, erased, another tab): start over
+  await chat.loading;
+  const generation = chat.generation;
+  const stored = storedConversation(chat.sessionId);
+  // Its history failed to load: try again (a failure is the send's), never start another.
+  if (!chat.conversationId && stored) await showConversation(stored, generation);
+  if (chat.conversationId) return chat.conversationId;
+  const conversation = await client.createConversation();
+  if (generation !== chat.generation) throw new SessionServiceError("session_reset");
+  chat.conversationId = conversation.id;
+  rememberConversation(chat.sessionId, conversation.id);
+  follow(conversation.id, 0);
+  return conversation.id;
+}
+
+function messageItem(message) {
+  const item = document.createElement("li");
+  item.className = `message ${message.role}`;
+  item.dataset.seq = String(message.seq);
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = ROLE_NAMES[message.role] ?? message.role;
+  const text = document.createElement("p");
+  text.className = "text";
+  text.textContent = message.content;
+  item.append(who, text);
+  if (message.attachments.length > 0) {
+    const attached = document.createElement("p");
+    attached.className = "meta";
+    const names = message.attachments.map((id) => fileNames.get(id) ?? "a file");
+    attached.textContent = `Attached: ${names.join(", ")}`;
+    item.append(attached);
+  }
+  const time = document.createElement("time");
+  time.className = "meta";
+  time.dateTime = message.created_at;
+  time.textContent = new Date(message.created_at).toLocaleTimeString([], {
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  item.append(time);
+  return item;
+}
+
+/** Add a message in `seq` order, once (the send answer and the live feed both bring it). */
+function addMessage(message) {
+  if (chat.items.has(message.seq)) return;
+  const log = $("chat-log");
+  const item = messageItem(message);
+  chat.items.set(message.seq, item);
+  const later = [...log.children].find((other) => Number(other.dataset.seq) > message.seq);
+  log.insertBefore(item, later ?? null);
+  log.hidden = false;
+  $("chat-empty").hidden = true;
+  if (!later) log.scrollTop = log.scrollHeight;
+}
+
+$("chat-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (chat.sending) return;
+  clearError();
+  const input = $("chat-input");
+  const text = input.value;
+  if (text.trim() === "") {
+    say("chat-status", "Type a message first.", "bad");
+    input.focus();
+    return;
+  }
+  const attachment = $("chat-attachment").value;
+  const attachments = attachment ? [attachment] : [];
+  // The same message sent again after a failure keeps its id: the service stores it once.
+  const key = JSON.stringify([text, attachments]);
+  if (chat.draft?.key !== key) chat.draft = { key, id: globalThis.crypto?.randomUUID?.() };
+  chat.sending = true;
+  $("chat-send").disabled = true;
+  say("chat-status", "Sending…");
+  try {
+    const conversationId = await ensureConversation();
+    const message = await client.send(conversationId, text, {
+      attachments,
+      clientMessageId: chat.draft.id,
+    });
+    if (chat.conversationId === conversationId) addMessage(message);
+    chat.draft = null;
+    $("chat-form").reset();
+    say("chat-status", "Sent.", "ok");
+  } catch (error) {
+    say("chat-status", showError(error), "bad");
+  } finally {
+    chat.sending = false;
+    $("chat-send").disabled = false;
+    input.focus();
+  }
+});
+
+$("chat-input").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    $("chat-form").requestSubmit();
+  }
+});
+
+$("chat-earlier").addEventListener("click", async () => {
+  const { conversationId, oldest } = chat;
+  if (!conversationId || oldest === null) return;
+  try {
+    const page = await client.messages(conversationId, { before: oldest, limit: HISTORY_PAGE });
+    if (chat.conversationId !== conversationId) return;
+    for (const message of page.messages) addMessage(message);
+    chat.oldest = page.next_before;
+    if (chat.oldest === null) {
+      $("chat-earlier").hidden = true;
+      $("chat-log").focus(); // the button is gone: focus stays in the chat
+    }
+  } catch (error) {
+    showError(error);
+  }
+});
+
+// Another tab started (or switched to) a conversation of this session: show it here too.
+window.addEventListener("storage", (event) => {
+  if (event.key !== CHAT_KEY && event.key !== null) return;
+  const conversationId = storedConversation(chat.sessionId);
+  if (conversationId && conversationId !== chat.conversationId) openChat(true);
+});
 
 function fileItem(file) {
   const item = document.createElement("li");
@@ -180,8 +459,11 @@ $("erase-confirm").addEventListener("click", async () => {
   $("erase-confirm").hidden = true;
   try {
     await client.erase();
+    forgetConversation();
+    openChat();
     $("file-list").replaceChildren();
     $("files-empty").hidden = false;
+    showAttachable([]);
     $("session-status").textContent = "erased";
     $("session-id").textContent = "—";
     $("session-expires").textContent = "—";
@@ -203,13 +485,15 @@ client.addEventListener("session", async (event) => {
     await showSession();
     await showFiles();
   }
+  openChat();
 });
 
 async function main() {
   try {
     await client.start();
     await showSession();
-    await showFiles();
+    await showFiles(); // first: the chat names attached files
+    openChat();
     document.body.dataset.ready = "true";
   } catch (error) {
     showError(error);

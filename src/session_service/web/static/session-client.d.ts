@@ -222,6 +222,119 @@ export interface SessionExport {
   audit_events: AuditEvent[];
 }
 
+/** Who wrote a message: the visitor sends `user`; the agent backend adds the others. */
+export type Role = "user" | "assistant" | "system" | "tool";
+
+/** A conversation of the session (`GET /api/v1/session/conversations`). */
+export interface Conversation {
+  id: string;
+  title: string | null;
+  /** The newest message's `seq` (0: none yet). */
+  last_seq: number;
+  message_count: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A stored message. */
+export interface Message {
+  id: string;
+  conversation_id: string;
+  /** Its place in the conversation: 1, 2, 3... without gaps. */
+  seq: number;
+  role: Role;
+  content: string;
+  /** Ids of uploaded files of the session. */
+  attachments: string[];
+  metadata: Record<string, unknown> | null;
+  client_message_id: string | null;
+  created_at: string;
+}
+
+/**
+ * A page of messages: newest first by default and with `before`, oldest first with `after`.
+ * Ask again with `before: next_before` (older) or `after: next_after` (newer).
+ */
+export interface MessagePage {
+  messages: Message[];
+  /** Older messages remain before this `seq` (null: this page reaches the first). */
+  next_before: number | null;
+  /** Newer messages may follow this `seq`. */
+  next_after: number | null;
+}
+
+/** Which messages a page holds (each a `seq`; `limit` at most 200, default 50). */
+export interface MessageWindow {
+  before?: number;
+  after?: number;
+  limit?: number;
+}
+
+export interface CreateConversationOptions {
+  /** 1 to 200 characters; omitted or null: none. */
+  title?: string | null;
+}
+
+export interface SendOptions {
+  /** Ids of files of the session that finished uploading (at most 10). */
+  attachments?: readonly string[];
+  /** Small JSON (at most 4 KiB as JSON). */
+  metadata?: Record<string, unknown> | null;
+  /**
+   * Sending the same id again returns the stored message instead of adding one (1 to 64 of
+   * `A-Z a-z 0-9 . _ : -`). Default: a new UUID per call; the module's own retries reuse it.
+   */
+  clientMessageId?: string;
+}
+
+/**
+ * What a subscription is doing: `connecting` (first stream), `live` (stream open),
+ * `reconnecting` (waiting to resume after an interruption), `polling` (the service has no
+ * events route: asking for new messages every `pollIntervalMs`), `closed` (for good).
+ */
+export type SubscriptionStatus = "connecting" | "live" | "reconnecting" | "polling" | "closed";
+
+export interface SubscribeOptions {
+  /** Deliver the messages after this `seq`; default 0 (all). Pass the newest one shown. */
+  after?: number;
+  /**
+   * Following cannot go on (e.g. `conversation_not_found`, or the session was replaced:
+   * `session_invalid`); the subscription is closed. Interruptions are retried, not reported.
+   */
+  onError?: (error: SessionServiceError) => void;
+  onStatus?: (status: SubscriptionStatus) => void;
+  /** Period of the fallback's polling in ms; default 3000. */
+  pollIntervalMs?: number;
+  /** A stream silent this long (no message, no heartbeat) is reopened; default 60000 ms. */
+  idleTimeoutMs?: number;
+}
+
+/** Stops a subscription (no call of `onMessage` follows); calling it again does nothing. */
+export type Unsubscribe = () => void;
+
+/** One event of a `text/event-stream`. */
+export interface ServerSentEvent {
+  /** The `event` field; "message" when none. */
+  type: string;
+  /** The `data` lines joined with "\n". */
+  data: string;
+  /** The last `id` field so far ("" before any). */
+  id: string;
+}
+
+/**
+ * The module's incremental `text/event-stream` parser (the WHATWG rules: CRLF, LF or CR line
+ * ends, split anywhere; comments skipped; multi-line data; `id` persists; `retry` digits only).
+ */
+export declare class EventStreamParser {
+  /** Feed decoded text; returns the events this chunk completed. */
+  push(chunk: string): ServerSentEvent[];
+  /** The last `id` field seen ("" before any). */
+  get lastEventId(): string;
+  /** The last valid `retry` field in ms, or null. */
+  get retry(): number | null;
+}
+
 export interface Details {
   name: string;
   email: string;
@@ -307,6 +420,28 @@ export declare class SessionClient extends EventTarget {
   erase(): Promise<void>;
   /** Slot, direct upload (progress, cancel), completion: resolves with the `uploaded` file. */
   uploadFile(file: Blob & { name?: string }, options?: UploadOptions): Promise<SessionFile>;
+
+  /** The session's conversations, oldest first. */
+  conversations(): Promise<Conversation[]>;
+  /** Start a conversation in the session (not repeated after a network error). */
+  createConversation(options?: CreateConversationOptions): Promise<Conversation>;
+  /** A page of messages: the newest first by default; `after`: oldest first. */
+  messages(conversationId: string, window?: MessageWindow): Promise<MessagePage>;
+  /**
+   * Send the visitor's message (role `user`); resolves with it as stored. Always sends a
+   * `client_message_id`, the same one on every retry (network errors, 5xx, 429), so a retry
+   * never stores it twice.
+   */
+  send(conversationId: string, text: string, options?: SendOptions): Promise<Message>;
+  /**
+   * Follow a conversation live: each message after `options.after` once, in `seq` order,
+   * without gaps, resuming after reconnects (polling where the service has no events route).
+   */
+  subscribe(
+    conversationId: string,
+    onMessage: (message: Message) => void,
+    options?: SubscribeOptions,
+  ): Unsubscribe;
 
   /** Stop following other tabs (removes the window "storage" listener). */
   close(): void;

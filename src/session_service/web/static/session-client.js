@@ -9,6 +9,10 @@
  *     await client.start();                 // on page load
  *     await client.ensureSession();         // before each user action
  *
+ * Conversations: conversations(), createConversation(), messages(), send() (idempotent: one
+ * client_message_id per message, reused by every retry) and subscribe() (live delivery in
+ * `seq` order over the events stream, polling where the service has none).
+ *
  * A session has a public id (not a secret: it names the session, e.g. to support) and a
  * secret token (UUIDv4 format, 122 random bits), its bearer credential. The token travels in
  * the `X-Session-ID` header, never in a URL, and is never sent to the file storage; it is
@@ -457,6 +461,389 @@ function storageError(xhr) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Conversations: message ids, the event stream, live delivery                                 */
+
+/** Statuses a repeat may outlast, when the request is safe to repeat (see `send`). */
+const RETRYABLE_STATUSES = new Set([500, 502, 503, 504]);
+/** The largest page the messages route answers. */
+const PAGE_LIMIT = 200;
+/** Defaults of subscribe(): the fallback's polling period, the silence that ends a stream. */
+const POLL_INTERVAL_MS = 3_000;
+const IDLE_TIMEOUT_MS = 60_000;
+/** Reconnection delays grow to at most this. */
+const MAX_RECONNECT_MS = 30_000;
+
+function conversationPath(conversationId) {
+  return `/session/conversations/${encodeURIComponent(String(conversationId))}`;
+}
+
+/** A `client_message_id`: a UUIDv4 (crypto.randomUUID() is missing on insecure origins). */
+function newClientMessageId() {
+  const crypto = globalThis.crypto;
+  if (typeof crypto?.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  const parts = [hex.slice(0, 8), hex.slice(8, 12), hex.slice(12, 16), hex.slice(16, 20)];
+  return `${parts.join("-")}-${hex.slice(20)}`;
+}
+
+/** `?before=&after=&limit=` of a messages page (only the values given). */
+function windowQuery({ before, after, limit } = {}) {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries({ after, before, limit })) {
+    if (value === undefined || value === null) continue;
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new TypeError(`messages: ${name} must be a whole number`);
+    }
+    query.set(name, String(value));
+  }
+  const text = query.toString();
+  return text === "" ? "" : `?${text}`;
+}
+
+/** A messages page as the route answers it, with its fields always present. */
+function toPage(answer) {
+  return {
+    messages: Array.isArray(answer?.messages) ? answer.messages : [],
+    next_before: Number.isSafeInteger(answer?.next_before) ? answer.next_before : null,
+    next_after: Number.isSafeInteger(answer?.next_after) ? answer.next_after : null,
+  };
+}
+
+function isSeq(value) {
+  return Number.isSafeInteger(value) && value > 0;
+}
+
+/** The messages of `page` after `last` (and before `until`), oldest first. */
+function freshMessages(page, last, until = Infinity) {
+  return page.messages
+    .filter((message) => isSeq(message?.seq) && message.seq > last && message.seq < until)
+    .sort((a, b) => a.seq - b.seq);
+}
+
+/** An error thrown by a callback of the page: shown in the console, never breaking delivery. */
+function reportLater(error) {
+  if (typeof globalThis.reportError === "function") globalThis.reportError(error);
+  else console.error(error);
+}
+
+/**
+ * Incremental parser of a `text/event-stream` body (the WHATWG HTML rules): feed it decoded
+ * text in chunks of any size; each call returns the events the chunk completed. Lines end in
+ * CRLF, LF or CR (a CRLF split across chunks counts once); a leading BOM is dropped; comment
+ * lines (`: heartbeat`) are skipped; `data` lines are joined with "\n"; `id` persists across
+ * events (one holding NUL is ignored) and is each event's `id`; `retry` takes digits only.
+ * A block without `data` dispatches nothing; an event the stream ends in the middle of is never
+ * returned.
+ */
+export class EventStreamParser {
+  #buffer = "";
+  #data = "";
+  #type = "";
+  #lastEventId = "";
+  #retry = null;
+  #started = false;
+  #afterCR = false;
+
+  /** The last `id` field seen ("" before any). */
+  get lastEventId() {
+    return this.#lastEventId;
+  }
+
+  /** The last valid `retry` field in ms (the server's reconnection delay), or null. */
+  get retry() {
+    return this.#retry;
+  }
+
+  /**
+   * @param {string} chunk
+   * @returns {{type: string, data: string, id: string}[]}
+   */
+  push(chunk) {
+    let text = String(chunk);
+    if (!this.#started && text !== "") {
+      this.#started = true;
+      if (text.startsWith("\uFEFF")) text = text.slice(1);
+    }
+    if (this.#afterCR && text !== "") {
+      this.#afterCR = false;
+      if (text.startsWith("\n")) text = text.slice(1); // the LF of a CRLF split across chunks
+    }
+    const buffer = this.#buffer + text;
+    const events = [];
+    const lineEnd = /\r\n|\r|\n/g;
+    let start = 0;
+    for (let match; (match = lineEnd.exec(buffer)) !== null; ) {
+      if (match[0] === "\r" && lineEnd.lastIndex === buffer.length) this.#afterCR = true;
+      this.#line(buffer.slice(start, match.index), events);
+      start = lineEnd.lastIndex;
+    }
+    this.#buffer = buffer.slice(start);
+    return events;
+  }
+
+  #line(line, events) {
+    if (line === "") {
+      this.#dispatch(events);
+      return;
+    }
+    if (line.startsWith(":")) return; // a comment: the server's heartbeat
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") this.#type = value;
+    else if (field === "data") this.#data += `${value}\n`;
+    else if (field === "id" && !value.includes("\0")) this.#lastEventId = value;
+    else if (field === "retry" && /^\d+$/.test(value)) this.#retry = Number(value);
+  }
+
+  #dispatch(events) {
+    const data = this.#data;
+    const type = this.#type || "message";
+    this.#data = "";
+    this.#type = "";
+    if (data === "") return;
+    events.push({ type, data: data.slice(0, -1), id: this.#lastEventId });
+  }
+}
+
+/**
+ * One subscribe(): delivers a conversation's messages after `after` exactly once each, in
+ * `seq` order and without gaps, until closed.
+ *
+ * It reads the events endpoint as a stream (`open`) and resumes after any interruption with
+ * the last `seq` it delivered; a `seq` that jumps has the missing range fetched first
+ * (`page`). When the service has no events endpoint (`open` resolves null) it polls the
+ * messages after the last `seq` instead. Interruptions (no answer, 5xx, 429, a stream that
+ * ends or goes silent) are retried with growing delays; anything else (the conversation or
+ * the session gone) closes it and goes to `onError`.
+ */
+class Subscription {
+  #open;
+  #page;
+  #wait;
+  #onMessage;
+  #onError;
+  #onStatus;
+  #pollMs;
+  #idleMs;
+  #baseMs;
+  #last;
+  #controller = new AbortController();
+  #closed = false;
+  #polling = false;
+  /** Whether a stream was open before (the next one resumes with Last-Event-ID). */
+  #resuming = false;
+  /** Whether the current attempt received anything (its failure then restarts the backoff). */
+  #received = false;
+  #serverRetryMs = null;
+  #status = null;
+
+  constructor({ open, page, wait, onMessage, onError, onStatus, after, pollMs, idleMs, baseMs }) {
+    this.#open = open;
+    this.#page = page;
+    this.#wait = wait;
+    this.#onMessage = onMessage;
+    this.#onError = onError;
+    this.#onStatus = onStatus;
+    this.#last = after;
+    this.#pollMs = pollMs;
+    this.#idleMs = idleMs;
+    this.#baseMs = baseMs;
+  }
+
+  start() {
+    Promise.resolve()
+      .then(() => this.#run())
+      .catch((error) => this.#fail(error));
+  }
+
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#controller.abort();
+    this.#setStatus("closed");
+  }
+
+  async #run() {
+    let failures = 0;
+    while (!this.#closed) {
+      let delay;
+      this.#received = false;
+      try {
+        if (this.#polling) {
+          await this.#poll();
+          failures = 0;
+          delay = this.#pollMs;
+          this.#setStatus("polling");
+        } else {
+          if (!(await this.#stream())) continue; // no events endpoint: poll at once
+          failures = 1; // the server ended the stream: back soon
+          delay = this.#backoff(failures, null);
+        }
+      } catch (error) {
+        if (this.#closed) return;
+        if (!isInterruption(error)) {
+          this.#fail(error);
+          return;
+        }
+        failures = this.#received ? 1 : failures + 1;
+        delay = this.#backoff(failures, error);
+      }
+      if (this.#closed) return;
+      if (failures > 0) this.#setStatus("reconnecting");
+      await this.#wait(delay, this.#controller.signal);
+    }
+  }
+
+  /** The delay before attempt `failures` + 1: the server's `retry` or base, doubled, jittered. */
+  #backoff(failures, error) {
+    const asked = error?.problem?.retry_after;
+    if (Number.isFinite(asked) && asked > 0) return Math.min(asked * 1000, MAX_RETRY_AFTER_MS);
+    const base = this.#serverRetryMs ?? this.#baseMs;
+    const delay = Math.min(base * 2 ** Math.max(0, failures - 1), MAX_RECONNECT_MS);
+    return Math.round(delay * (1 + Math.random() * 0.25)); // clients part ways after an outage
+  }
+
+  /** One stream until it ends (true), or false when the service has no events endpoint. */
+  async #stream() {
+    this.#setStatus(this.#resuming ? "reconnecting" : "connecting");
+    const connection = new AbortController();
+    const stop = () => connection.abort();
+    this.#controller.signal.addEventListener("abort", stop);
+    let idle = null;
+    try {
+      const response = await this.#open(this.#last, this.#resuming, connection.signal);
+      if (this.#closed) return true;
+      if (response === null) {
+        this.#polling = true;
+        this.#setStatus("polling");
+        return false;
+      }
+      if (!response.body) {
+        throw new SessionServiceError("unexpected_response", { detail: "the stream has no body" });
+      }
+      this.#resuming = true;
+      this.#setStatus("live");
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      const parser = new EventStreamParser();
+      // Silence longer than the heartbeats allow: the connection is dead without knowing it.
+      const arm = () => {
+        idle = setTimeout(() => connection.abort(), this.#idleMs);
+      };
+      arm();
+      for (;;) {
+        const { done, value } = await reader.read();
+        clearTimeout(idle);
+        if (done || this.#closed) return true;
+        this.#received = true;
+        const events = parser.push(decoder.decode(value, { stream: true }));
+        if (parser.retry !== null) this.#serverRetryMs = parser.retry;
+        for (const event of events) {
+          if (event.type === "message") await this.#take(event);
+        }
+        arm();
+      }
+    } finally {
+      clearTimeout(idle);
+      this.#controller.signal.removeEventListener("abort", stop);
+      connection.abort(); // nothing is left reading an open connection
+    }
+  }
+
+  /** A streamed message: repeats are dropped, a `seq` that jumps has the gap fetched first. */
+  async #take(event) {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return; // unreadable: the next one's gap brings it from the messages route
+    }
+    if (!isSeq(message?.seq) || message.seq <= this.#last) return;
+    if (message.seq > this.#last + 1) await this.#fill(message.seq);
+    if (message.seq > this.#last) this.#deliver(message);
+  }
+
+  /** Deliver the messages between the last `seq` delivered and `until`. */
+  async #fill(until) {
+    while (!this.#closed && this.#last < until - 1) {
+      const page = await this.#page(
+        { after: this.#last, before: until, limit: PAGE_LIMIT },
+        this.#controller.signal,
+      );
+      const fresh = freshMessages(page, this.#last, until);
+      if (fresh.length === 0) return; // nothing stored there: never wait for it
+      for (const message of fresh) this.#deliver(message);
+    }
+  }
+
+  /** The fallback: every message after the last one delivered, page by page. */
+  async #poll() {
+    while (!this.#closed) {
+      const page = await this.#page(
+        { after: this.#last, limit: PAGE_LIMIT },
+        this.#controller.signal,
+      );
+      this.#received = true;
+      const fresh = freshMessages(page, this.#last);
+      for (const message of fresh) this.#deliver(message);
+      if (fresh.length === 0 || page.messages.length < PAGE_LIMIT) return;
+    }
+  }
+
+  #deliver(message) {
+    if (this.#closed) return;
+    this.#last = message.seq;
+    try {
+      this.#onMessage(message);
+    } catch (error) {
+      reportLater(error);
+    }
+  }
+
+  #fail(error) {
+    if (this.#closed) return;
+    this.close();
+    if (typeof this.#onError === "function") this.#onError(error);
+    else reportLater(error);
+  }
+
+  #setStatus(status) {
+    if (status === this.#status || typeof this.#onStatus !== "function") return;
+    this.#status = status;
+    try {
+      this.#onStatus(status);
+    } catch (error) {
+      reportLater(error);
+    }
+  }
+}
+
+/**
+ * A failure worth waiting out: no answer (or a broken or silent stream), a server error,
+ * rate limited. Anything else (404 conversation_not_found, a 401 after the session was
+ * replaced, a 4xx) will not get better by asking again.
+ */
+function isInterruption(error) {
+  if (!(error instanceof SessionServiceError)) return true;
+  // Status 0: no answer; below 300: an answer that is not what it should be (not JSON).
+  return error.status < 300 || error.status === 429 || error.status >= 500;
+}
+
+/** The events route is not served here (a service without it, or a proxy's own 404). */
+function isMissingRoute(error) {
+  return (
+    error instanceof SessionServiceError &&
+    error.status === 404 &&
+    (error.code === "not_found" || error.code === "unexpected_response")
+  );
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* The client                                                                                  */
 /**
  * The frontend flow of session-service: one session per browser (shared by its tabs), its
@@ -688,6 +1075,164 @@ export class SessionClient extends EventTarget {
   }
 
   /* ---------------------------------------------------------------------------------------- */
+  /* Conversations                                                                            */
+  /*                                                                                          */
+  /* A conversation belongs to the session it was started in: after a reset its calls are not */
+  /* repeated on the new session (they could only answer 404), the caller's error is thrown.  */
+
+  /** The session's conversations, oldest first. */
+  conversations() {
+    return this.#track(async () => {
+      const answer = await this.#holder("GET", "/session/conversations", {
+        retryNetwork: true,
+        retryServerErrors: true,
+      });
+      return Array.isArray(answer?.conversations) ? answer.conversations : [];
+    });
+  }
+
+  /**
+   * Start a conversation in the session (a title is optional).
+   * @param {{title?: string | null}} [options]
+   */
+  createConversation({ title } = {}) {
+    return this.#track(() =>
+      // Not retried after a network error: a repeat could start a second conversation.
+      this.#holder("POST", "/session/conversations", {
+        body: title === undefined || title === null ? {} : { title },
+      }),
+    );
+  }
+
+  /**
+   * A page of a conversation's messages: the newest first by default (`before`: older than
+   * that `seq`), oldest first with `after` (with both: the range between). Ask again with
+   * `next_before` or `next_after` for the next page.
+   * @param {string} conversationId
+   * @param {{before?: number, after?: number, limit?: number}} [window]
+   */
+  messages(conversationId, window = {}) {
+    return this.#track(() => this.#page(conversationId, window));
+  }
+
+  /**
+   * Send the visitor's message; resolves with it as stored (its `seq` and `id`). It always
+   * carries a `client_message_id` (`clientMessageId`, else a new UUID) and every repeat,
+   * after a network error, a 5xx or a 429, sends the same one: the service stores a message
+   * once however often it arrives, and answers a repeat with the stored message. Pass your
+   * own `clientMessageId` to make a visitor's "Send again" just as safe.
+   * @param {string} conversationId
+   * @param {string} text
+   * @param {{attachments?: readonly string[], metadata?: Record<string, unknown> | null,
+   *          clientMessageId?: string}} [options]
+   */
+  send(conversationId, text, { attachments = [], metadata, clientMessageId } = {}) {
+    return this.#track(() => {
+      const body = {
+        content: String(text),
+        client_message_id: clientMessageId ?? newClientMessageId(),
+        attachments: [...attachments],
+      };
+      if (metadata !== undefined) body.metadata = metadata;
+      return this.#holder("POST", `${conversationPath(conversationId)}/messages`, {
+        body,
+        retryNetwork: true,
+        retryServerErrors: true,
+        retryAfterReset: false,
+      });
+    });
+  }
+
+  /**
+   * Follow a conversation: `onMessage` gets every message after `after` (default 0: all of
+   * them; pass the newest `seq` already shown) exactly once, in `seq` order, never with a gap:
+   * the visitor's own, the agent's, and those sent from other tabs. Returns the function that
+   * stops it (no call of `onMessage` follows).
+   *
+   * It reads `GET .../events` as a stream with fetch (the token in `X-Session-ID`, never in a
+   * URL; EventSource cannot send it), and after a disconnect, a silence longer than
+   * `idleTimeoutMs` or a server error, reconnects with growing delays sending
+   * `Last-Event-ID`: the last `seq` delivered. A `seq` that jumps has the range between
+   * fetched first; repeats are dropped. Where the service has no events route (404
+   * `not_found`) it polls `GET .../messages?after=<last seq>` every `pollIntervalMs` instead.
+   * When following cannot go on (the conversation deleted, the session replaced) it stops
+   * and calls `onError`.
+   * @param {string} conversationId
+   * @param {(message: object) => void} onMessage
+   * @param {{after?: number, onError?: (error: SessionServiceError) => void,
+   *          onStatus?: (status: string) => void, pollIntervalMs?: number,
+   *          idleTimeoutMs?: number}} [options]
+   * @returns {() => void}
+   */
+  subscribe(
+    conversationId,
+    onMessage,
+    {
+      after = 0,
+      onError,
+      onStatus,
+      pollIntervalMs = POLL_INTERVAL_MS,
+      idleTimeoutMs = IDLE_TIMEOUT_MS,
+    } = {},
+  ) {
+    if (typeof onMessage !== "function") {
+      throw new TypeError("subscribe needs an onMessage function");
+    }
+    if (!Number.isSafeInteger(after) || after < 0) {
+      throw new TypeError("subscribe: after must be a whole number");
+    }
+    const subscription = new Subscription({
+      open: (last, resuming, signal) => this.#openEvents(conversationId, last, resuming, signal),
+      page: (window, signal) => this.#page(conversationId, window, signal),
+      wait: (ms, signal) => this.#pause(ms, signal),
+      onMessage,
+      onError,
+      onStatus,
+      after,
+      pollMs: Math.max(0, pollIntervalMs),
+      idleMs: Math.max(1, idleTimeoutMs),
+      baseMs: this.#retryBaseMs,
+    });
+    subscription.start();
+    return () => subscription.close();
+  }
+
+  /** GET a messages page (repeated after network and server errors: it changes nothing). */
+  async #page(conversationId, window, signal) {
+    const answer = await this.#holder(
+      "GET",
+      `${conversationPath(conversationId)}/messages${windowQuery(window)}`,
+      { retryNetwork: true, retryServerErrors: true, retryAfterReset: false, signal },
+    );
+    return toPage(answer);
+  }
+
+  /**
+   * Open the conversation's event stream after `last` (resuming: with Last-Event-ID too);
+   * null when the service has no events route (then subscribe polls).
+   */
+  async #openEvents(conversationId, last, resuming, signal) {
+    const headers = resuming ? { "Last-Event-ID": String(last) } : {};
+    let response;
+    try {
+      response = await this.#holder(
+        "GET",
+        `${conversationPath(conversationId)}/events?after=${last}`,
+        { stream: true, headers, signal, retryAfterReset: false },
+      );
+    } catch (error) {
+      if (isMissingRoute(error)) return null;
+      throw error;
+    }
+    const type = response.headers.get("Content-Type") ?? "";
+    if (!/^text\/event-stream\b/i.test(type)) {
+      await response.body?.cancel().catch(() => undefined);
+      return null; // a page, not a stream (a catch-all route in front of the service)
+    }
+    return response;
+  }
+
+  /* ---------------------------------------------------------------------------------------- */
 
   /** Run a public call; remember the request id of a failure for support. */
   async #track(work) {
@@ -883,18 +1428,14 @@ export class SessionClient extends EventTarget {
    * `rotates` (details): the answer carries the session's new token; the call holds the reset
    * lock until it is stored, so calls and tabs that find their token replaced wait for it.
    */
-  async #holder(
-    method,
-    path,
-    { body, retryNetwork = false, retryAfterReset = true, rotates = false } = {},
-  ) {
+  async #holder(method, path, { retryAfterReset = true, rotates = false, ...request } = {}) {
     let token = this.#token ?? (await this.#establishShared());
     let followed = false;
     let replaced = false;
     for (;;) {
       const sessionOfToken = this.#knownPublicId(token);
       try {
-        return await this.#holderSend(method, path, token, { body, retryNetwork, rotates });
+        return await this.#holderSend(method, path, token, rotates, request);
       } catch (error) {
         const reason = unusableBecause(error);
         if (reason === null) throw error;
@@ -920,10 +1461,10 @@ export class SessionClient extends EventTarget {
   }
 
   /** One holder request; a rotating one stores the answer's new token before the lock goes. */
-  #holderSend(method, path, token, { body, retryNetwork, rotates }) {
-    if (!rotates) return this.#send(method, path, { token, body, retryNetwork });
+  #holderSend(method, path, token, rotates, request) {
+    if (!rotates) return this.#send(method, path, { ...request, token });
     return withResetLock(async () => {
-      const answer = await this.#send(method, path, { token, body, retryNetwork });
+      const answer = await this.#send(method, path, { ...request, token });
       if (looksLikeToken(answer?.token)) {
         this.#adopt(answer.token, stringOrNull(answer.id) ?? this.#knownPublicId(token));
       }
@@ -946,13 +1487,28 @@ export class SessionClient extends EventTarget {
   /**
    * One API call with its retries: a 429 waits Retry-After (at most 60 s); a network error
    * (fetch rejects) backs off exponentially from retryBaseMs, only when `retryNetwork` says
-   * a repeat is safe. At most maxRetries retries in all. Resolves with the JSON body.
+   * a repeat is safe, and so does a 500/502/503/504 (after its Retry-After, if any) when
+   * `retryServerErrors` does. At most maxRetries retries in all. Resolves with the JSON body,
+   * or with the response itself (`stream`: an event stream, Accept `text/event-stream`).
    */
-  async #send(method, path, { token = null, body, retryNetwork = false } = {}) {
+  async #send(
+    method,
+    path,
+    {
+      token = null,
+      body,
+      retryNetwork = false,
+      retryServerErrors = false,
+      headers: extra = {},
+      signal,
+      stream = false,
+    } = {},
+  ) {
     const url = `${this.#baseUrl}${API_PREFIX}${path}`;
-    const headers = { Accept: "application/json" };
+    const headers = { Accept: stream ? "text/event-stream" : "application/json", ...extra };
     if (token !== null) headers["X-Session-ID"] = token;
     const init = { method, headers };
+    if (signal) init.signal = signal;
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -963,7 +1519,7 @@ export class SessionClient extends EventTarget {
       try {
         response = await this.#fetch(url, init);
       } catch (error) {
-        if (retryNetwork && retry < this.#maxRetries) {
+        if (retryNetwork && retry < this.#maxRetries && !signal?.aborted) {
           await this.#sleep(backoffMs);
           continue;
         }
@@ -973,13 +1529,32 @@ export class SessionClient extends EventTarget {
         });
       }
       // A 429 is refused before anything happens: every call may repeat it.
-      if (response.status === 429 && retry < this.#maxRetries) {
+      const again =
+        response.status === 429 ||
+        (retryServerErrors && RETRYABLE_STATUSES.has(response.status));
+      if (again && retry < this.#maxRetries && !signal?.aborted) {
         await this.#sleep(retryAfterMs(response, backoffMs));
         continue;
       }
       if (!response.ok) throw await errorFromResponse(response);
-      return readJson(response);
+      return stream ? response : readJson(response);
     }
+  }
+
+  /** Wait `ms`, or less when `signal` aborts (an injected sleep is raced with it). */
+  #pause(ms, signal) {
+    if (signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      let timer = null;
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      signal.addEventListener("abort", done, { once: true });
+      if (this.#sleep === defaultSleep) timer = setTimeout(done, ms);
+      else this.#sleep(ms).then(done, done);
+    });
   }
 
   /** POST the slot's form to storage with XMLHttpRequest (fetch reports no upload progress). */
