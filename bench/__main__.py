@@ -32,6 +32,7 @@ import asyncpg
 import httpx
 import redis
 
+from bench import conversations
 from bench.database import dsn as _dsn
 from bench.database import fresh_database
 from session_service.audit.sealing import AuditSealer, verify_chain
@@ -398,6 +399,36 @@ def start_service(
     return start(command, env, work / f"service-{name}.log", f"{base}/session/validate"), base
 
 
+CHAT_SESSIONS = int(os.environ.get("BENCH_CHAT_SESSIONS", "2000"))
+
+
+def bench_conversations(
+    binary: str, dsn: str, work: Path, tokens: list[str], pid: int, base: str
+) -> dict[str, Run]:
+    """Append a message, and read the newest 50, against the service and the yardstick."""
+    lines = asyncio.run(conversations.prepare(dsn, tokens))
+    pairs = work / "conversations.txt"
+    pairs.write_text("\n".join(lines) + "\n")
+    floor, floor_url = start_baseline(dsn, work)
+    root = floor_url.removesuffix("/validate")
+    service_root = base.removesuffix("/api/v1")
+    env = {"CONVERSATIONS": str(pairs)}
+    floor_env = {**env, "BENCH_TARGET": "floor"}
+    runs: dict[str, Run] = {}
+    try:
+        for script, name in (("append.lua", "append"), ("history.lua", "read last 50")):
+            wrk(binary, "warm-up", root, script, floor.pid, {**floor_env, "BENCH_QUIET": "1"}, 2)
+            wrk(binary, "warm-up", service_root, script, pid, {**env, "BENCH_QUIET": "1"}, 2)
+            runs[f"{name} floor"] = wrk(binary, f"{name} floor", root, script, floor.pid, floor_env)
+            runs[name] = wrk(binary, name, service_root, script, pid, env)
+    finally:
+        stop(floor)
+    for name in ("append", "read last 50"):
+        ratio = runs[name].requests_per_second / runs[f"{name} floor"].requests_per_second
+        print(f"{name}: {ratio:.2f} of the floor", flush=True)
+    return runs
+
+
 def median(runs: list[Run]) -> float:
     return statistics.median(run.requests_per_second for run in runs)
 
@@ -494,6 +525,7 @@ def main() -> None:
         slot = wrk(
             binary, "upload slot", f"{base}/session/uploads", "slot.lua", service.pid, fresh_env
         )
+        chat = bench_conversations(binary, dsn, work, fresh[:CHAT_SESSIONS], service.pid, base)
     finally:
         stop(baseline)
         for process, _ in instances.values():
@@ -534,11 +566,22 @@ def main() -> None:
                 slide,
                 create,
                 slot,
+                *chat.values(),
             ]
         ],
         "validate_to_baseline": round(ratio, 3),
         "validate_by_protection": protection,
         "two_instances": {"requests_per_second": round(together), "scaling": round(scaling, 2)},
+        "conversations": {
+            "append_to_floor": round(
+                chat["append"].requests_per_second / chat["append floor"].requests_per_second, 3
+            ),
+            "history_to_floor": round(
+                chat["read last 50"].requests_per_second
+                / chat["read last 50 floor"].requests_per_second,
+                3,
+            ),
+        },
         "audit_chain": chain,
         "cleanup": cleanup,
     }
