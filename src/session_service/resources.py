@@ -23,7 +23,11 @@ from session_service.audit.sealing import AuditSealer
 from session_service.audit.service import AuditService, recent_actions
 from session_service.cleanup.job import CleanupJob
 from session_service.cleanup.runner import CleanupRunner
+from session_service.conversations.feed import MessageFeed
+from session_service.conversations.follow import MessageStream
 from session_service.conversations.service import ConversationService
+from session_service.conversations.sources import FeedSource, feed_source
+from session_service.core import lifecycle
 from session_service.core.clock import Clock
 from session_service.core.db import make_engine, make_sessionmaker
 from session_service.core.ids import new_session_id
@@ -70,6 +74,9 @@ class Resources:
     sessions: SessionService
     files: FileService
     conversations: ConversationService
+    feed: MessageFeed
+    live_source: FeedSource
+    streams: MessageStream
     eraser: SessionEraser
     exporter: SessionExporter
     limiter: RateLimiter | None
@@ -136,8 +143,14 @@ async def open_resources(
         files = FileService(
             store=store, checker=checker, audit=audit, settings=settings, clock=clock
         )
+        feed = MessageFeed(
+            max_streams=settings.live.max_streams,
+            max_per_session=settings.live.max_streams_per_session,
+        )
+        metrics.live_streams.set_function(lambda: feed.open_streams)
+        metrics.live_listener_up.set_function(lambda: 1.0 if feed.listening else 0.0)
         conversations = ConversationService(
-            files=files, audit=audit, settings=settings, clock=clock
+            files=files, audit=audit, feed=feed, settings=settings, clock=clock
         )
         journal = ErasureJournal(store)
         yield Resources(
@@ -166,6 +179,15 @@ async def open_resources(
             sessions=sessions,
             files=files,
             conversations=conversations,
+            feed=feed,
+            live_source=feed_source(settings, feed, maker),
+            streams=MessageStream(
+                maker=maker,
+                feed=feed,
+                sessions=sessions,
+                heartbeat=settings.live.heartbeat_interval,
+                on_sent=metrics.live_sent,
+            ),
             eraser=SessionEraser(
                 sessions=sessions,
                 files=files,
@@ -223,10 +245,15 @@ async def open_rate_limiter(
 
 @asynccontextmanager
 async def run_background_jobs(resources: Resources) -> AsyncIterator[None]:
-    """The sealer, the cleanup schedule, admins' cleanup runs and the refusal summaries;
-    stopped cleanly on exit."""
+    """The sealer, the cleanup schedule, admins' cleanup runs, the refusal summaries and
+    what feeds the live streams; stopped cleanly on exit. Live streams end when the server
+    stops accepting (before it waits for the answers in flight), and at the latest here."""
     settings = resources.settings
     async with AsyncExitStack() as stack:
+        stack.callback(resources.feed.close)
+        stack.callback(lifecycle.on_stop(resources.feed.close))
+        live = asyncio.create_task(resources.live_source.run())
+        stack.push_async_callback(_stop, live)
         stack.push_async_callback(resources.cleanup.finish_started, CLEANUP_SHUTDOWN_GRACE)
         summaries = asyncio.create_task(resources.refusals.run())
         stack.push_async_callback(_summarise_last, summaries, resources.refusals)

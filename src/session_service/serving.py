@@ -6,7 +6,10 @@ retry, a rolling restart failed the requests sent in between. So a SIGTERM first
 readiness to 503 (`core/lifecycle.draining`) and keeps serving for SHUTDOWN_DRAIN_SECONDS;
 then uvicorn's graceful shutdown finishes the requests in flight, and the process exits 0
 (uvicorn itself re-raises the signal, which makes the exit status 143). A second SIGTERM,
-or SIGINT, stops at once as before.
+or SIGINT, stops at once as before. Answers that never end by themselves (live event
+streams) are ended as the graceful shutdown begins (`core/lifecycle.stop`), or uvicorn
+would wait for them for ever; with several workers (uvicorn's own servers, which this hook
+does not reach) its graceful shutdown is bounded by `MULTI_WORKER_SHUTDOWN_GRACE` instead.
 
 Connections go through `http/protocol.LimitedHttpProtocol` (HTTP_* limits, and problem+json
 for a request the HTTP parser refuses), named by its import path so that every worker
@@ -18,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import resource
 import signal
+import socket
 import threading
 from collections.abc import Generator
 from types import FrameType
@@ -32,6 +36,10 @@ from session_service.core.settings import HttpSettings
 log = structlog.get_logger(__name__)
 
 HTTP_PROTOCOL = "session_service.http.protocol:LimitedHttpProtocol"
+
+MULTI_WORKER_SHUTDOWN_GRACE = 30
+"""With several workers: seconds uvicorn's graceful shutdown waits for answers in flight
+(open live streams among them) before it cancels them."""
 
 FD_RESERVE = 64
 """File descriptors a worker needs besides its connections and database pool: the listening
@@ -54,6 +62,10 @@ class DrainingServer(uvicorn.Server):
         timer = threading.Timer(self.drain_seconds, super().handle_exit, (sig, frame))
         timer.daemon = True
         timer.start()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        lifecycle.stop()  # live streams end, so the answers in flight can all finish
+        await super().shutdown(sockets)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -91,7 +103,12 @@ def serve(
     }
     app = "session_service.app:create_app_from_env"
     if workers > 1:
-        uvicorn.run(app, workers=workers, **options)
+        uvicorn.run(
+            app,
+            workers=workers,
+            timeout_graceful_shutdown=MULTI_WORKER_SHUTDOWN_GRACE,
+            **options,
+        )
         return
     DrainingServer(uvicorn.Config(app, **options), drain_seconds=drain_seconds).run()
 

@@ -37,9 +37,11 @@ async def readyz(resources: ResourcesDep) -> dict[str, Any]:
     The database is asked on a connection of the probe's own, never one of the requests'
     pool: a pool busy with requests is load, not an outage.
 
-    The rate-limit store is reported but never makes the instance unready: without
-    Redis, limits are counted per instance and the service keeps serving. A process told
-    to stop is not ready at once, so balancers stop sending while it still serves.
+    The rate-limit store and the live updates' listener are reported but never make the
+    instance unready: without Redis, limits are counted per instance, and while the
+    listener reconnects, streams catch up at their heartbeats; the service keeps serving.
+    A process told to stop is not ready at once, so balancers stop sending while it still
+    serves.
     """
     if lifecycle.draining.is_set():
         raise NotReady("Shutting down.", extra={"checks": {"process": "draining"}})
@@ -51,6 +53,7 @@ async def readyz(resources: ResourcesDep) -> dict[str, Any]:
     limiter = resources.limiter
     if limiter is not None:
         checks["rate_limit"] = limiter.status
+    checks["live"] = resources.live_source.status
     if database != "ok" or not storage.startswith("ok"):
         raise NotReady("A dependency is not reachable.", extra={"checks": checks})
     return {"status": "ready", "checks": checks}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from session_service.core.errors import Conflict, InvalidInput, ServiceError
+from session_service.core.errors import RETRY_AFTER_SECONDS, Conflict, InvalidInput, ServiceError
 
 
 class ConversationNotFound(ServiceError):
@@ -39,3 +39,22 @@ class SessionInactive(Conflict):
 
     code = "session_inactive"
     title = "Session inactive"
+
+
+class StreamLimitReached(Conflict):
+    """The session follows LIVE_MAX_STREAMS_PER_SESSION streams in this instance already."""
+
+    code = "stream_limit_reached"
+    title = "Stream limit reached"
+
+
+class LiveUpdatesUnavailable(ServiceError):
+    """This instance serves LIVE_MAX_STREAMS streams already, or is stopping: retry, and the
+    balancer may send the stream to another instance."""
+
+    status_code = 503
+    code = "live_updates_unavailable"
+    title = "Live updates unavailable"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any, cast
@@ -48,6 +49,9 @@ _ALLOCATE = (
     )
     .returning(_conversations.c.last_seq)
 )
+
+
+_ANNOUNCE = select(func.pg_notify(bindparam("channel"), bindparam("payload")))
 
 
 class ConversationRepository:
@@ -159,6 +163,19 @@ class ConversationRepository:
             stmt = stmt.order_by(_messages.c.seq.desc())
         result = await self.db.execute(stmt.limit(limit))
         return [_message(row) for row in result.mappings()]
+
+    async def last_seqs(self, conversation_ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, int]]:
+        """Each existing conversation's newest `seq` (for streams that poll)."""
+        stmt = select(_conversations.c.id, _conversations.c.last_seq).where(
+            _conversations.c.id.in_(conversation_ids)
+        )
+        result = await self.db.execute(stmt)
+        return [(row.id, int(row.last_seq)) for row in result]
+
+    async def announce(self, channel: str, payload: str) -> None:
+        """PostgreSQL NOTIFY in this unit of work: every listener hears it once it commits,
+        none if it rolls back."""
+        await self.db.execute(_ANNOUNCE, {"channel": channel, "payload": payload})
 
     async def count_for_session(self, session_id: uuid.UUID) -> int:
         """How many messages a session holds (for erasure's and expiry's audit counts)."""

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from session_service.conversations.deps import ConversationServiceDep
+from session_service.conversations.deps import (
+    ConversationServiceDep,
+    LiveSubscription,
+    MessageStreamDep,
+)
 from session_service.conversations.models import Role
 from session_service.conversations.schemas import (
+    EVENT_STREAM_EXAMPLE,
     MAX_PAGE,
     AgentMessageCreate,
     ConversationCreate,
@@ -23,10 +30,18 @@ from session_service.conversations.schemas import (
     UserMessageCreate,
 )
 from session_service.conversations.service import Appended, ConversationService, Draft
+from session_service.conversations.snapshot import MessageSnapshot
 from session_service.http.auth import ServiceKey
 from session_service.http.deps import DbSession, RequestContextDep
 from session_service.http.problems import problem_responses
 from session_service.http.ratelimits import rate_limit
+from session_service.http.sse import (
+    EVENT_STREAM,
+    HEARTBEAT,
+    EventStreamResponse,
+    event_frame,
+    retry_frame,
+)
 from session_service.privacy.deps import LockedSessionById
 from session_service.ratelimit.limiter import CallKind
 from session_service.sessions.deps import CurrentSession, LockedSession, SessionServiceDep
@@ -55,6 +70,25 @@ class Window:
 
 
 WindowQuery = Annotated[Window, Depends()]
+StreamAfter = Annotated[
+    int | None,
+    Query(ge=0, description="Send the messages after this `seq` first (default: only new ones)."),
+]
+LastEventId = Annotated[
+    int | None,
+    Header(
+        alias="Last-Event-ID",
+        ge=0,
+        description="The last event id (`seq`) received: resume after it (wins over `after`).",
+    ),
+]
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events: `event: message` with `id: <seq>` and the message "
+        "as JSON in `data`, oldest first and without gaps; a `: heartbeat` comment when idle.",
+        "content": {EVENT_STREAM: {"schema": {"type": "string"}, "example": EVENT_STREAM_EXAMPLE}},
+    },
+}
 APPEND_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": MessageRead, "description": "Sent before: the message already stored."},
 }
@@ -199,6 +233,50 @@ async def list_messages(
 ) -> MessagePage:
     """A page of the conversation: the newest by default, `before` or `after` a `seq`."""
     return await _read(service, session, conversation_id, window, db=db)
+
+
+@router.get(
+    f"{CONVERSATION}/events",
+    status_code=200,
+    response_class=EventStreamResponse,
+    responses={**STREAM_RESPONSES, **problem_responses(401, 404, 409, 422, 429)},
+)
+async def stream_messages(
+    conversation_id: uuid.UUID,
+    session: CurrentSession,
+    subscription: LiveSubscription,
+    service: ConversationServiceDep,
+    streams: MessageStreamDep,
+    db: DbSession,
+    after: StreamAfter = None,
+    last_event_id: LastEventId = None,
+) -> EventStreamResponse:
+    """Follow the conversation live: first the messages after `Last-Event-ID` (or `after`),
+    then each new one as it is added, by the visitor (any tab) or the agent. The stream ends
+    when the session or the conversation does, or the server stops: reconnect with the last
+    event id. Read it with `fetch` (the token goes in `X-Session-ID`, never in the URL)."""
+    await service.get(session, conversation_id, db=db)  # 404 before anything is sent
+    start = last_event_id if last_event_id is not None else after
+    return EventStreamResponse(_frames(streams.follow(subscription, session, after=start)))
+
+
+async def _frames(
+    pages: AsyncGenerator[list[MessageSnapshot], None],
+) -> AsyncGenerator[bytes, None]:
+    yield retry_frame()
+    async with aclosing(pages) as following:
+        async for page in following:
+            if not page:
+                yield HEARTBEAT
+                continue
+            yield b"".join(
+                event_frame(
+                    event_id=message.seq,
+                    event="message",
+                    data=MessageRead.of(message).model_dump_json(),
+                )
+                for message in page
+            )
 
 
 @service_router.get(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -42,6 +43,11 @@ MESSAGE: dict[str, Any] = {
     "client_message_id": "m-1736933400-1",
     "created_at": LATER,
 }
+EVENT_STREAM_EXAMPLE = (
+    "retry: 2000\n\n"
+    f"id: 1\nevent: message\ndata: {json.dumps(MESSAGE, separators=(',', ':'))}\n\n"
+    ": heartbeat\n\n"
+)
 EXPORTED_CONVERSATION: dict[str, Any] = {
     "id": CONVERSATION_ID,
     "title": "Quarterly report",

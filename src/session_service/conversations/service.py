@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,11 +25,13 @@ from session_service.conversations.errors import (
     MessageTooLong,
     SessionInactive,
 )
+from session_service.conversations.feed import MESSAGES_CHANNEL, MessageFeed, notification
 from session_service.conversations.models import Role
 from session_service.conversations.repository import ConversationRepository
 from session_service.conversations.snapshot import ConversationSnapshot, MessageSnapshot
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
+from session_service.core.db import after_commit, is_postgres
 from session_service.core.errors import InvalidInput
 from session_service.core.settings import Settings
 from session_service.files.service import FileService
@@ -70,10 +73,17 @@ class ConversationService:
     """A session's conversations, in the request's unit of work."""
 
     def __init__(
-        self, *, files: FileService, audit: AuditService, settings: Settings, clock: Clock
+        self,
+        *,
+        files: FileService,
+        audit: AuditService,
+        feed: MessageFeed,
+        settings: Settings,
+        clock: Clock,
     ) -> None:
         self.files = files
         self.audit = audit
+        self.feed = feed
         self.limits = settings.conversations
         self.clock = clock
 
@@ -246,6 +256,7 @@ class ConversationService:
                 "attachments": len(message.attachments),
             },
         )
+        await self._announce(repository, message, db=db)
         return Appended(message=message, created=True)
 
     async def page(
@@ -273,6 +284,18 @@ class ConversationService:
             next_before=oldest if oldest is not None and oldest > 1 else None,
             next_after=messages[0].seq if messages else None,
         )
+
+    async def _announce(
+        self, repository: ConversationRepository, message: MessageSnapshot, *, db: AsyncSession
+    ) -> None:
+        """Tell the live streams, once this unit of work commits: every instance through
+        PostgreSQL's NOTIFY, and this process's own streams directly while no listener hears
+        it for them (SQLite, polling, a listener reconnecting). Ids only, never content."""
+        conversation_id, seq = message.conversation_id, message.seq
+        if is_postgres(db):
+            await repository.announce(MESSAGES_CHANNEL, notification(conversation_id, seq))
+        if self.feed.local:
+            after_commit(db, partial(self.feed.publish, conversation_id, seq))
 
     def _check(self, draft: Draft) -> int:
         """The content's length in UTF-8 bytes, once its size and metadata's are allowed."""

@@ -189,6 +189,20 @@ def _driver_args(url: str) -> tuple[URL, dict[str, Any]]:
     return parsed.difference_update_query(DRIVER_URL_ARGS), typed
 
 
+def behind_pgbouncer(settings: Settings) -> bool:
+    """Whether DATABASE_URL goes through PgBouncer's transaction pooling: said so, or implied
+    by `statement_cache_size=0` in its query."""
+    _, driver_args = _driver_args(settings.database.url)
+    return settings.database.pgbouncer or driver_args.get("statement_cache_size") == 0
+
+
+def driver_dsn(url: str) -> str:
+    """A `postgresql+asyncpg://` URL as asyncpg's own DSN, without the typed arguments
+    (asyncpg would send unknown query parameters to the server as settings)."""
+    parsed, _ = _driver_args(url)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def make_engine(
     settings: Settings, *, timeouts: bool = True, pool_size: int | None = None
 ) -> AsyncEngine:
@@ -219,7 +233,7 @@ def make_engine(
         return engine
     database = settings.database
     parsed, driver_args = _driver_args(url)
-    pgbouncer = database.pgbouncer or driver_args.get("statement_cache_size") == 0
+    pgbouncer = behind_pgbouncer(settings)
     if pgbouncer:
         driver_args.update(statement_cache_size=0, prepared_statement_cache_size=0)
     server_settings = {"application_name": "session-service"}

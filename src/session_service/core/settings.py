@@ -184,6 +184,19 @@ class DatabaseSettings(_Group):
         description="The URL points at PgBouncer in transaction pooling mode: no prepared "
         "statement outlives its transaction and no lock outlives its transaction.",
     )
+    listen_url: str | None = Field(
+        default=None,
+        description="Where live updates LISTEN: PostgreSQL directly, or a session-mode pool "
+        "(postgresql+asyncpg://...). Unset: DATABASE_URL, unless DATABASE_PGBOUNCER (LISTEN "
+        "cannot work through transaction pooling), in which case streams poll.",
+    )
+
+    @field_validator("listen_url")
+    @classmethod
+    def _listen_on_postgres(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("DATABASE_LISTEN_URL must start with postgresql+asyncpg://")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -425,6 +438,39 @@ class ConversationSettings(_Group):
     )
 
 
+class LiveSettings(_Group):
+    """LIVE_*: the conversation event streams (`GET .../events`)."""
+
+    heartbeat_interval: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="Seconds between heartbeat comments on an idle stream (proxies close "
+        "silent connections); each also rechecks the session and catches up from the database.",
+    )
+    max_streams: int = Field(
+        default=250,
+        ge=1,
+        le=100_000,
+        description="Open streams per process; beyond it 503 live_updates_unavailable. Keep "
+        "it below HTTP_MAX_CONNECTIONS: each stream holds a connection.",
+    )
+    max_streams_per_session: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Open streams one session may hold in one process (tabs); beyond it "
+        "409 stream_limit_reached.",
+    )
+    poll_interval: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="Seconds between reads of the followed conversations when no LISTEN "
+        "connection is possible (DATABASE_PGBOUNCER without DATABASE_LISTEN_URL).",
+    )
+
+
 class CleanupSettings(_Group):
     """CLEANUP_*, UPLOAD_GRACE, ORPHAN_MIN_AGE, AUDIT_RETENTION, ERASURE_JOURNAL_RETENTION."""
 
@@ -509,6 +555,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "database_pool_recycle": ("database", "pool_recycle"),
     "auto_migrate": ("database", "auto_migrate"),
     "database_pgbouncer": ("database", "pgbouncer"),
+    "database_listen_url": ("database", "listen_url"),
     "storage_backend": ("storage", "backend"),
     "local_storage_dir": ("storage", "local_dir"),
     "public_base_url": ("storage", "public_base_url"),
@@ -569,6 +616,10 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "cleanup_report_limit": ("cleanup", "report_limit"),
     "audit_retention": ("cleanup", "audit_retention"),
     "erasure_journal_retention": ("cleanup", "erasure_journal_retention"),
+    "live_heartbeat_interval": ("live", "heartbeat_interval"),
+    "live_max_streams": ("live", "max_streams"),
+    "live_max_streams_per_session": ("live", "max_streams_per_session"),
+    "live_poll_interval": ("live", "poll_interval"),
 }
 _PATHS = {path: name for name, path in FLAT_NAMES.items()}
 
@@ -764,6 +815,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
     conversations: ConversationSettings = Field(default_factory=ConversationSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
 
     @classmethod
     def settings_customise_sources(

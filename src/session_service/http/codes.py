@@ -59,6 +59,8 @@ class ProblemCode(StrEnum):
     ATTACHMENT_NOT_UPLOADED = "attachment_not_uploaded"
     CONVERSATION_LIMIT_REACHED = "conversation_limit_reached"
     SESSION_INACTIVE = "session_inactive"
+    STREAM_LIMIT_REACHED = "stream_limit_reached"
+    LIVE_UPDATES_UNAVAILABLE = "live_updates_unavailable"
     CLEANUP_RUNNING = "cleanup_running"
     CLEANUP_RUN_NOT_FOUND = "cleanup_run_not_found"
     RATE_LIMITED = "rate_limited"
@@ -117,6 +119,8 @@ STATUS: dict[ProblemCode, int] = {
     ProblemCode.ATTACHMENT_NOT_UPLOADED: 422,
     ProblemCode.CONVERSATION_LIMIT_REACHED: 409,
     ProblemCode.SESSION_INACTIVE: 409,
+    ProblemCode.STREAM_LIMIT_REACHED: 409,
+    ProblemCode.LIVE_UPDATES_UNAVAILABLE: 503,
     ProblemCode.CLEANUP_RUNNING: 409,
     ProblemCode.CLEANUP_RUN_NOT_FOUND: 404,
     ProblemCode.RATE_LIMITED: 429,

@@ -77,6 +77,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/v1/session/conversations/{conversation_id}/messages"): Operation(
         "conversations-list-messages", "Read a page of messages"
     ),
+    ("GET", "/api/v1/session/conversations/{conversation_id}/events"): Operation(
+        "conversations-stream-messages", "Follow new messages live (Server-Sent Events)"
+    ),
     # Other services (service key).
     ("GET", "/api/v1/sessions/{session_id}/conversations"): Operation(
         "service-list-conversations", "List a session's conversations"
@@ -128,7 +131,8 @@ TAGS: list[dict[str, Any]] = [
     {
         "name": "conversations",
         "description": "The session's conversation history: conversations, the visitor's "
-        "messages (role `user`, idempotent by `client_message_id`), pages of history.",
+        "messages (role `user`, idempotent by `client_message_id`), pages of history, and a "
+        "live stream of new messages (Server-Sent Events).",
     },
     {
         "name": "service",
@@ -230,8 +234,18 @@ def _optional_body_without_null(operation: dict[str, Any]) -> None:
 
 
 def _require_session_header(operation: dict[str, Any]) -> None:
-    """One type everywhere (a string); required wherever a missing token is a 401."""
+    """One type everywhere (a string); required wherever a missing token is a 401. Other
+    optional headers are their type without `null`: a header is absent or text, never null
+    (fuzzers sent the text `null`)."""
     for parameter in operation.get("parameters", []):
-        if parameter["name"] == SESSION_ID_HEADER and parameter["in"] == "header":
+        if parameter["in"] != "header":
+            continue
+        if parameter["name"] == SESSION_ID_HEADER:
             parameter["required"] = "401" in operation["responses"]
             parameter["schema"] = {"type": "string"}
+            continue
+        schema = parameter.get("schema", {})
+        kept = [choice for choice in schema.get("anyOf", ()) if choice != {"type": "null"}]
+        if len(kept) == 1 and len(schema["anyOf"]) == 2:
+            del schema["anyOf"]
+            schema.update(kept[0])

@@ -111,6 +111,22 @@ class Metrics:
             ["channel", "result"],
             registry=registry,
         )
+        self.live_streams = Gauge(
+            f"{PREFIX}_live_streams",
+            "Live event streams (conversation events) open in this process.",
+            registry=registry,
+        )
+        self.live_events = Counter(
+            f"{PREFIX}_live_events_sent",
+            "Messages sent as events on live streams.",
+            registry=registry,
+        )
+        self.live_listener_up = Gauge(
+            f"{PREFIX}_live_listener_up",
+            "1 while this process LISTENs for every instance's new messages on PostgreSQL; "
+            "0 while its listener reconnects, or where none runs (polling, SQLite).",
+            registry=registry,
+        )
         # Full path template by route identity (see api.router.include_routes).
         self.route_templates: dict[int, str] = {}
         # Resolved label children, so the hot path skips prometheus_client's label lookup.
@@ -164,6 +180,10 @@ class Metrics:
     def alert(self, channel: str, ok: bool) -> None:
         """The notifier tried a channel."""
         self.alerts.labels(channel, "sent" if ok else "failed").inc()
+
+    def live_sent(self, count: int) -> None:
+        """A live stream sent `count` messages."""
+        self.live_events.inc(count)
 
     def render(self) -> bytes:
         """The registry in the Prometheus text format."""

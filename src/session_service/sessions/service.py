@@ -274,6 +274,23 @@ class SessionService:
             )
         return session
 
+    async def recheck(self, session: SessionSnapshot, *, db: AsyncSession) -> InvalidReason | None:
+        """Why the token `session` was held with no longer opens it (rotated, reset, erased,
+        expired), or None: for answers that last (live streams) and check again as they go.
+        A read only: no slide, no audit, no lock."""
+        repository = SessionRepository(db)
+        digest = session.token_digest
+        current = None if digest is None else await repository.get_by_token(digest)
+        if current is not None and current.id != session.id:
+            return InvalidReason.NOT_FOUND
+        return await _why_invalid(
+            digest,
+            current,
+            self.clock(),
+            repository=repository,
+            max_age=self.settings.session_max_age,
+        )
+
     async def open(
         self, *, db: AsyncSession, proposed_token: uuid.UUID | None, ctx: RequestContext
     ) -> Issued:

@@ -70,6 +70,8 @@ export type ServerErrorCode =
   | "attachment_not_uploaded"
   | "conversation_limit_reached"
   | "session_inactive"
+  | "stream_limit_reached"
+  | "live_updates_unavailable"
   | "cleanup_running"
   | "cleanup_run_not_found"
   | "rate_limited"

@@ -97,6 +97,8 @@ export const MESSAGES = Object.freeze({
   attachment_not_uploaded: "An attached file is not uploaded yet (or no longer exists).",
   conversation_limit_reached: "This conversation is full. Please start a new session.",
   session_inactive: "This session has ended. Please reload the page.",
+  stream_limit_reached: "This conversation is open in too many tabs. Close one to follow it here.",
+  live_updates_unavailable: "Live updates are paused for a moment. They will resume shortly.",
   cleanup_running: "Maintenance is in progress. Please try again in a moment.",
   cleanup_run_not_found: "That maintenance run is not known here.",
   rate_limited: "Too many attempts. Please wait a moment and try again.",
