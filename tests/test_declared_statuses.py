@@ -40,6 +40,7 @@ from session_service.core.settings import Settings
 from session_service.http.codes import STATUS, ProblemCode
 from session_service.http.openapi import OPERATIONS
 from tests.conftest import FakeClock
+from tests.conversations.streams import open_stream
 from tests.files.helpers import PDF, post_form, request_slot
 from tests.helpers import Running, assert_problem, create_session, holder, running
 from tests.processes import free_port
@@ -114,6 +115,7 @@ CALLS: dict[str, Call] = {
     "service-list-messages": Call("service"),
     "service-add-message": Call("service", {"role": "assistant", "content": "Hello"}),
     "service-delete-conversation": Call("service"),
+    "conversations-stream-messages": Call("holder"),
 }
 ROUTES = {operation.id: route for route, operation in OPERATIONS.items()}
 
@@ -294,6 +296,7 @@ HOLDER_OPERATIONS = [
     "conversations-delete",
     "conversations-send-message",
     "conversations-list-messages",
+    "conversations-stream-messages",
 ]
 SERVICE_OPERATIONS = [
     "service-get-session",
@@ -690,6 +693,7 @@ declared_for_each(
         "conversations-delete",
         "conversations-send-message",
         "conversations-list-messages",
+        "conversations-stream-messages",
     ],
     404,
     ProblemCode.CONVERSATION_NOT_FOUND,
@@ -703,7 +707,7 @@ async def by_a_malformed_conversation_id(world: World, operation: str) -> httpx.
 
 
 declared_for_each(
-    ["conversations-delete", "conversations-list-messages"],
+    ["conversations-delete", "conversations-list-messages", "conversations-stream-messages"],
     422,
     ProblemCode.VALIDATION_ERROR,
     by_a_malformed_conversation_id,
@@ -772,6 +776,28 @@ async def _a_message_too_long(world: World) -> httpx.Response:
         token=session["token"],
         conversation_id=conversation,
     )
+
+
+@declared(
+    "conversations-stream-messages",
+    409,
+    ProblemCode.STREAM_LIMIT_REACHED,
+    settings={"live_max_streams_per_session": 1},
+)
+async def _a_second_stream_of_one_session(world: World) -> httpx.Response:
+    session, conversation = await _a_conversation(world)
+    _, template = ROUTES["conversations-stream-messages"]
+    url = template.format(conversation_id=conversation)
+    # httpx's ASGI transport waits for a whole answer: the open stream is driven directly.
+    async with open_stream(world.app, url, holder(session)) as first:
+        assert first.status == 200
+        assert await first.reader.frame() is not None  # subscribed: its first frame is out
+        return await call(
+            world.client,
+            "conversations-stream-messages",
+            token=session["token"],
+            conversation_id=conversation,
+        )
 
 
 @declared("service-add-message", 409, ProblemCode.SESSION_INACTIVE)

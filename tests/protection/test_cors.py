@@ -39,6 +39,19 @@ class TestAllowedOrigin:
         assert "access-control-allow-credentials" not in response.headers
         assert response.headers["x-request-id"]
 
+    async def test_a_stream_resumes_and_a_conversation_is_renamed_cross_origin(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        conversation = "/api/v1/session/conversations/00000000-0000-4000-8000-000000000000"
+        resume = await client.options(
+            f"{conversation}/events", headers=preflight(ALLOWED, headers="last-event-id")
+        )
+        assert resume.status_code == 200
+        assert "last-event-id" in resume.headers["access-control-allow-headers"].lower()
+        rename = await client.options(conversation, headers=preflight(ALLOWED, method="PATCH"))
+        assert rename.status_code == 200
+        assert "PATCH" in rename.headers["access-control-allow-methods"]
+
     async def test_answers_expose_the_module_headers(self, client: httpx.AsyncClient) -> None:
         response = await client.post("/api/v1/sessions", headers={"Origin": ALLOWED})
         assert response.status_code == 201
@@ -60,7 +73,7 @@ class TestAllowedOrigin:
         assert_problem(response, 400, "cors_rejected")
 
     async def test_a_method_outside_the_api_is_refused(self, client: httpx.AsyncClient) -> None:
-        response = await client.options(VALIDATE, headers=preflight(ALLOWED, method="PATCH"))
+        response = await client.options(VALIDATE, headers=preflight(ALLOWED, method="TRACE"))
         assert_problem(response, 400, "cors_rejected")
 
 

@@ -10,8 +10,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from session_service.http.problem_json import PROBLEM_MEDIA_TYPE, problem_body
 
 # What the browser module sends and reads (SPEC §9, §10).
-ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE")
-ALLOWED_HEADERS = ("Content-Type", "X-Session-ID", "X-Request-ID")
+ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # PATCH: rename a conversation
+# Last-Event-ID: a live stream resumed after a reconnect.
+ALLOWED_HEADERS = ("Content-Type", "X-Session-ID", "X-Request-ID", "Last-Event-ID")
 EXPOSED_HEADERS = (
     "X-Session-ID",
     "X-Request-ID",
