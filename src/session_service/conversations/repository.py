@@ -90,13 +90,14 @@ class ConversationRepository:
         )
         return ConversationSnapshot(**(await self.db.execute(stmt)).one()._mapping)
 
-    async def delete(self, conversation_id: uuid.UUID) -> int:
-        """Remove the conversation (its messages go with it); how many messages it held."""
-        count = await self.db.scalar(
-            select(func.count()).where(_messages.c.conversation_id == conversation_id)
-        )
+    async def delete(self, conversation_id: uuid.UUID) -> None:
+        """Remove the conversation (its messages go with it)."""
         await self.db.execute(delete(_conversations).where(_conversations.c.id == conversation_id))
-        return int(count or 0)
+
+    async def count(self, session_id: uuid.UUID) -> int:
+        """How many conversations a session holds."""
+        stmt = select(func.count()).where(_conversations.c.session_id == session_id)
+        return int(await self.db.scalar(stmt) or 0)
 
     async def usage(self, session_id: uuid.UUID) -> tuple[int, int]:
         """A session's messages and their bytes (the caller holds a lock that orders appends)."""
@@ -176,13 +177,6 @@ class ConversationRepository:
         """PostgreSQL NOTIFY in this unit of work: every listener hears it once it commits,
         none if it rolls back."""
         await self.db.execute(_ANNOUNCE, {"channel": channel, "payload": payload})
-
-    async def count_for_session(self, session_id: uuid.UUID) -> int:
-        """How many messages a session holds (for erasure's and expiry's audit counts)."""
-        count = await self.db.scalar(
-            select(func.count()).where(_messages.c.session_id == session_id)
-        )
-        return int(count or 0)
 
 
 def _message(mapping: Any) -> MessageSnapshot:

@@ -347,7 +347,6 @@ async def add_message_by_service(
 ) -> MessageRead:
     """Add a message of any role (an assistant reply, a tool result) to a live session;
     `200` with the stored one for a repeated `client_message_id`."""
-    service.require_live(session)
     draft = _draft(body, body.role)
-    appended = await service.append(session, conversation_id, draft, db=db, ctx=ctx)
+    appended = await service.append_reply(session, conversation_id, draft, db=db, ctx=ctx)
     return _appended(appended, response)

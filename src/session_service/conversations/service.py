@@ -87,7 +87,20 @@ class ConversationService:
         self.limits = settings.conversations
         self.clock = clock
 
-    def require_live(self, session: SessionSnapshot) -> None:
+    async def append_reply(
+        self,
+        session: SessionSnapshot,
+        conversation_id: uuid.UUID,
+        draft: Draft,
+        *,
+        db: AsyncSession,
+        ctx: RequestContext,
+    ) -> Appended:
+        """The agent backend's append (any role): as `append`, to a live session only."""
+        self._require_live(session)
+        return await self.append(session, conversation_id, draft, db=db, ctx=ctx)
+
+    def _require_live(self, session: SessionSnapshot) -> None:
         """Nothing is added to a session that has ended (reset or expired)."""
         if session.status in (SessionStatus.RESET, SessionStatus.EXPIRED):
             raise SessionInactive(
@@ -100,7 +113,7 @@ class ConversationService:
     ) -> ConversationSnapshot:
         """A new, empty conversation (at most CONVERSATION_MAX_PER_SESSION per session)."""
         repository = ConversationRepository(db)
-        if len(await repository.of_session(session.id)) >= self.limits.max_per_session:
+        if await repository.count(session.id) >= self.limits.max_per_session:
             raise ConversationLimitReached(
                 f"A session may hold at most {self.limits.max_per_session} conversations.",
                 extra={"max_conversations": self.limits.max_per_session},
@@ -193,13 +206,16 @@ class ConversationService:
         """The conversation and every message in it, for good."""
         repository = ConversationRepository(db)
         conversation = await self._get(repository, session, conversation_id, lock=True)
-        messages = await repository.delete(conversation.id)
+        await repository.delete(conversation.id)
         await self.audit.record(
             EventType.CONVERSATION_DELETED,
             db=db,
             ctx=ctx,
             session_id=session.id,
-            details={"conversation_id": str(conversation.id), "messages": messages},
+            details={
+                "conversation_id": str(conversation.id),
+                "messages": conversation.message_count,  # exact: the row is locked
+            },
         )
 
     async def append(
