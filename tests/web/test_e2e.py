@@ -232,7 +232,12 @@ def test_the_page_is_served_with_a_strict_policy(service: str) -> None:
     assert "<script>" not in page.text  # no inline script: only <script src=...>
     module = httpx.get(f"{service}/static/session-client.js")
     assert module.status_code == 200
-    assert "javascript" in module.headers["content-type"]
+    assert module.headers["content-type"] == "text/javascript; charset=utf-8"
+    types = httpx.get(f"{service}/static/session-client.d.ts")
+    assert types.status_code == 200
+    assert types.headers["content-type"] == "application/typescript; charset=utf-8"
+    assert "export declare class SessionClient" in types.text
+    assert httpx.get(f"{service}/static/demo.js").status_code == 200  # the mount still serves
 
 
 def console_errors(tab: Page) -> list[str]:

@@ -1,4 +1,4 @@
-"""The browser module (static/session-client.js): its unit tests, its declarations, and its
+"""The browser module (web/client/session-client.js): its unit tests, its declarations, and its
 tables checked against the README and the server.
 
 - the Node unit tests pass (`node --test tests/web/unit/`);
@@ -27,7 +27,7 @@ from session_service.sessions.schemas import ResetReason
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "tests" / "web"
-STATIC = ROOT / "src" / "session_service" / "web" / "static"
+STATIC = ROOT / "src" / "session_service" / "web" / "client"
 MODULE = STATIC / "session-client.js"
 DECLARATIONS = STATIC / "session-client.d.ts"
 README = ROOT / "README.md"

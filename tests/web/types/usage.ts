@@ -25,7 +25,7 @@ import {
   type Session,
   type SessionExport,
   type SessionFile,
-} from "../../../src/session_service/web/static/session-client.js";
+} from "../../../src/session_service/web/client/session-client.js";
 
 const client = new SessionClient({
   baseUrl: "https://sessions.example",

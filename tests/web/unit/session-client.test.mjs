@@ -15,7 +15,7 @@ import {
   SessionClient,
   SessionServiceError,
   messageFor,
-} from "../../../src/session_service/web/static/session-client.js";
+} from "../../../src/session_service/web/client/session-client.js";
 
 const BASE = "http://service.test";
 const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;

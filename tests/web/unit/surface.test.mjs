@@ -5,9 +5,9 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { test } from "node:test";
 
-import * as client from "../../../src/session_service/web/static/session-client.js";
+import * as client from "../../../src/session_service/web/client/session-client.js";
 
-const STATIC = new URL("../../../src/session_service/web/static/", import.meta.url);
+const STATIC = new URL("../../../src/session_service/web/client/", import.meta.url);
 const declarations = await readFile(new URL("session-client.d.ts", STATIC), "utf8");
 
 /** The string literals of `export type <name> = "a" | "b" ...;` in the declarations. */
