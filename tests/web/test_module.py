@@ -112,7 +112,7 @@ def test_client_only_codes_stay_out_of_messages() -> None:
     table = _object_literal(MODULE.read_text(), "CLIENT_MESSAGES")
     client = set(re.findall(r"^\s+([a-z0-9_]+):", table, re.MULTILINE))
     assert client == _union("ClientErrorCode")
-    assert {"network_error", "upload_cancelled"} <= client
+    assert {"cors_or_network", "timeout", "aborted", "session_replaced"} <= client
     assert not client & set(_readme_codes())
 
 

@@ -21,6 +21,7 @@ import {
   type SubscriptionStatus,
   type Unsubscribe,
   type ResetEventDetail,
+  type WaitingEventDetail,
   type ResetReason,
   type Session,
   type SessionExport,
@@ -33,6 +34,8 @@ const client = new SessionClient({
   fetch: window.fetch.bind(window),
   maxRetries: 2,
   retryBaseMs: 250,
+  timeoutMs: 10_000,
+  maxWaitMs: 20_000,
   sleep: (ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
 });
 const inMemory = new SessionClient({ storage: null });
@@ -49,6 +52,12 @@ client.addEventListener("session", (event) => {
   const id: string | null = event.detail.sessionId;
   if (id !== null) console.info(id.toUpperCase());
 });
+client.addEventListener("waiting", (event) => {
+  const detail: WaitingEventDetail = event.detail;
+  const seconds = Math.ceil((detail.retryAt - Date.now()) / 1000);
+  const what = detail.reason === "rate_limited" ? "Too many requests" : "Service unavailable";
+  console.info(`${what}, retrying in ${seconds} s`, detail.delayMs, detail.code);
+});
 // Any other event type still takes a plain listener.
 client.addEventListener("other", (event: Event) => console.info(event.type));
 
@@ -57,7 +66,10 @@ function show(error: unknown): string {
     const status: number = error.status;
     const reference: string | null = error.requestId ?? client.lastRequestId;
     const reason = error.problem?.reason;
-    console.info(status, reference, reason, error.detail, error.code);
+    const code: ErrorCode = error.code;
+    if (code === "rate_limited" && error.retryAt !== null) console.info(new Date(error.retryAt));
+    if (code === "aborted") return "";
+    console.info(status, reference, reason, error.detail, code);
     return error.userMessage;
   }
   return messageFor("internal_error");
@@ -71,12 +83,13 @@ async function page(pdf: File, controller: AbortController): Promise<void> {
   const reference: string | null = localStorage.getItem(PUBLIC_ID_KEY);
   console.info(id === again, current === reference, localStorage.getItem(STORAGE_KEY) !== null);
 
-  const session: Session = await client.getSession();
+  const session: Session = await client.getSession({ signal: controller.signal, timeout: 5000 });
   if (session.status === "pending_verification") console.info(session.email ?? "");
 
   try {
     const uploaded: SessionFile = await client.uploadFile(pdf, {
       signal: controller.signal,
+      timeout: 20_000,
       onProgress: (loaded, total) => console.info(Math.round((loaded / total) * 100)),
     });
     console.info(uploaded.status === "uploaded", uploaded.stored_size);
@@ -106,7 +119,7 @@ async function page(pdf: File, controller: AbortController): Promise<void> {
   const fresh: string = await client.reset("user_requested");
   await inMemory.reset();
   console.info(fresh);
-  await client.erase();
+  await client.erase({ signal: AbortSignal.timeout(10_000) });
   sameOrigin.close();
 
   const code: ErrorCode = "upload_rejected";
@@ -116,17 +129,21 @@ async function page(pdf: File, controller: AbortController): Promise<void> {
   const messages: string[] = [
     MESSAGES[code],
     MESSAGES.rate_limited,
-    CLIENT_MESSAGES.network_error,
+    CLIENT_MESSAGES.cors_or_network,
     messageFor("some_future_code"),
     messageFor(null),
     GENERIC_MESSAGE,
   ];
-  console.info(messages, new SessionServiceError("network_error", { status: 0 }).userMessage);
+  console.info(messages, new SessionServiceError("cors_or_network", { status: 0 }).userMessage);
 }
 
 async function wrongCalls(): Promise<void> {
   // @ts-expect-error: a file name is not a file
   await client.uploadFile("report.pdf");
+  // @ts-expect-error: a timeout is a number of milliseconds
+  await client.listFiles({ timeout: "15s" });
+  // @ts-expect-error: codes are the documented ones
+  new SessionServiceError("network_eror");
   // @ts-expect-error: not a reason the server accepts
   await client.reset("because");
   // @ts-expect-error: consent is a boolean, and it is required

@@ -15,6 +15,9 @@ import {
   SessionServiceError,
 } from "../../../src/session_service/web/client/session-client.js";
 
+// Retry backoff is jittered (0.5 to 1 times its delay): the tests see its upper bound.
+Math.random = () => 0.9999999;
+
 const BASE = "http://service.test";
 const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
@@ -444,11 +447,11 @@ describe("send", () => {
     assert.deepEqual(delays, [100]);
   });
 
-  test("5xx and 429 are retried (after Retry-After) with the same id", async () => {
+  test("502/503/504 and 429 are retried (after Retry-After) with the same ids", async () => {
     const { server, client, conversationId, delays } = await setUp();
     const answers = [
       server.problem(503, "database_unavailable", { "Retry-After": "2" }),
-      server.problem(500, "internal_error"),
+      server.problem(504, "gateway_timeout"),
       server.problem(429, "rate_limited", { "Retry-After": "1" }),
     ];
     for (const answer of answers) server.once(route(conversationId), () => answer);
@@ -458,6 +461,11 @@ describe("send", () => {
     const ids = sentIds(server, conversationId);
     assert.equal(ids.length, 4);
     assert.equal(new Set(ids).size, 1);
+    const keys = server.calls
+      .filter((call) => call.route === route(conversationId))
+      .map((call) => call.headers.get("Idempotency-Key"));
+    assert.equal(new Set(keys).size, 1);
+    assert.match(keys[0], UUID4);
     assert.deepEqual(delays, [2000, 200, 1000]);
     assert.equal(message.client_message_id, ids[0]);
     assert.equal(server.conversations.get(conversationId).messages.length, 1);
@@ -470,8 +478,18 @@ describe("send", () => {
 
     const error = await rejection(client.send(conversationId, "Hello"));
 
-    assert.equal(error.code, "network_error");
+    assert.equal(error.code, "cors_or_network");
     assert.equal(server.count(route(conversationId)), 2);
+  });
+
+  test("a 500 (a fault, not an outage) is not retried", async () => {
+    const { server, client, conversationId } = await setUp();
+    server.once(route(conversationId), () => server.problem(500, "internal_error"));
+
+    const error = await rejection(client.send(conversationId, "Hello"));
+
+    assert.equal(error.code, "internal_error");
+    assert.equal(server.count(route(conversationId)), 1);
   });
 
   test("a refusal is not retried: message_too_long", async () => {
@@ -514,26 +532,28 @@ describe("send", () => {
 });
 
 describe("conversations, createConversation, messages", () => {
-  test("list, create (a network error is not repeated) and pages", async () => {
+  test("list, create (repeated after no answer with its Idempotency-Key) and pages", async () => {
     const { server, client, conversationId } = await setUp();
     for (const content of ["a", "b", "c"]) server.append(conversationId, { content });
 
     const created = await client.createConversation({ title: "Report" });
     server.once("POST /api/v1/session/conversations", () => new TypeError("fetch failed"));
-    const failed = await rejection(client.createConversation());
+    const again = await client.createConversation();
     const listed = await client.conversations();
     const newest = await client.messages(conversationId, { limit: 2 });
     const older = await client.messages(conversationId, { before: newest.next_before });
     const after = await client.messages(conversationId, { after: 1 });
 
-    assert.equal(failed.code, "network_error");
-    assert.equal(server.count("POST /api/v1/session/conversations"), 2);
     const creates = server.calls.filter((c) => c.route === "POST /api/v1/session/conversations");
     assert.deepEqual(
       creates.map((c) => c.body),
-      [{ title: "Report" }, {}],
+      [{ title: "Report" }, {}, {}],
     );
-    assert.deepEqual(listed.map((c) => c.id), [conversationId, created.id]);
+    const keys = creates.map((c) => c.headers.get("Idempotency-Key"));
+    for (const key of keys) assert.match(key, UUID4);
+    assert.equal(keys[1], keys[2], "the repeat carries the same key");
+    assert.notEqual(keys[0], keys[1], "another call, another key");
+    assert.deepEqual(listed.map((c) => c.id), [conversationId, created.id, again.id]);
     assert.deepEqual(newest.messages.map((m) => m.seq), [3, 2]);
     assert.equal(newest.next_before, 2);
     assert.deepEqual(older.messages.map((m) => m.seq), [1]);

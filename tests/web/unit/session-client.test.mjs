@@ -17,6 +17,9 @@ import {
   messageFor,
 } from "../../../src/session_service/web/client/session-client.js";
 
+// Retry backoff is jittered (0.5 to 1 times its delay): the tests see its upper bound.
+Math.random = () => 0.9999999;
+
 const BASE = "http://service.test";
 const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 const RESET_REASONS = new Set([
@@ -181,6 +184,7 @@ class FakeServer {
       headers: new Headers(init.headers),
       body: init.body === undefined ? undefined : JSON.parse(init.body),
       rawBody: init.body,
+      signal: init.signal,
     };
     this.calls.push(call);
     await tick(); // answers arrive later, so concurrent calls really overlap
@@ -1269,41 +1273,161 @@ describe("retries", () => {
     assert.equal(storage.getItem(STORAGE_KEY), server.tokenOf(id));
   });
 
-  test("a long Retry-After is capped at 60 s; retries stop at maxRetries", async () => {
+  test("a wait longer than maxWaitMs is not sat out: the 429 rejects at once with retryAt", async () => {
+    const delays = [];
+    const client = makeClient({ sleep: async (ms) => delays.push(ms) });
+    server.once("POST /api/v1/sessions", () =>
+      server.problem(429, "rate_limited", {}, { "Retry-After": "120", "X-Request-ID": "rl-1" }),
+    );
+    const before = Date.now();
+
+    const error = await rejection(client.start());
+
+    assert.deepEqual(delays, []);
+    assert.equal(server.count("POST /api/v1/sessions"), 1);
+    assert.equal(error.code, "rate_limited");
+    assert.equal(error.status, 429);
+    assert.equal(error.requestId, "rl-1");
+    assert.equal(error.userMessage, messageFor("rate_limited"));
+    assert.ok(error.retryAt >= before + 120_000 && error.retryAt <= Date.now() + 120_000);
+  });
+
+  test("retries stop at maxRetries, and the error says when to try again", async () => {
     const delays = [];
     const client = makeClient({ maxRetries: 2, sleep: async (ms) => delays.push(ms) });
     for (let i = 0; i < 3; i += 1) {
       server.once("POST /api/v1/sessions", () =>
-        server.problem(429, "rate_limited", {}, { "Retry-After": "3600", "X-Request-ID": `rl-${i}` }),
+        server.problem(429, "rate_limited", {}, { "Retry-After": "5", "X-Request-ID": `rl-${i}` }),
       );
     }
 
     const error = await rejection(client.start());
 
-    assert.deepEqual(delays, [60_000, 60_000]);
+    assert.deepEqual(delays, [5000, 5000]);
     assert.equal(error.code, "rate_limited");
-    assert.equal(error.status, 429);
     assert.equal(error.requestId, "rl-2");
-    assert.equal(error.userMessage, messageFor("rate_limited"));
+    assert.ok(error.retryAt > Date.now() + 4000);
   });
 
-  test("network errors back off exponentially, then fail with network_error", async () => {
+  test("each wait is announced: `waiting` with its reason and retryAt", async () => {
+    const client = makeClient({ retryBaseMs: 100 });
+    const waits = record(client, "waiting");
+    server.once("POST /api/v1/sessions", () =>
+      server.problem(429, "rate_limited", {}, { "Retry-After": "7" }),
+    );
+    server.once("POST /api/v1/sessions", () => new TypeError("fetch failed"));
+    const before = Date.now();
+
+    await client.start();
+
+    assert.deepEqual(
+      waits.map(({ reason, delayMs, code }) => [reason, delayMs, code]),
+      [
+        ["rate_limited", 7000, "rate_limited"],
+        ["unavailable", 200, "cors_or_network"],
+      ],
+    );
+    assert.ok(waits[0].retryAt >= before + 7000 && waits[0].retryAt <= Date.now() + 7000);
+  });
+
+  test("no answer: cors_or_network, naming both causes, after backing off", async () => {
     const delays = [];
     const client = makeClient({ retryBaseMs: 500, sleep: async (ms) => delays.push(ms) });
-    const down = () => new TypeError("fetch failed");
+    const down = () => new TypeError("Failed to fetch");
     for (let i = 0; i < 4; i += 1) server.once("POST /api/v1/sessions", down);
 
     const error = await rejection(client.start());
 
     assert.ok(error instanceof SessionServiceError);
-    assert.equal(error.code, "network_error");
+    assert.equal(error.code, "cors_or_network");
+    assert.match(error.message, /network/);
+    assert.match(error.message, /CORS_ORIGINS/);
     assert.equal(error.status, 0);
     assert.equal(error.requestId, null);
-    assert.equal(error.userMessage, messageFor("network_error"));
+    assert.equal(error.userMessage, messageFor("cors_or_network"));
     assert.ok(error.cause instanceof TypeError);
     assert.deepEqual(delays, [500, 1000, 2000]);
     assert.equal(server.count("POST /api/v1/sessions"), 4);
     assert.equal(client.sessionId, null);
+  });
+
+  test("the backoff is capped at 10 s and jittered between half and all of it", async () => {
+    const delays = [];
+    const client = makeClient({ retryBaseMs: 4000, maxRetries: 3, maxWaitMs: 60_000, sleep: async (ms) => delays.push(ms) });
+    for (let i = 0; i < 4; i += 1) server.once("POST /api/v1/sessions", () => new TypeError("x"));
+    const random = Math.random;
+    const draws = [0, 0.5, 0.9999999];
+    Math.random = () => draws.shift();
+    try {
+      await rejection(client.start());
+    } finally {
+      Math.random = random;
+    }
+    assert.deepEqual(delays, [2000, 6000, 10_000]);
+  });
+
+  test("every repeat of a create carries the same Idempotency-Key", async () => {
+    const client = makeClient({ retryBaseMs: 10 });
+    server.once("POST /api/v1/sessions", () => new TypeError("fetch failed"));
+    server.once("POST /api/v1/sessions", () => server.problem(503, "database_unavailable"));
+
+    await client.start();
+    await client.reset();
+
+    const keys = server.calls
+      .filter((call) => call.route === "POST /api/v1/sessions")
+      .map((call) => call.headers.get("Idempotency-Key"));
+    assert.equal(keys.length, 3);
+    assert.match(keys[0], UUID4);
+    assert.equal(new Set(keys).size, 1);
+    const reset = server.calls.find((call) => call.route === "POST /api/v1/session/reset");
+    assert.match(reset.headers.get("Idempotency-Key"), UUID4);
+    assert.notEqual(reset.headers.get("Idempotency-Key"), keys[0]);
+    const validate = server.calls.find((call) => call.route === "POST /api/v1/session/validate");
+    assert.equal(validate, undefined);
+  });
+
+  test("a gateway's 502 with an HTML page is retried for a read: service_unavailable", async () => {
+    const client = makeClient();
+    await client.start();
+    const page = () =>
+      new Response("<html><body>Bad Gateway</body></html>", {
+        status: 502,
+        headers: { "Content-Type": "text/html" },
+      });
+    for (let i = 0; i < 4; i += 1) server.once("GET /api/v1/session/files", page);
+
+    const error = await rejection(client.listFiles());
+
+    assert.equal(error.code, "service_unavailable");
+    assert.equal(error.status, 502);
+    assert.equal(error.userMessage, messageFor("service_unavailable"));
+    assert.equal(server.count("GET /api/v1/session/files"), 4);
+  });
+
+  test("a 503 with Retry-After is waited out, then the read succeeds", async () => {
+    const delays = [];
+    const client = makeClient({ sleep: async (ms) => delays.push(ms) });
+    await client.start();
+    server.once("GET /api/v1/session", () =>
+      server.problem(503, "database_unavailable", {}, { "Retry-After": "2" }),
+    );
+
+    const session = await client.getSession();
+
+    assert.equal(session.id, client.sessionId);
+    assert.deepEqual(delays, [2000]);
+  });
+
+  test("a 500 is a fault, not an outage: not retried", async () => {
+    const client = makeClient();
+    await client.start();
+    server.once("GET /api/v1/session/files", () => server.problem(500, "internal_error"));
+
+    const error = await rejection(client.listFiles());
+
+    assert.equal(error.code, "internal_error");
+    assert.equal(server.count("GET /api/v1/session/files"), 1);
   });
 
   test("a network error that clears up is retried transparently", async () => {
@@ -1340,8 +1464,107 @@ describe("retries", () => {
 
     const error = await rejection(client.deleteFile("abc"));
 
-    assert.equal(error.code, "network_error");
+    assert.equal(error.code, "cors_or_network");
     assert.equal(server.count("DELETE /api/v1/session/files/abc"), 1);
+  });
+});
+
+// ------------------------------------------------------------------------------------------
+// Cancel and timeout
+
+/** A fetch that never answers but gives up when its signal aborts (as a browser's does). */
+function hanging(call) {
+  return new Promise((_resolve, reject) => {
+    const abort = () => reject(new DOMException("aborted", "AbortError"));
+    if (call.signal.aborted) abort();
+    else call.signal.addEventListener("abort", abort);
+  });
+}
+
+describe("cancel and timeout", () => {
+  test("every request carries a signal; a hung one times out and is retried, then `timeout`", async () => {
+    const client = makeClient({ timeoutMs: 20, maxRetries: 1 });
+    server.once("POST /api/v1/sessions", hanging);
+    server.once("POST /api/v1/sessions", hanging);
+
+    const error = await rejection(client.start());
+
+    assert.equal(error.code, "timeout");
+    assert.match(error.message, /20 ms/);
+    assert.equal(error.userMessage, messageFor("timeout"));
+    assert.equal(server.count("POST /api/v1/sessions"), 2);
+  });
+
+  test("a per-call timeout overrides the client's", async () => {
+    const client = makeClient({ timeoutMs: 60_000, maxRetries: 0 });
+    await client.start();
+    server.once("GET /api/v1/session", hanging);
+    const started = performance.now();
+
+    const error = await rejection(client.getSession({ timeout: 30 }));
+
+    assert.equal(error.code, "timeout");
+    assert.ok(performance.now() - started < 1000);
+  });
+
+  test("a cancel during a rate-limit wait rejects at once and sends nothing more", async () => {
+    const client = makeClient({ sleep: () => new Promise(() => {}) }); // a wait that never ends
+    await client.start();
+    const controller = new AbortController();
+    server.once("GET /api/v1/session/files", () =>
+      server.problem(429, "rate_limited", {}, { "Retry-After": "20" }),
+    );
+    const waiting = new Promise((resolve) => client.addEventListener("waiting", resolve));
+    const listing = client.listFiles({ signal: controller.signal });
+    await waiting;
+
+    controller.abort();
+    const error = await rejection(listing);
+
+    assert.equal(error.code, "aborted");
+    assert.equal(error.userMessage, messageFor("aborted"));
+    await tick();
+    assert.equal(server.count("GET /api/v1/session/files"), 1);
+  });
+
+  test("an aborted signal sends nothing; an abort mid-request rejects with aborted", async () => {
+    const client = makeClient();
+    await client.start();
+    const calls = server.calls.length;
+
+    const done = new AbortController();
+    done.abort();
+    const early = await rejection(client.getSession({ signal: done.signal }));
+    assert.equal(early.code, "aborted");
+    assert.equal(server.calls.length, calls);
+
+    server.once("GET /api/v1/session", hanging);
+    const controller = new AbortController();
+    const pending = client.getSession({ signal: controller.signal });
+    await until(() => server.calls.length === calls + 1);
+    controller.abort();
+    assert.equal((await rejection(pending)).code, "aborted");
+    assert.ok(server.calls.at(-1).signal.aborted, "the request itself was aborted");
+  });
+
+  test("one caller's cancel does not cancel the start another caller shares", async () => {
+    const client = makeClient();
+    const controller = new AbortController();
+    const first = client.start({ signal: controller.signal });
+    const second = client.start();
+    controller.abort();
+
+    assert.equal((await rejection(first)).code, "aborted");
+    const id = await second;
+    assert.equal(client.sessionId, id);
+    assert.equal(server.count("POST /api/v1/sessions"), 1);
+  });
+
+  test("options are checked before anything is sent", async () => {
+    const client = makeClient();
+    assert.throws(() => client.getSession({ timeout: -1 }), TypeError);
+    assert.throws(() => client.listFiles({ signal: "stop" }), TypeError);
+    assert.equal(server.calls.length, 0);
   });
 });
 
@@ -1445,7 +1668,36 @@ describe("storage", () => {
     win.dispatchEvent(event(STORAGE_KEY, other.token));
     assert.equal(client.sessionId, null);
   });
+
+  test("junk another tab writes is never sent: the next call starts afresh (tampered)", async () => {
+    const win = new EventTarget();
+    setGlobal("window", win);
+    const client = makeClient();
+    const id = await client.start();
+    const resets = record(client, "reset");
+    const junk = "\u2603-not-an-id";
+
+    storage.setItem(STORAGE_KEY, junk);
+    win.dispatchEvent(Object.assign(new Event("storage"), { key: STORAGE_KEY, storageArea: storage }));
+    assert.equal(client.sessionId, null, "the junk is not taken as a session");
+    const files = await client.listFiles();
+
+    assert.deepEqual(files, []);
+    const sent = server.calls.map((call) => call.headers.get("X-Session-ID"));
+    assert.ok(!sent.includes(junk), "junk never goes out as a header");
+    assert.deepEqual(resets.map((reset) => reset.reason), ["tampered"]);
+    assert.notEqual(client.sessionId, id);
+    assert.match(storage.getItem(STORAGE_KEY), UUID4);
+  });
 });
+
+/** Reset the session of `token` elsewhere (another device, a support tool): not stored here. */
+function resetElsewhere(token) {
+  const id = server.tokens.get(token);
+  server.sessions.get(id).status = "reset";
+  server.tokens.delete(token);
+  server.ended.set(token, "reset");
+}
 
 describe("erase", () => {
   test("erases on the server, forgets the session, and the next action starts afresh", async () => {
@@ -1472,7 +1724,7 @@ describe("erase", () => {
     assert.deepEqual(resets, []);
   });
 
-  test("a token the server no longer accepts is just forgotten", async () => {
+  test("a session the service no longer knows has nothing left to erase: forgotten", async () => {
     const client = makeClient();
     const id = await client.start();
     server.sessions.delete(id);
@@ -1482,6 +1734,77 @@ describe("erase", () => {
     assert.equal(server.count("POST /api/v1/session/reset"), 0);
     assert.equal(client.sessionId, null);
     assert.equal(storage.getItem(STORAGE_KEY), null);
+  });
+
+  test("reset elsewhere: erase says the data belongs to a session it no longer holds", async () => {
+    const client = makeClient();
+    const id = await client.start();
+    const token = storage.getItem(STORAGE_KEY);
+    resetElsewhere(token);
+
+    const error = await rejection(client.erase());
+
+    assert.equal(error.code, "session_replaced");
+    assert.equal(error.userMessage, messageFor("session_replaced"));
+    assert.match(error.message, /no longer holds/);
+    assert.equal(error.cause.code, "session_invalid");
+    assert.ok(server.sessions.has(id), "nothing was erased");
+    assert.equal(server.count("DELETE /api/v1/session"), 1);
+    assert.equal(server.count("POST /api/v1/session/reset"), 0);
+  });
+
+  test("reset by another tab that stored the new token: the erasure uses it", async () => {
+    const client = makeClient();
+    await client.start();
+    const token = storage.getItem(STORAGE_KEY);
+    resetElsewhere(token);
+    const replacement = server.session();
+    storage.setItem(STORAGE_KEY, replacement.token); // the other tab's reset (no event here)
+
+    await client.erase();
+
+    const erasures = server.calls.filter((call) => call.route === "DELETE /api/v1/session");
+    assert.deepEqual(
+      erasures.map((call) => call.headers.get("X-Session-ID")),
+      [token, replacement.token],
+    );
+    assert.ok(!server.sessions.has(replacement.id));
+    assert.equal(storage.getItem(STORAGE_KEY), null);
+  });
+
+  test("an expired session is not reported erased: session_expired", async () => {
+    const client = makeClient();
+    const id = await client.start();
+    server.sessions.get(id).status = "expired";
+
+    const error = await rejection(client.erase());
+
+    assert.equal(error.code, "session_expired");
+    assert.match(error.message, /expired/);
+  });
+});
+
+describe("exportData", () => {
+  test("reset elsewhere: session_replaced, never the export of another session", async () => {
+    const client = makeClient();
+    await client.start();
+    resetElsewhere(storage.getItem(STORAGE_KEY));
+
+    const error = await rejection(client.exportData());
+
+    assert.equal(error.code, "session_replaced");
+    assert.equal(server.count("GET /api/v1/session/export"), 1, "not repeated on a new session");
+  });
+
+  test("a rotated token of the same session is followed: the export is that session's", async () => {
+    const client = makeClient();
+    const id = await client.start();
+    const rotated = server.rotate(storage.getItem(STORAGE_KEY));
+    storage.setItem(STORAGE_KEY, rotated);
+
+    const exported = await client.exportData();
+
+    assert.equal(exported.session.id, id);
   });
 });
 
@@ -1539,7 +1862,7 @@ describe("uploadFile", () => {
     assert.equal(server.calls.at(-1).headers.get("X-Session-ID"), server.tokenOf(id));
   });
 
-  test("cancelling through the AbortSignal aborts the upload: upload_cancelled", async () => {
+  test("cancelling through the AbortSignal aborts the upload (aborted) and deletes its slot", async () => {
     const client = makeClient();
     await client.start();
     const controller = new AbortController();
@@ -1553,11 +1876,47 @@ describe("uploadFile", () => {
     );
 
     assert.ok(error instanceof SessionServiceError);
-    assert.equal(error.code, "upload_cancelled");
+    assert.equal(error.code, "aborted");
     assert.equal(error.status, 0);
-    assert.equal(error.userMessage, messageFor("upload_cancelled"));
+    assert.equal(error.userMessage, messageFor("aborted"));
     assert.equal(FakeXHR.instances[0].aborted, true);
     assert.ok(!server.routes().some((route) => route.endsWith("/complete")));
+    const slot = server.calls.find((call) => call.route === "POST /api/v1/session/uploads");
+    assert.match(slot.headers.get("Idempotency-Key"), UUID4);
+    await until(() => server.files.size === 0); // the pending row went again
+    assert.ok(server.routes().some((route) => route.startsWith("DELETE /api/v1/session/files/")));
+  });
+
+  test("a slot whose deletion could not be sent is deleted before the next upload", async () => {
+    const deletes = () =>
+      server.calls.filter((call) => call.route.startsWith("DELETE /api/v1/session/files/"));
+    // The service is out of reach for the first delete (the one sent after the failure).
+    let unreachable = true;
+    const client = makeClient({
+      fetch: async (input, init = {}) => {
+        if (init.method === "DELETE" && unreachable) {
+          unreachable = false;
+          server.calls.push({ route: `DELETE ${new URL(String(input), BASE).pathname}` });
+          throw new TypeError("fetch failed");
+        }
+        return server.fetch(input, init);
+      },
+    });
+    await client.start();
+    const working = FakeXHR.storage;
+    FakeXHR.storage = async (xhr) => xhr.onerror();
+
+    const failed = await rejection(client.uploadFile(pdf()));
+    assert.equal(failed.code, "cors_or_network");
+    await until(() => deletes().length === 1);
+    assert.equal(server.files.size, 1, "still pending: its delete found no service");
+
+    FakeXHR.storage = working;
+    await client.uploadFile(pdf());
+
+    assert.equal(deletes().length, 2);
+    assert.equal(server.files.size, 1, "the abandoned slot went before the new one came");
+    assert.equal([...server.files.values()][0].file.status, "uploaded");
   });
 
   test("an already aborted signal sends nothing", async () => {
@@ -1567,7 +1926,7 @@ describe("uploadFile", () => {
 
     const error = await rejection(client.uploadFile(pdf(), { signal: controller.signal }));
 
-    assert.equal(error.code, "upload_cancelled");
+    assert.equal(error.code, "aborted");
     assert.deepEqual(server.calls, []);
     assert.deepEqual(FakeXHR.instances, []);
   });
@@ -1614,14 +1973,15 @@ describe("uploadFile", () => {
     }
   });
 
-  test("storage out of reach is a network_error", async () => {
+  test("storage out of reach is cors_or_network, naming the storage's CORS rules", async () => {
     const client = makeClient();
     await client.start();
     FakeXHR.storage = async (xhr) => xhr.onerror();
 
     const error = await rejection(client.uploadFile(pdf()));
 
-    assert.equal(error.code, "network_error");
+    assert.equal(error.code, "cors_or_network");
+    assert.match(error.message, /file storage gave no answer.*CORS/);
   });
 
   test("a file that fails the completion check rejects with upload_rejected", async () => {
@@ -1667,7 +2027,7 @@ describe("messages and request ids", () => {
       "Too many attempts. Please wait a moment and try again.",
     );
     assert.equal(
-      messageFor("network_error"),
+      messageFor("cors_or_network"),
       "The service could not be reached. Please check your connection and try again.",
     );
     const generic = messageFor("a_code_from_the_future");
@@ -1699,7 +2059,7 @@ describe("messages and request ids", () => {
   });
 
   test("without the header, the problem's request_id is used", async () => {
-    const client = makeClient();
+    const client = makeClient({ maxRetries: 0 });
     await client.start();
     server.once(
       "GET /api/v1/session/export",
@@ -1722,13 +2082,13 @@ describe("messages and request ids", () => {
     await client.start();
     server.once(
       "GET /api/v1/session",
-      () => new Response("<html>Bad gateway</html>", { status: 502 }),
+      () => new Response("<html>Request blocked</html>", { status: 400 }),
     );
 
     const error = await rejection(client.getSession());
 
     assert.equal(error.code, "unexpected_response");
-    assert.equal(error.status, 502);
+    assert.equal(error.status, 400);
     assert.equal(error.problem, null);
     assert.equal(error.userMessage, messageFor("unexpected_response"));
   });

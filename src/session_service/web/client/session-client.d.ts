@@ -85,8 +85,11 @@ export type ServerErrorCode =
 
 /** Codes the module itself produces (no server answer carries them). */
 export type ClientErrorCode =
-  | "network_error"
-  | "upload_cancelled"
+  | "cors_or_network"
+  | "timeout"
+  | "aborted"
+  | "service_unavailable"
+  | "session_replaced"
   | "upload_failed"
   | "unexpected_response";
 
@@ -148,17 +151,29 @@ export interface SessionServiceErrorInit {
   requestId?: string | null;
   detail?: string | null;
   problem?: Problem | null;
+  retryAt?: number | null;
   cause?: unknown;
 }
 
-/** Every failure of a SessionClient call. Show `userMessage`; quote `requestId` to support. */
+/**
+ * Every failure of a SessionClient call. Show `userMessage`; quote `requestId` to support.
+ * Client-only codes: `cors_or_network` (no answer: the network, or a CORS refusal: the
+ * browser does not say which), `timeout`, `aborted` (the caller's signal), `service_unavailable`
+ * (a gateway's 502/503/504 without a problem), `session_replaced` (erase or export of a session
+ * this browser no longer holds), `upload_failed`, `unexpected_response`.
+ */
 export declare class SessionServiceError extends Error {
-  constructor(code: ErrorCode | (string & {}), init?: SessionServiceErrorInit);
+  constructor(code: ErrorCode, init?: SessionServiceErrorInit);
   readonly name: "SessionServiceError";
   /** The problem's `code`, or a client-only code. */
-  readonly code: string;
-  /** The HTTP status; 0 when no answer arrived (network error, cancelled upload). */
+  readonly code: ErrorCode;
+  /** The HTTP status; 0 when no answer arrived (no answer, timeout, cancelled). */
   readonly status: number;
+  /**
+   * When the service may be asked again (epoch ms): set when a 429 or 503 asked for a wait
+   * longer than `maxWaitMs`, or the retries ran out; else null.
+   */
+  retryAt: number | null;
   /** `X-Request-ID` of the answer (or the problem's `request_id`); null without an answer. */
   readonly requestId: string | null;
   /** messageFor(code). */
@@ -272,12 +287,22 @@ export interface MessageWindow {
   limit?: number;
 }
 
-export interface CreateConversationOptions {
+/**
+ * What every method takes last. `signal` cancels the call at once (it rejects with
+ * `aborted`, waits included, and sends nothing more); `timeout` bounds each request in ms
+ * (default the client's `timeoutMs`; 0: none).
+ */
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeout?: number;
+}
+
+export interface CreateConversationOptions extends CallOptions {
   /** 1 to 200 characters; omitted or null: none. */
   title?: string | null;
 }
 
-export interface SendOptions {
+export interface SendOptions extends CallOptions {
   /** Ids of files of the session that finished uploading (at most 10). */
   attachments?: readonly string[];
   /** Small JSON (at most 4 KiB as JSON). */
@@ -344,11 +369,9 @@ export interface Details {
   consent: boolean;
 }
 
-export interface UploadOptions {
+export interface UploadOptions extends CallOptions {
   /** Called as bytes go out; `total` is the request's size (or the file's). */
   onProgress?: (loaded: number, total: number) => void;
-  /** Aborting rejects with SessionServiceError `upload_cancelled`. */
-  signal?: AbortSignal;
 }
 
 export interface SessionClientOptions {
@@ -357,10 +380,14 @@ export interface SessionClientOptions {
   /** Where the token lives; default window.localStorage when usable, else memory. null: memory. */
   storage?: Storage | null;
   fetch?: typeof fetch;
-  /** Retries after a 429 or a network error; default 3. */
+  /** Retries of one request (429; no answer, timeout, 502/503/504 when repeatable); default 3. */
   maxRetries?: number;
-  /** First network-error backoff in ms, doubled per retry; default 500. */
+  /** First retry backoff in ms, doubled per retry up to 10 s, jittered; default 500. */
   retryBaseMs?: number;
+  /** The longest one request may take, in ms (0: none); default 15000. */
+  timeoutMs?: number;
+  /** The longest wait sat out for a caller; a longer one rejects with `retryAt`. Default 30000. */
+  maxWaitMs?: number;
   /** How to wait before a retry; default setTimeout. Tests inject a recorder. */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -379,6 +406,16 @@ export interface ResetEventDetail {
   reason: ResetReason;
 }
 
+export interface WaitingEventDetail {
+  /** `rate_limited`: a 429; `unavailable`: no answer, a timeout or a 502/503/504. */
+  reason: "rate_limited" | "unavailable";
+  /** When the call is sent again (epoch ms). */
+  retryAt: number;
+  delayMs: number;
+  /** The code of the answer being waited out. */
+  code: ErrorCode;
+}
+
 export interface SessionClientEventMap {
   /**
    * The session changed: created, reset, erased, or changed by another tab (not when only its
@@ -387,6 +424,8 @@ export interface SessionClientEventMap {
   session: CustomEvent<SessionEventDetail>;
   /** This client replaced an unusable session: show `detail.notice`. */
   reset: CustomEvent<ResetEventDetail>;
+  /** A call waits before it is sent again: "Too many requests, retrying in 42 s". */
+  waiting: CustomEvent<WaitingEventDetail>;
 }
 
 export declare class SessionClient extends EventTarget {
@@ -404,35 +443,46 @@ export declare class SessionClient extends EventTarget {
    * On page load: validate the stored token (reset if invalid), or create a session.
    * Resolves with the public id.
    */
-  start(): Promise<string>;
+  start(options?: CallOptions): Promise<string>;
   /** Before each user action: validate (reset if invalid). Concurrent calls share one check. */
-  ensureSession(): Promise<string>;
+  ensureSession(options?: CallOptions): Promise<string>;
   /** Replace the session with a new one (one reset across callers and tabs); its public id. */
-  reset(reason?: ResetReason): Promise<string>;
+  reset(reason?: ResetReason, options?: CallOptions): Promise<string>;
 
-  getSession(): Promise<Session>;
-  listFiles(): Promise<SessionFile[]>;
-  deleteFile(fileId: string): Promise<void>;
+  getSession(options?: CallOptions): Promise<Session>;
+  listFiles(options?: CallOptions): Promise<SessionFile[]>;
+  deleteFile(fileId: string, options?: CallOptions): Promise<void>;
   /** A short-lived absolute URL serving the file as an attachment. */
-  downloadUrl(fileId: string): Promise<string>;
+  downloadUrl(fileId: string, options?: CallOptions): Promise<string>;
   /** The answer's new token is stored at once (other tabs follow); it is not in the result. */
-  submitDetails(details: Details): Promise<Session>;
-  exportData(): Promise<SessionExport>;
-  /** GDPR erasure; then the session is forgotten (the next action creates a new one). */
-  erase(): Promise<void>;
-  /** Slot, direct upload (progress, cancel), completion: resolves with the `uploaded` file. */
+  submitDetails(details: Details, options?: CallOptions): Promise<Session>;
+  /**
+   * The export of the session this browser holds; `session_replaced` (`session_expired`)
+   * when it was reset elsewhere (expired), never another session's.
+   */
+  exportData(options?: CallOptions): Promise<SessionExport>;
+  /**
+   * GDPR erasure of the held session and the sessions it replaced, then it is forgotten.
+   * Rejects with `session_replaced` (`session_expired`) when the session was reset elsewhere
+   * (expired) and this browser holds no replacement of it: nothing was erased.
+   */
+  erase(options?: CallOptions): Promise<void>;
+  /**
+   * Slot, direct upload (progress, cancel), completion: resolves with the `uploaded` file.
+   * A cancel rejects with `aborted`; a slot already taken is deleted again.
+   */
   uploadFile(file: Blob & { name?: string }, options?: UploadOptions): Promise<SessionFile>;
 
   /** The session's conversations, oldest first. */
-  conversations(): Promise<Conversation[]>;
-  /** Start a conversation in the session (not repeated after a network error). */
+  conversations(options?: CallOptions): Promise<Conversation[]>;
+  /** Start a conversation in the session (an Idempotency-Key makes repeats safe). */
   createConversation(options?: CreateConversationOptions): Promise<Conversation>;
   /** A page of messages: the newest first by default; `after`: oldest first. */
-  messages(conversationId: string, window?: MessageWindow): Promise<MessagePage>;
+  messages(conversationId: string, window?: MessageWindow & CallOptions): Promise<MessagePage>;
   /**
    * Send the visitor's message (role `user`); resolves with it as stored. Always sends a
-   * `client_message_id`, the same one on every retry (network errors, 5xx, 429), so a retry
-   * never stores it twice.
+   * `client_message_id` and an Idempotency-Key, the same ones on every retry (no answer,
+   * 502/503/504, 429), so a retry never stores it twice.
    */
   send(conversationId: string, text: string, options?: SendOptions): Promise<Message>;
   /**

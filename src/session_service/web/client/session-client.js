@@ -44,8 +44,12 @@ export const RESET_NOTICE =
 
 const API_PREFIX = "/api/v1";
 const LOCK_NAME = "session-service:reset";
-/** A Retry-After above this is not honoured in full: the visitor is waiting. */
-const MAX_RETRY_AFTER_MS = 60_000;
+/** How long one request may take before it counts as lost (option `timeoutMs`, per call `timeout`). */
+const DEFAULT_TIMEOUT_MS = 15_000;
+/** The longest wait (Retry-After or backoff) sat out for the caller (option `maxWaitMs`). */
+const DEFAULT_MAX_WAIT_MS = 30_000;
+/** Retry backoff doubles from `retryBaseMs` up to this. */
+const MAX_BACKOFF_MS = 10_000;
 
 /**
  * One user message per error code the service answers: exactly the codes of the README's
@@ -113,11 +117,22 @@ export const MESSAGES = Object.freeze({
 
 /** Codes this module produces itself; no server answer carries them. */
 export const CLIENT_MESSAGES = Object.freeze({
-  network_error: "The service could not be reached. Please check your connection and try again.",
-  upload_cancelled: "The upload was cancelled.",
+  cors_or_network:
+    "The service could not be reached. Please check your connection and try again.",
+  timeout: "The service took too long to answer. Please try again.",
+  aborted: "Cancelled.",
+  service_unavailable: "The service is temporarily unavailable. Please try again shortly.",
+  session_replaced:
+    "This browser no longer holds the session your data belongs to (it was reset " +
+    "elsewhere), so that data could not be reached from here.",
   upload_failed: "The file could not be uploaded. Please try again.",
   unexpected_response: "The service gave an unexpected answer. Please try again in a moment.",
 });
+
+/** What `cors_or_network` means, for developers (the browser does not tell the two apart). */
+const NO_ANSWER =
+  "no answer: the network failed, or the browser refused the answer because the service " +
+  "does not allow this page's origin (its CORS_ORIGINS setting); the browser console says which";
 
 /** The message of a code neither table knows. */
 export const GENERIC_MESSAGE = "Something went wrong. Please try again.";
@@ -135,14 +150,21 @@ export function messageFor(code) {
   return GENERIC_MESSAGE;
 }
 
-/** Every failure of a SessionClient call. Show `userMessage`; quote `requestId` to support. */
+/**
+ * Every failure of a SessionClient call. Show `userMessage`; quote `requestId` to support.
+ * `retryAt` (epoch ms) is when the service said it may be asked again (a 429 or 503 whose
+ * wait was longer than `maxWaitMs`, or the last of the retries), else null.
+ */
 export class SessionServiceError extends Error {
   /**
    * @param {string} code the problem's `code`, or a client-only code
    * @param {{status?: number, requestId?: string | null, detail?: string | null,
-   *          problem?: object | null, cause?: unknown}} [init]
+   *          problem?: object | null, retryAt?: number | null, cause?: unknown}} [init]
    */
-  constructor(code, { status = 0, requestId = null, detail = null, problem = null, cause } = {}) {
+  constructor(
+    code,
+    { status = 0, requestId = null, detail = null, problem = null, retryAt = null, cause } = {},
+  ) {
     super(detail ? `${code}: ${detail}` : code, cause === undefined ? undefined : { cause });
     this.name = "SessionServiceError";
     this.code = code;
@@ -151,7 +173,47 @@ export class SessionServiceError extends Error {
     this.userMessage = messageFor(code);
     this.detail = detail;
     this.problem = problem;
+    this.retryAt = retryAt;
   }
+}
+
+/** The rejection of a call its caller cancelled (or whose page went away). */
+function abortedError() {
+  return new SessionServiceError("aborted", { detail: "the call was cancelled" });
+}
+
+/**
+ * `promise`, or a rejection with `aborted` as soon as `signal` aborts (the work itself goes
+ * on when others share it, e.g. one start() for several callers).
+ */
+function raceAbort(promise, signal) {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(abortedError());
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortedError());
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** A call's `{signal, timeout}`, checked (a mistake is a TypeError at once, not a hang). */
+function callOptions({ signal, timeout } = {}) {
+  if (signal !== undefined && signal !== null && typeof signal.addEventListener !== "function") {
+    throw new TypeError("signal must be an AbortSignal");
+  }
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout >= 0)) {
+    throw new TypeError("timeout must be a number of milliseconds (0: none)");
+  }
+  return { signal: signal ?? undefined, timeout };
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -321,16 +383,18 @@ function parseJsonObject(text) {
   }
 }
 
-/** A non-2xx answer of the API as an error (problem+json, or anything a proxy sends). */
-async function errorFromResponse(response) {
-  let text = "";
-  try {
-    text = await response.text();
-  } catch {
-    // A body that breaks off still has a status.
-  }
+/** Statuses of a gateway or a service saying "not now": a repeatable call is repeated. */
+const RETRYABLE_STATUSES = new Set([502, 503, 504]);
+
+/**
+ * A non-2xx answer of the API as an error: its problem+json, or (a proxy's HTML page, an
+ * empty body) `service_unavailable` for 502/503/504 and `unexpected_response` otherwise.
+ */
+function errorFrom(response, text) {
   const problem = parseJsonObject(text);
-  const code = stringOrNull(problem?.code) ?? "unexpected_response";
+  const code =
+    stringOrNull(problem?.code) ??
+    (RETRYABLE_STATUSES.has(response.status) ? "service_unavailable" : "unexpected_response");
   return new SessionServiceError(code, {
     status: response.status,
     requestId: response.headers.get("X-Request-ID") ?? stringOrNull(problem?.request_id),
@@ -340,10 +404,8 @@ async function errorFromResponse(response) {
 }
 
 /** A 2xx answer's JSON body (null for an empty one). */
-async function readJson(response) {
-  if (response.status === 204) return null;
-  const text = await response.text();
-  if (text === "") return null;
+function parseBody(response, text) {
+  if (response.status === 204 || text === "") return null;
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -356,16 +418,14 @@ async function readJson(response) {
   }
 }
 
-/** How long a 429 asks us to wait (Retry-After in seconds or as a date; else `fallbackMs`). */
-function retryAfterMs(response, fallbackMs) {
+/** How long an answer asks us to wait (Retry-After in seconds or as a date), or null. */
+function retryAfterMs(response) {
   const raw = response.headers.get("Retry-After");
-  let ms = fallbackMs;
-  if (raw !== null && raw.trim() !== "") {
-    const seconds = Number(raw);
-    if (Number.isFinite(seconds)) ms = seconds * 1000;
-    else if (!Number.isNaN(Date.parse(raw))) ms = Date.parse(raw) - Date.now();
-  }
-  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
+  if (raw === null || raw.trim() === "") return null;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds)) return Math.max(seconds * 1000, 0);
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? null : Math.max(date - Date.now(), 0);
 }
 
 function isSessionInvalid(error) {
@@ -465,8 +525,6 @@ function storageError(xhr) {
 /* ------------------------------------------------------------------------------------------ */
 /* Conversations: message ids, the event stream, live delivery                                 */
 
-/** Statuses a repeat may outlast, when the request is safe to repeat (see `send`). */
-const RETRYABLE_STATUSES = new Set([500, 502, 503, 504]);
 /** The largest page the messages route answers. */
 const PAGE_LIMIT = 200;
 /** Defaults of subscribe(): the fallback's polling period, the silence that ends a stream. */
@@ -704,7 +762,7 @@ class Subscription {
   /** The delay before attempt `failures` + 1: the server's `retry` or base, doubled, jittered. */
   #backoff(failures, error) {
     const asked = error?.problem?.retry_after;
-    if (Number.isFinite(asked) && asked > 0) return Math.min(asked * 1000, MAX_RETRY_AFTER_MS);
+    if (Number.isFinite(asked) && asked > 0) return Math.min(asked * 1000, MAX_RECONNECT_MS);
     const base = this.#serverRetryMs ?? this.#baseMs;
     const delay = Math.min(base * 2 ** Math.max(0, failures - 1), MAX_RECONNECT_MS);
     return Math.round(delay * (1 + Math.random() * 0.25)); // clients part ways after an outage
@@ -836,6 +894,25 @@ function isInterruption(error) {
   return error.status < 300 || error.status === 429 || error.status >= 500;
 }
 
+/**
+ * The error of a call on a session this browser no longer holds (its token was reset or
+ * expired, and no replacement of the same session is stored): `session_replaced` or
+ * `session_expired`, carrying the service's answer as its cause.
+ */
+function heldSessionLost(error, reason) {
+  const expired = reason === RESET_REASONS.EXPIRED;
+  return new SessionServiceError(expired ? "session_expired" : "session_replaced", {
+    status: error.status,
+    requestId: error.requestId,
+    detail: expired
+      ? "the session expired: its data is no longer reachable and the service deletes it"
+      : `the session was replaced (${reason}): its data belongs to a session this browser ` +
+        "no longer holds, so nothing was done with it",
+    problem: error.problem,
+    cause: error,
+  });
+}
+
 /** The events route is not served here (a service without it, or a proxy's own 404). */
 function isMissingRoute(error) {
   return (
@@ -852,16 +929,29 @@ function isMissingRoute(error) {
  * token validated before each action, replaced (with a notice) when unusable, and followed
  * when details rotate it here or another tab stores a newer one.
  *
+ * Every method takes `{signal, timeout}` last: an AbortSignal that cancels the call at once
+ * (rejecting with `aborted`, sending nothing more), and the longest one request may take
+ * (default `timeoutMs`, 15 s; 0 for none). A 429 is waited out (any call: it was refused
+ * before anything happened); no answer, a timeout and 502/503/504 are retried with capped
+ * exponential backoff and jitter when the call is safe to repeat: reads, and the calls that
+ * change something, which carry an `Idempotency-Key` so the service runs them once however
+ * often they arrive. A wait longer than `maxWaitMs` (default 30 s) is not sat out: the call
+ * rejects with the service's code and `retryAt`. At most `maxRetries` retries per request.
+ *
  * Events (public ids only, never the token): "session" (detail `{sessionId}`) whenever the
  * session in use changes (created, reset, erased, changed by another tab; not when only its
  * token is rotated); "reset" (detail `{notice, previousSessionId, sessionId, reason}`) when
- * this client replaced an unusable session: show the notice.
+ * this client replaced an unusable session: show the notice; "waiting" (detail `{reason,
+ * retryAt, delayMs, code}`, reason `rate_limited` or `unavailable`) before each wait, so a
+ * page can say "Too many requests, retrying in 42 s".
  */
 export class SessionClient extends EventTarget {
   #baseUrl;
   #fetch;
   #maxRetries;
   #retryBaseMs;
+  #timeoutMs;
+  #maxWaitMs;
   #sleep;
   #store;
   /** The token this client has adopted (validated, created, reset, rotated); mirrors storage. */
@@ -873,22 +963,35 @@ export class SessionClient extends EventTarget {
   #establishing = null;
   /** Replacements in flight, by the token they replace ("" for none). */
   #replacing = new Map();
+  /** Pending uploads a cancel or failure left behind, deleted before the next slot. */
+  #abandoned = new Set();
   #window = null;
   #onStorage = (event) => this.#storageChanged(event);
 
   /**
    * @param {{baseUrl?: string, storage?: Storage | null, fetch?: typeof fetch,
-   *          maxRetries?: number, retryBaseMs?: number,
-   *          sleep?: (ms: number) => Promise<void>}} [options]
+   *          maxRetries?: number, retryBaseMs?: number, timeoutMs?: number,
+   *          maxWaitMs?: number, sleep?: (ms: number) => Promise<void>}} [options]
    */
   constructor(options = {}) {
     super();
-    const { baseUrl = "", storage, fetch, maxRetries = 3, retryBaseMs = 500, sleep } = options;
+    const {
+      baseUrl = "",
+      storage,
+      fetch,
+      maxRetries = 3,
+      retryBaseMs = 500,
+      timeoutMs = DEFAULT_TIMEOUT_MS,
+      maxWaitMs = DEFAULT_MAX_WAIT_MS,
+      sleep,
+    } = options;
     this.#baseUrl = String(baseUrl).replace(/\/+$/, "");
     // window.fetch must be called with the global as `this` ("Illegal invocation" otherwise).
     this.#fetch = (url, init) => (fetch ?? globalThis.fetch).call(globalThis, url, init);
     this.#maxRetries = Math.max(0, maxRetries);
     this.#retryBaseMs = Math.max(0, retryBaseMs);
+    this.#timeoutMs = Math.max(0, timeoutMs);
+    this.#maxWaitMs = Math.max(0, maxWaitMs);
     this.#sleep = sleep ?? defaultSleep;
     this.#store = new SessionStore(
       storage === undefined ? defaultStorage() : usableStorage(storage),
@@ -922,11 +1025,12 @@ export class SessionClient extends EventTarget {
   /**
    * On page load: take the stored token and validate it (replacing it if invalid), or create a
    * session when none is stored. Resolves with the session's public id.
+   * @param {{signal?: AbortSignal, timeout?: number}} [options]
    * @returns {Promise<string>}
    */
-  start() {
+  start(options) {
     return this.#track(async () => {
-      await this.#establishShared();
+      await this.#establishShared(callOptions(options));
       return this.#publicId;
     });
   }
@@ -934,10 +1038,11 @@ export class SessionClient extends EventTarget {
   /**
    * Before each user action: validate the token; on `{valid: false, reason}` reset. Concurrent
    * calls share one check (one validate, at most one reset). Resolves with the public id.
+   * @param {{signal?: AbortSignal, timeout?: number}} [options]
    * @returns {Promise<string>}
    */
-  ensureSession() {
-    return this.start();
+  ensureSession(options) {
+    return this.start(options);
   }
 
   /**
@@ -945,45 +1050,53 @@ export class SessionClient extends EventTarget {
    * replace the same token at once cause one reset: the second adopts the first one's result.
    * Resolves with the new public id.
    * @param {string} [reason] a reset reason the server accepts; default "user_requested"
+   * @param {{signal?: AbortSignal, timeout?: number}} [options]
    * @returns {Promise<string>}
    */
-  reset(reason = RESET_REASONS.USER_REQUESTED) {
+  reset(reason = RESET_REASONS.USER_REQUESTED, options) {
+    const call = callOptions(options);
     return this.#track(async () => {
-      await this.#replace(this.#token ?? this.#store.get(STORAGE_KEY), reason, false);
+      const old = this.#token ?? this.#store.get(STORAGE_KEY);
+      await raceAbort(this.#replace(old, reason, false, call), call.signal);
       return this.#publicId;
     });
   }
 
   /** The holder's session (with its details). */
-  getSession() {
-    return this.#track(() => this.#holder("GET", "/session", { retryNetwork: true }));
+  getSession(options) {
+    const call = callOptions(options);
+    return this.#track(() => this.#holder("GET", "/session", { idempotent: true, ...call }));
   }
 
   /** The session's files, oldest first. */
-  listFiles() {
+  listFiles(options) {
+    const call = callOptions(options);
     return this.#track(async () => {
-      const answer = await this.#holder("GET", "/session/files", { retryNetwork: true });
+      const answer = await this.#holder("GET", "/session/files", { idempotent: true, ...call });
       return Array.isArray(answer?.files) ? answer.files : [];
     });
   }
 
   /** Delete one file (object and row). */
-  deleteFile(fileId) {
+  deleteFile(fileId, options) {
+    const call = callOptions(options);
     return this.#track(async () => {
-      // Not retried after a network error: a repeat that arrives second answers 404.
+      // Not repeated after no answer: a repeat that arrives second answers 404.
       await this.#holder("DELETE", `/session/files/${encodeURIComponent(fileId)}`, {
         retryAfterReset: false,
+        ...call,
       });
     });
   }
 
   /** A short-lived absolute URL serving the file as an attachment. */
-  downloadUrl(fileId) {
+  downloadUrl(fileId, options) {
+    const call = callOptions(options);
     return this.#track(async () => {
       const answer = await this.#holder(
         "GET",
         `/session/files/${encodeURIComponent(fileId)}/download`,
-        { retryNetwork: true, retryAfterReset: false },
+        { idempotent: true, retryAfterReset: false, ...call },
       );
       return this.#absolute(answer.url);
     });
@@ -994,46 +1107,73 @@ export class SessionClient extends EventTarget {
    * answer carries the session's new token (the one sent stops working at once): it is stored
    * before anything else happens, so other tabs take it too. It is not part of the result.
    */
-  submitDetails({ name, email, consent }) {
+  submitDetails({ name, email, consent }, options) {
+    const call = callOptions(options);
     return this.#track(async () => {
       const answer = await this.#holder("PUT", "/session/details", {
         body: { name, email, consent_user_data: consent },
-        // Repeated after a network error: if the lost answer did rotate the token, the
-        // repeat is answered `rotated`, and handled like any replaced token.
-        retryNetwork: true,
+        // Repeatable: if a lost answer did rotate the token, the repeat is answered
+        // `rotated`, and handled like any replaced token.
+        idempotent: true,
         rotates: true,
+        ...call,
       });
       const { token: _token, ...session } = answer ?? {};
       return session;
     });
   }
 
-  /** The GDPR export: the session, its files and its audit events. */
-  exportData() {
-    return this.#track(() => this.#holder("GET", "/session/export", { retryNetwork: true }));
+  /**
+   * The GDPR export of the session this browser holds: the session, its files, its
+   * conversations and its audit events. It never exports another session: when the held one
+   * was reset elsewhere (or expired), it rejects with `session_replaced` (or
+   * `session_expired`) instead of exporting the empty session that replaces it.
+   */
+  exportData(options) {
+    const call = callOptions(options);
+    return this.#track(() =>
+      this.#onHeldSession(() =>
+        this.#holder("GET", "/session/export", {
+          idempotent: true,
+          retryAfterReset: false,
+          ...call,
+        }),
+      ),
+    );
   }
 
   /**
-   * GDPR erasure, then forget the session (the next action creates a new one). A token the
-   * server no longer accepts (401 session_invalid) has nothing left to erase: it is forgotten
-   * as well, without a reset; but when another tab replaced it (`rotated`, or 409
-   * `token_replaced`) and stored the new token, the session is erased with that one.
+   * GDPR erasure of the session this browser holds, and of the sessions it replaced (the
+   * service follows the reset chain it can prove), then forget it (the next action creates a
+   * new one). When another tab replaced the token (details, or a reset) and stored the new
+   * one, the erasure uses that one: the same visitor's data. When the session was reset
+   * elsewhere and this browser does not hold its replacement, it rejects with
+   * `session_replaced` (nothing was erased; the data belongs to a session it no longer
+   * holds); an expired one rejects with `session_expired` (the service deletes it itself).
+   * Only a session the service no longer knows at all resolves as "nothing left to erase".
    */
-  erase() {
+  erase(options) {
+    const call = callOptions(options);
     return this.#track(async () => {
       let token = this.#token ?? this.#store.get(STORAGE_KEY);
       for (let followed = false; looksLikeToken(token); ) {
         try {
-          await this.#send("DELETE", "/session", { token });
+          await this.#send("DELETE", "/session", { token, ...call });
           break;
         } catch (error) {
           const reason = unusableBecause(error);
           if (reason === null) throw error;
-          if (followed || !isReplacement(reason)) break;
-          followed = true;
-          const stored = await this.#settledToken();
-          if (stored === token) break;
-          token = stored;
+          if (!followed && (isReplacement(reason) || reason === RESET_REASONS.RESET)) {
+            // Another tab may hold the replacement: the same visitor, provably.
+            followed = true;
+            const stored = await raceAbort(this.#settledToken(), call.signal);
+            if (stored !== token && looksLikeToken(stored)) {
+              token = stored;
+              continue;
+            }
+          }
+          if (reason !== RESET_REASONS.NOT_FOUND) throw heldSessionLost(error, reason);
+          break; // erased already (or never known): nothing of it is left
         }
       }
       this.#store.set(STORAGE_KEY, null);
@@ -1046,34 +1186,70 @@ export class SessionClient extends EventTarget {
    * Upload a file straight to storage: ensureSession(), an upload slot, a multipart POST of
    * the slot's fields in order and the file last (progress, cancellable), then completion.
    * Resolves with the file (`uploaded`); a rejected file rejects with `upload_rejected`.
+   * Cancelling (`signal`) rejects with `aborted` at once, whatever the call waits for; a slot
+   * already taken is deleted again (now, or before the next upload when the service cannot be
+   * reached), so no pending file is left behind. `timeout` bounds each API request, not the
+   * transfer of the file itself.
    * @param {Blob & {name?: string}} file
-   * @param {{onProgress?: (loaded: number, total: number) => void, signal?: AbortSignal}} [options]
+   * @param {{onProgress?: (loaded: number, total: number) => void, signal?: AbortSignal,
+   *          timeout?: number}} [options]
    */
-  uploadFile(file, { onProgress, signal } = {}) {
+  uploadFile(file, { onProgress, ...options } = {}) {
+    const call = callOptions(options);
+    const { signal } = call;
     return this.#track(async () => {
       if (typeof Blob === "function" && !(file instanceof Blob)) {
         throw new TypeError("uploadFile expects a File or a Blob");
       }
-      const cancelled = () => new SessionServiceError("upload_cancelled");
-      if (signal?.aborted) throw cancelled();
+      if (signal?.aborted) throw abortedError();
       if (file.size === 0) throw new SessionServiceError("upload_empty");
-      await this.ensureSession();
-      if (signal?.aborted) throw cancelled();
+      await this.ensureSession(call);
+      await this.#deleteAbandoned(call);
       const name = typeof file.name === "string" && file.name !== "" ? file.name : "upload";
-      // Not retried after a network error: a repeat would hold a second pending slot.
       const slot = await this.#holder("POST", "/session/uploads", {
         body: { name, content_type: file.type || "application/pdf", size: file.size },
+        idempotencyKey: newClientMessageId(),
+        ...call,
       });
-      if (signal?.aborted) throw cancelled();
-      await this.#postForm(slot.upload, file, name, onProgress, signal);
-      if (signal?.aborted) throw cancelled();
-      // Completion is idempotent, so a network error is retried. After a reset the file
-      // belongs to the old session: retrying on the new one could only answer 404.
-      return this.#holder("POST", `/session/files/${encodeURIComponent(slot.file.id)}/complete`, {
-        retryNetwork: true,
+      const fileId = slot.file.id;
+      try {
+        if (signal?.aborted) throw abortedError();
+        await this.#postForm(slot.upload, file, name, onProgress, signal);
+      } catch (error) {
+        this.#abandon(fileId);
+        throw error;
+      }
+      // Completion is idempotent, so it is repeated. After a reset the file belongs to the
+      // old session: retrying on the new one could only answer 404.
+      return this.#holder("POST", `/session/files/${encodeURIComponent(fileId)}/complete`, {
+        idempotent: true,
         retryAfterReset: false,
+        ...call,
       });
     });
+  }
+
+  /** A slot whose upload never finished: delete it now, or before the next upload. */
+  #abandon(fileId) {
+    this.#abandoned.add(fileId);
+    this.#deleteAbandoned({}).catch(() => undefined);
+  }
+
+  /** Delete the pending files earlier uploads left (a file already gone counts as done). */
+  async #deleteAbandoned(call) {
+    for (const fileId of [...this.#abandoned]) {
+      try {
+        await this.#holder("DELETE", `/session/files/${encodeURIComponent(fileId)}`, {
+          retryAfterReset: false,
+          ...call,
+        });
+      } catch (error) {
+        if (error?.code === "aborted") throw error;
+        // 404: gone already; 401: it went with a session this browser no longer holds.
+        if (error?.status !== 404 && error?.status !== 401) continue; // not now: next time
+      }
+      this.#abandoned.delete(fileId);
+    }
   }
 
   /* ---------------------------------------------------------------------------------------- */
@@ -1083,25 +1259,29 @@ export class SessionClient extends EventTarget {
   /* repeated on the new session (they could only answer 404), the caller's error is thrown.  */
 
   /** The session's conversations, oldest first. */
-  conversations() {
+  conversations(options) {
+    const call = callOptions(options);
     return this.#track(async () => {
       const answer = await this.#holder("GET", "/session/conversations", {
-        retryNetwork: true,
-        retryServerErrors: true,
+        idempotent: true,
+        ...call,
       });
       return Array.isArray(answer?.conversations) ? answer.conversations : [];
     });
   }
 
   /**
-   * Start a conversation in the session (a title is optional).
-   * @param {{title?: string | null}} [options]
+   * Start a conversation in the session (a title is optional). Its Idempotency-Key makes a
+   * repeat after no answer start one conversation, not two.
+   * @param {{title?: string | null, signal?: AbortSignal, timeout?: number}} [options]
    */
-  createConversation({ title } = {}) {
+  createConversation({ title, ...options } = {}) {
+    const call = callOptions(options);
     return this.#track(() =>
-      // Not retried after a network error: a repeat could start a second conversation.
       this.#holder("POST", "/session/conversations", {
         body: title === undefined || title === null ? {} : { title },
+        idempotencyKey: newClientMessageId(),
+        ...call,
       }),
     );
   }
@@ -1111,24 +1291,28 @@ export class SessionClient extends EventTarget {
    * that `seq`), oldest first with `after` (with both: the range between). Ask again with
    * `next_before` or `next_after` for the next page.
    * @param {string} conversationId
-   * @param {{before?: number, after?: number, limit?: number}} [window]
+   * @param {{before?: number, after?: number, limit?: number, signal?: AbortSignal,
+   *          timeout?: number}} [window]
    */
-  messages(conversationId, window = {}) {
-    return this.#track(() => this.#page(conversationId, window));
+  messages(conversationId, { signal, timeout, ...window } = {}) {
+    const call = callOptions({ signal, timeout });
+    return this.#track(() => this.#page(conversationId, window, call));
   }
 
   /**
    * Send the visitor's message; resolves with it as stored (its `seq` and `id`). It always
-   * carries a `client_message_id` (`clientMessageId`, else a new UUID) and every repeat,
-   * after a network error, a 5xx or a 429, sends the same one: the service stores a message
-   * once however often it arrives, and answers a repeat with the stored message. Pass your
-   * own `clientMessageId` to make a visitor's "Send again" just as safe.
+   * carries a `client_message_id` (`clientMessageId`, else a new UUID) and an
+   * Idempotency-Key, and every repeat (no answer, 502/503/504, 429) sends the same ones: the
+   * service stores a message once however often it arrives, and answers a repeat with the
+   * stored message. Pass your own `clientMessageId` to make a visitor's "Send again" just as
+   * safe.
    * @param {string} conversationId
    * @param {string} text
    * @param {{attachments?: readonly string[], metadata?: Record<string, unknown> | null,
-   *          clientMessageId?: string}} [options]
+   *          clientMessageId?: string, signal?: AbortSignal, timeout?: number}} [options]
    */
-  send(conversationId, text, { attachments = [], metadata, clientMessageId } = {}) {
+  send(conversationId, text, { attachments = [], metadata, clientMessageId, ...options } = {}) {
+    const call = callOptions(options);
     return this.#track(() => {
       const body = {
         content: String(text),
@@ -1138,9 +1322,9 @@ export class SessionClient extends EventTarget {
       if (metadata !== undefined) body.metadata = metadata;
       return this.#holder("POST", `${conversationPath(conversationId)}/messages`, {
         body,
-        retryNetwork: true,
-        retryServerErrors: true,
+        idempotencyKey: newClientMessageId(),
         retryAfterReset: false,
+        ...call,
       });
     });
   }
@@ -1185,7 +1369,7 @@ export class SessionClient extends EventTarget {
     }
     const subscription = new Subscription({
       open: (last, resuming, signal) => this.#openEvents(conversationId, last, resuming, signal),
-      page: (window, signal) => this.#page(conversationId, window, signal),
+      page: (window, signal) => this.#page(conversationId, window, { signal }),
       wait: (ms, signal) => this.#pause(ms, signal),
       onMessage,
       onError,
@@ -1199,19 +1383,21 @@ export class SessionClient extends EventTarget {
     return () => subscription.close();
   }
 
-  /** GET a messages page (repeated after network and server errors: it changes nothing). */
-  async #page(conversationId, window, signal) {
+
+  /** GET a messages page (repeatable: it changes nothing). */
+  async #page(conversationId, window, call) {
     const answer = await this.#holder(
       "GET",
       `${conversationPath(conversationId)}/messages${windowQuery(window)}`,
-      { retryNetwork: true, retryServerErrors: true, retryAfterReset: false, signal },
+      { idempotent: true, retryAfterReset: false, ...call },
     );
     return toPage(answer);
   }
 
   /**
    * Open the conversation's event stream after `last` (resuming: with Last-Event-ID too);
-   * null when the service has no events route (then subscribe polls).
+   * null when the service has no events route (then subscribe polls). Its own retries are
+   * the subscription's.
    */
   async #openEvents(conversationId, last, resuming, signal) {
     const headers = resuming ? { "Last-Event-ID": String(last) } : {};
@@ -1246,25 +1432,30 @@ export class SessionClient extends EventTarget {
     }
   }
 
-  /** start()/ensureSession(), shared by concurrent callers; resolves with the token. */
-  #establishShared() {
+  /**
+   * start()/ensureSession(), shared by concurrent callers; resolves with the token. Each
+   * caller's signal ends its own wait; the shared work runs with the first caller's timeout.
+   */
+  #establishShared(call = {}) {
     if (!this.#establishing) {
-      const pending = this.#establish().finally(() => {
+      const pending = this.#establish({ timeout: call.timeout }).finally(() => {
         if (this.#establishing === pending) this.#establishing = null;
       });
       this.#establishing = pending;
     }
-    return this.#establishing;
+    return raceAbort(this.#establishing, call.signal);
   }
 
-  async #establish() {
+  async #establish(call) {
     for (let attempt = 0; ; attempt += 1) {
       const stored = this.#store.get(STORAGE_KEY);
-      if (stored === null) return this.#replace(null, null, true);
-      if (!looksLikeToken(stored)) return this.#replace(stored, RESET_REASONS.TAMPERED, false);
+      if (stored === null) return this.#replace(null, null, true, call);
+      if (!looksLikeToken(stored)) {
+        return this.#replace(stored, RESET_REASONS.TAMPERED, false, call);
+      }
       let answer;
       try {
-        answer = await this.#validate(stored);
+        answer = await this.#validate(stored, call);
       } catch (error) {
         // Replaced while the check waited (another tab): read the storage again, check once more.
         if (attempt === 0 && isTokenReplaced(error)) continue;
@@ -1272,13 +1463,17 @@ export class SessionClient extends EventTarget {
       }
       if (answer.valid) return this.#adopt(stored, this.#publicIdIn(answer.session, stored));
       // `rotated` too: the replacement first takes a valid token another tab stored.
-      return this.#replace(stored, toResetReason(answer.reason), false);
+      return this.#replace(stored, toResetReason(answer.reason), false, call);
     }
   }
 
   /** POST /session/validate for `token`: `{valid: true, session}` or `{valid: false, reason}`. */
-  async #validate(token) {
-    const answer = await this.#send("POST", "/session/validate", { token, retryNetwork: true });
+  async #validate(token, call = {}) {
+    const answer = await this.#send("POST", "/session/validate", {
+      token,
+      idempotent: true,
+      timeout: call.timeout,
+    });
     if (!answer || typeof answer.valid !== "boolean") {
       throw new SessionServiceError("unexpected_response", {
         detail: "validate answered no verdict",
@@ -1289,15 +1484,18 @@ export class SessionClient extends EventTarget {
 
   /**
    * Replace `old` (null: nothing stored, then `create`), once per token however many ask.
-   * Resolves with the new token.
+   * Resolves with the new token. Shared, so it runs without any one caller's signal.
    */
-  #replace(old, reason, create) {
+  #replace(old, reason, create, call = {}) {
     const key = old ?? "";
     let pending = this.#replacing.get(key);
     if (!pending) {
-      pending = withResetLock(() => this.#replaceLocked(old, reason, create)).finally(() => {
-        if (this.#replacing.get(key) === pending) this.#replacing.delete(key);
-      });
+      const shared = { timeout: call.timeout };
+      pending = withResetLock(() => this.#replaceLocked(old, reason, create, shared)).finally(
+        () => {
+          if (this.#replacing.get(key) === pending) this.#replacing.delete(key);
+        },
+      );
       this.#replacing.set(key, pending);
     }
     return pending;
@@ -1309,14 +1507,14 @@ export class SessionClient extends EventTarget {
    * store the replacement here) looks at the storage once more, then resets without a token:
    * the server never gives a replaced token a second new session.
    */
-  async #replaceLocked(old, reason, create) {
+  async #replaceLocked(old, reason, create, call) {
     let present = true;
     for (let attempt = 0; ; attempt += 1) {
       const current = this.#store.get(STORAGE_KEY);
       if (current !== null && current !== old) {
         // Someone (another tab, or an earlier call here) stored a different token meanwhile.
         if (looksLikeToken(current)) {
-          const answer = await this.#validate(current);
+          const answer = await this.#validate(current, call);
           if (answer.valid) return this.#adopt(current, this.#publicIdIn(answer.session, current));
           reason = toResetReason(answer.reason);
         } else {
@@ -1326,13 +1524,16 @@ export class SessionClient extends EventTarget {
         create = false;
       }
       if (create && old === null) {
-        // Retried after a network error: if the lost request did arrive, its session is
-        // simply never used and expires.
-        const session = await this.#send("POST", "/sessions", { retryNetwork: true });
+        // Its Idempotency-Key makes repeats after no answer (or a blocked cross-origin answer)
+        // one session, not one per attempt.
+        const session = await this.#send("POST", "/sessions", {
+          idempotencyKey: newClientMessageId(),
+          timeout: call.timeout,
+        });
         return this.#adopt(issuedToken(session), stringOrNull(session.id));
       }
       try {
-        return await this.#resetFrom(old, reason, present);
+        return await this.#resetFrom(old, reason, present, call);
       } catch (error) {
         if (attempt > 0 || !isTokenReplaced(error)) throw error;
         present = false;
@@ -1344,16 +1545,15 @@ export class SessionClient extends EventTarget {
    * POST /session/reset presenting `old` (if it can be a token, and unless `present` is false),
    * adopt the answer, "reset".
    */
-  async #resetFrom(old, reason, present = true) {
+  async #resetFrom(old, reason, present, call) {
     const oldToken = looksLikeToken(old) ? old : null;
     const sent = present ? oldToken : null;
     const previousKnown = oldToken === null ? null : this.#knownPublicId(oldToken);
-    // Retried after a network error: a reset of an already superseded token gets a new
-    // session of its own, so a repeat is harmless.
     const answer = await this.#send("POST", "/session/reset", {
       token: sent,
       body: { reason },
-      retryNetwork: true,
+      idempotencyKey: newClientMessageId(),
+      timeout: call.timeout,
     });
     const session = answer?.session;
     const token = this.#adopt(issuedToken(session), stringOrNull(session.id));
@@ -1408,13 +1608,31 @@ export class SessionClient extends EventTarget {
   /**
    * Another tab wrote a key (or cleared the storage): take its token and public id. It writes
    * the token first, then the public id (one event each), so the "session" event comes when
-   * both are there; a rotated token alone changes no public id and fires none.
+   * both are there; a rotated token alone changes no public id and fires none. A value that
+   * cannot be a token (junk another script wrote) is never used: the next call finds it in
+   * the storage and replaces it with a fresh session (reason `tampered`).
    */
   #storageChanged(event) {
     if (event.key !== STORAGE_KEY && event.key !== PUBLIC_ID_KEY && event.key !== null) return;
     if (event.storageArea && event.storageArea !== this.#store.backing) return;
-    const token = stringOrNull(this.#store.get(STORAGE_KEY));
+    const stored = stringOrNull(this.#store.get(STORAGE_KEY));
+    const token = looksLikeToken(stored) ? stored : null;
     this.#use(token, token === null ? null : stringOrNull(this.#store.get(PUBLIC_ID_KEY)));
+  }
+
+  /**
+   * Run a call that must concern the session this browser holds (export): when its token
+   * proves unusable and no replacement of the same session exists, reject with
+   * `session_replaced` (`session_expired`) rather than act on another session.
+   */
+  async #onHeldSession(work) {
+    try {
+      return await work();
+    } catch (error) {
+      const reason = unusableBecause(error);
+      if (reason === null || reason === RESET_REASONS.NOT_FOUND) throw error;
+      throw heldSessionLost(error, reason);
+    }
   }
 
   /**
@@ -1431,7 +1649,8 @@ export class SessionClient extends EventTarget {
    * lock until it is stored, so calls and tabs that find their token replaced wait for it.
    */
   async #holder(method, path, { retryAfterReset = true, rotates = false, ...request } = {}) {
-    let token = this.#token ?? (await this.#establishShared());
+    const call = { signal: request.signal, timeout: request.timeout };
+    let token = this.#token ?? (await this.#establishShared(call));
     let followed = false;
     let replaced = false;
     for (;;) {
@@ -1444,7 +1663,7 @@ export class SessionClient extends EventTarget {
         let fresh = null;
         if (!followed && isReplacement(reason)) {
           followed = true;
-          const stored = await this.#settledToken();
+          const stored = await raceAbort(this.#settledToken(), call.signal);
           if (stored !== token && looksLikeToken(stored)) {
             this.#use(stored, this.#store.get(PUBLIC_ID_KEY));
             fresh = stored;
@@ -1453,7 +1672,7 @@ export class SessionClient extends EventTarget {
         if (fresh === null) {
           if (replaced) throw error;
           replaced = true;
-          fresh = await this.#replacement(token, reason);
+          fresh = await raceAbort(this.#replacement(token, reason, call), call.signal);
         }
         const sameSession = sessionOfToken !== null && this.#publicId === sessionOfToken;
         if (!retryAfterReset && !sameSession) throw error;
@@ -1475,23 +1694,26 @@ export class SessionClient extends EventTarget {
   }
 
   /** The token to use instead of `token`, unusable for `reason`: a reset, or another tab's. */
-  async #replacement(token, reason) {
+  async #replacement(token, reason, call) {
     let why = reason;
     if (why === TOKEN_REPLACED) {
       // Replaced while the call waited, and no newer token stored: what became of it?
-      const answer = await this.#validate(token);
+      const answer = await this.#validate(token, call);
       if (answer.valid) return token;
       why = answer.reason;
     }
-    return this.#replace(token, toResetReason(why), false);
+    return this.#replace(token, toResetReason(why), false, call);
   }
 
   /**
-   * One API call with its retries: a 429 waits Retry-After (at most 60 s); a network error
-   * (fetch rejects) backs off exponentially from retryBaseMs, only when `retryNetwork` says
-   * a repeat is safe, and so does a 500/502/503/504 (after its Retry-After, if any) when
-   * `retryServerErrors` does. At most maxRetries retries in all. Resolves with the JSON body,
-   * or with the response itself (`stream`: an event stream, Accept `text/event-stream`).
+   * One API call with its retries. A 429 waits its Retry-After (any call: it was refused
+   * before anything happened). No answer, a timeout and 502/503/504 (after Retry-After, else
+   * a backoff doubling from retryBaseMs to 10 s, jittered) are retried when the call is
+   * repeatable: `idempotent`, or carrying `idempotencyKey`. Each wait is announced
+   * ("waiting"); one longer than maxWaitMs, or after maxRetries retries, rejects with the
+   * answer's error and its `retryAt`. `signal` rejects with `aborted` at any point. Resolves
+   * with the JSON body, or with the response itself (`stream`: Accept `text/event-stream`;
+   * `timeout` then bounds the wait for its headers only).
    */
   async #send(
     method,
@@ -1499,48 +1721,117 @@ export class SessionClient extends EventTarget {
     {
       token = null,
       body,
-      retryNetwork = false,
-      retryServerErrors = false,
+      idempotent = false,
+      idempotencyKey = null,
       headers: extra = {},
       signal,
+      timeout,
       stream = false,
     } = {},
   ) {
     const url = `${this.#baseUrl}${API_PREFIX}${path}`;
     const headers = { Accept: stream ? "text/event-stream" : "application/json", ...extra };
     if (token !== null) headers["X-Session-ID"] = token;
+    if (idempotencyKey !== null) headers["Idempotency-Key"] = idempotencyKey;
     const init = { method, headers };
-    if (signal) init.signal = signal;
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
+    const repeatable = idempotent || idempotencyKey !== null;
+    const timeoutMs = timeout ?? this.#timeoutMs;
     for (let retry = 0; ; retry += 1) {
-      const backoffMs = this.#retryBaseMs * 2 ** retry;
-      let response;
+      if (signal?.aborted) throw abortedError();
+      let failure;
+      let waitMs = null;
+      let reason = "unavailable";
       try {
-        response = await this.#fetch(url, init);
-      } catch (error) {
-        if (retryNetwork && retry < this.#maxRetries && !signal?.aborted) {
-          await this.#sleep(backoffMs);
-          continue;
+        const { response, text } = await this.#attempt(url, init, signal, timeoutMs, stream);
+        if (response.ok) return stream ? response : parseBody(response, text);
+        failure = errorFrom(response, text);
+        if (response.status === 429) {
+          reason = "rate_limited";
+          waitMs = retryAfterMs(response) ?? this.#backoff(retry);
+        } else if (repeatable && RETRYABLE_STATUSES.has(response.status)) {
+          waitMs = retryAfterMs(response) ?? this.#backoff(retry);
         }
-        throw new SessionServiceError("network_error", {
-          detail: error instanceof Error ? error.message : String(error),
+      } catch (error) {
+        if (!(error instanceof SessionServiceError) || error.code === "aborted") throw error;
+        failure = error; // no answer in time, or none at all
+        if (repeatable) waitMs = this.#backoff(retry);
+      }
+      if (waitMs === null) throw failure;
+      failure.retryAt = Date.now() + waitMs;
+      if (retry >= this.#maxRetries || waitMs > this.#maxWaitMs) throw failure;
+      this.dispatchEvent(
+        makeEvent("waiting", {
+          reason,
+          retryAt: failure.retryAt,
+          delayMs: waitMs,
+          code: failure.code,
+        }),
+      );
+      await this.#wait(waitMs, signal);
+    }
+  }
+
+  /**
+   * One request under `signal` and a `timeoutMs` timer; resolves with the response and, but
+   * for an open stream, its whole text. No answer is `cors_or_network` (a browser does not
+   * say whether the network or a CORS refusal failed), a timer that fires `timeout`.
+   */
+  async #attempt(url, init, signal, timeoutMs, stream) {
+    const controller = new AbortController();
+    const cancel = () => controller.abort();
+    signal?.addEventListener("abort", cancel, { once: true });
+    let timedOut = false;
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+          }, timeoutMs)
+        : null;
+    let keepListening = false;
+    try {
+      const response = await this.#fetch(url, { ...init, signal: controller.signal });
+      if (stream && response.ok) {
+        keepListening = true; // the caller's signal still ends the stream
+        return { response, text: "" };
+      }
+      let text = "";
+      try {
+        text = await response.text();
+      } catch (error) {
+        // A failed answer's body that breaks off still has a status; a success's does not count.
+        if (response.ok) throw error;
+      }
+      return { response, text };
+    } catch (error) {
+      if (signal?.aborted) throw abortedError();
+      if (timedOut) {
+        throw new SessionServiceError("timeout", {
+          detail: `no answer within ${timeoutMs} ms`,
           cause: error,
         });
       }
-      // A 429 is refused before anything happens: every call may repeat it.
-      const again =
-        response.status === 429 ||
-        (retryServerErrors && RETRYABLE_STATUSES.has(response.status));
-      if (again && retry < this.#maxRetries && !signal?.aborted) {
-        await this.#sleep(retryAfterMs(response, backoffMs));
-        continue;
-      }
-      if (!response.ok) throw await errorFromResponse(response);
-      return stream ? response : readJson(response);
+      if (error instanceof SessionServiceError) throw error;
+      throw new SessionServiceError("cors_or_network", { detail: NO_ANSWER, cause: error });
+    } finally {
+      clearTimeout(timer);
+      if (!keepListening) signal?.removeEventListener("abort", cancel);
     }
+  }
+
+  /** The delay before retry `retry` + 1: doubling from retryBaseMs, capped, jittered. */
+  #backoff(retry) {
+    const delay = Math.min(this.#retryBaseMs * 2 ** retry, MAX_BACKOFF_MS);
+    return Math.round(delay * (0.5 + Math.random() * 0.5)); // clients part ways after an outage
+  }
+
+  /** Sleep `ms`; `signal` rejects it at once with `aborted`. */
+  #wait(ms, signal) {
+    return raceAbort(this.#pause(ms, signal ?? new AbortController().signal), signal);
   }
 
   /** Wait `ms`, or less when `signal` aborts (an injected sleep is raced with it). */
@@ -1581,7 +1872,7 @@ export class SessionClient extends EventTarget {
         else resolve();
       };
       const onAbort = () => {
-        settle(new SessionServiceError("upload_cancelled"));
+        settle(abortedError());
         try {
           xhr.abort();
         } catch {
@@ -1599,12 +1890,14 @@ export class SessionClient extends EventTarget {
       xhr.onload = () => settle(xhr.status >= 200 && xhr.status < 300 ? null : storageError(xhr));
       xhr.onerror = () =>
         settle(
-          new SessionServiceError("network_error", {
-            detail: "the file storage could not be reached",
+          new SessionServiceError("cors_or_network", {
+            detail:
+              "the file storage gave no answer: the network failed, or the browser refused " +
+              "its answer because the storage does not allow this page's origin (CORS rules)",
           }),
         );
       xhr.ontimeout = xhr.onerror;
-      xhr.onabort = () => settle(new SessionServiceError("upload_cancelled"));
+      xhr.onabort = () => settle(abortedError());
       signal?.addEventListener("abort", onAbort, { once: true });
       xhr.send(form);
     });
