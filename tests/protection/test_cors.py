@@ -48,6 +48,11 @@ class TestAllowedOrigin:
         )
         assert resume.status_code == 200
         assert "last-event-id" in resume.headers["access-control-allow-headers"].lower()
+        create = await client.options(
+            "/api/v1/sessions", headers=preflight(ALLOWED, headers="idempotency-key")
+        )
+        assert create.status_code == 200
+        assert "idempotency-key" in create.headers["access-control-allow-headers"].lower()
         rename = await client.options(conversation, headers=preflight(ALLOWED, method="PATCH"))
         assert rename.status_code == 200
         assert "PATCH" in rename.headers["access-control-allow-methods"]
@@ -59,7 +64,7 @@ class TestAllowedOrigin:
         exposed = {
             h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")
         }
-        assert {"x-session-id", "x-request-id", "retry-after"} <= exposed
+        assert {"x-session-id", "x-request-id", "retry-after", "idempotent-replayed"} <= exposed
 
     async def test_errors_carry_cors_headers_too(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/api/v1/session", headers={"Origin": ALLOWED})
