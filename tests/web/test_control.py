@@ -130,8 +130,8 @@ def test_a_cancel_during_a_rate_limit_wait_rejects_at_once_and_takes_no_slot(
         """async () => {
             const controller = new AbortController();
             const file = new File(["%PDF-1.7\\n%%EOF\\n"], "a.pdf", { type: "application/pdf" });
-            const waiting = new Promise((resolve) =>
-                client.addEventListener("waiting", (event) => resolve(event.detail), { once: true }));
+            const waiting = new Promise((resolve) => client.addEventListener(
+                "waiting", (event) => resolve(event.detail), { once: true }));
             const upload = client.uploadFile(file, { signal: controller.signal });
             const detail = await waiting;
             const cancelledAt = performance.now();
@@ -281,10 +281,10 @@ def test_a_page_from_an_origin_not_allowed_creates_no_duplicate_sessions(
         context.close()
 
     assert outcome["code"] == "cors_or_network"
-    assert "network" in outcome["message"] and "CORS_ORIGINS" in outcome["message"]
+    assert "network" in outcome["message"]
+    assert "CORS_ORIGINS" in outcome["message"]
     assert "connection" in outcome["user"]
-    assert sessions_created(service) - before <= 1
-    assert sessions_created(service) == before  # preflight refused: none at all
+    assert sessions_created(service) == before  # the preflight refused: none at all
 
 
 def test_junk_another_tab_writes_is_replaced_by_a_fresh_start(page: Page) -> None:
