@@ -72,21 +72,35 @@ lock: | $(BIN)/python
 run: $(STAMP) ## serve on 127.0.0.1:8000 with SQLite and local storage under ./var
 	$(BIN)/session-service serve
 
-# TypeScript (for the module's declarations) and the TypeScript client generator with its
-# fetch client (for the contract test) from the npm registry, pinned by the lock file.
+# TypeScript (for the module's declarations), the TypeScript client generator with its fetch
+# client (for the contract test), React, esbuild and axe-core (for the browser tests) from the
+# npm registry, pinned by the lock file. Without npm the tests that need them skip.
 $(WEB_STAMP): $(WEB)/package-lock.json
-	npm ci --prefix $(WEB) --no-audit --no-fund --silent
-	touch $(WEB_STAMP)
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix $(WEB) --no-audit --no-fund --silent && touch $(WEB_STAMP); \
+	else \
+	  echo "npm not found: the browser module's unit, type and generated-client tests will skip" \
+	    "(install Node.js 20+ with npm: apt-get install nodejs npm, or brew install node)"; \
+	fi
 
-# Debian packages the suite drives for real: Chromium (never a downloaded browser build),
-# PgBouncer, HAProxy and Redis Sentinel. Installed only when missing (as root, as on the
-# build machines).
+# System packages the suite drives for real: Chromium (never a downloaded browser build),
+# PgBouncer, HAProxy and Redis Sentinel. Installed when missing and running as root (as on the
+# build machines, Debian or Ubuntu); otherwise named with the command that installs them, and
+# the tests that need them skip (CI requires them: REQUIRE_BROWSER and friends).
 DEBIAN_PACKAGES := chromium pgbouncer haproxy redis-sentinel
+AS_ROOT ?= $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
 
 packages: ## Debian's chromium, pgbouncer, haproxy and redis-sentinel for the tests, when missing
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	missing=$$(echo $$missing); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$(AS_ROOT)" = 1 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+	  echo "not installed: $$missing; their tests will skip. Install them with:"; \
+	  echo "  sudo apt-get install -y $$missing"; \
+	  echo "  (macOS: brew install pgbouncer haproxy redis and brew install --cask chromium)"; \
+	fi
 
 test: $(DEV_STAMP) $(CODEGEN_STAMP) $(WEB_STAMP) packages ## the whole suite (PostgreSQL part skipped if unreachable unless REQUIRE_POSTGRES=1)
 	$(BIN)/pytest

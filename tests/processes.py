@@ -23,6 +23,11 @@ def free_port() -> int:
         return port
 
 
+def install_hint(package: str) -> str:
+    """How to get a system package the suite drives (what `make test` does as root)."""
+    return f"sudo apt-get install -y {package} (or `make packages` as root)"
+
+
 def require(available: bool, message: str) -> None:
     """Skip without a tool the test drives; fail instead in CI, where it must be there."""
     if available:

@@ -33,14 +33,14 @@ from tests import pgbouncer
 from tests.conftest import ADMIN_URL, FakeClock, PostgresFactory
 from tests.files.helpers import PDF, fetch, upload_file
 from tests.helpers import Running, create_session, holder, running, validate, verify
-from tests.processes import require
+from tests.processes import install_hint, require
 from tests.test_serve import start_server
 
 
 @pytest.fixture(scope="module")
 def pooler() -> Iterator[int]:
     """PgBouncer's port, or a skip (a failure in CI) where it is not installed."""
-    require(pgbouncer.available(), "pgbouncer is not installed (make test installs it)")
+    require(pgbouncer.available(), f"pgbouncer is not installed: {install_hint('pgbouncer')}")
     with pgbouncer.transaction_pooler() as port:
         yield port
 

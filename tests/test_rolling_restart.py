@@ -22,7 +22,15 @@ import pytest
 
 from session_service import migrations
 from tests.conftest import PostgresFactory
-from tests.processes import free_port, require, start_serve, stop, wait_for_port, wait_ready
+from tests.processes import (
+    free_port,
+    install_hint,
+    require,
+    start_serve,
+    stop,
+    wait_for_port,
+    wait_ready,
+)
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
@@ -30,7 +38,7 @@ HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 @pytest.fixture
 def balancer(tmp_path: Path) -> Iterator[tuple[int, list[int]]]:
     """HAProxy on a free port (yielded) in front of two backend ports, no retries."""
-    require(Path(HAPROXY).exists(), "haproxy is not installed (make test installs it)")
+    require(Path(HAPROXY).exists(), f"haproxy is not installed: {install_hint('haproxy')}")
     port, backends = free_port(), [free_port(), free_port()]
     directory = Path(tempfile.mkdtemp(prefix="haproxy-"))
     servers = "\n".join(

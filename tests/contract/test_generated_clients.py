@@ -92,7 +92,7 @@ def _need_node() -> None:
     ]
     if not missing:
         return
-    reason = f"{', '.join(missing)} missing (make test installs the npm packages)"
+    reason = f"{', '.join(missing)} missing (make test installs them when npm is present)"
     if REQUIRE_BROWSER:
         pytest.fail(f"{reason} and REQUIRE_BROWSER=1")
     pytest.skip(reason)

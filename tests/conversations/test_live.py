@@ -35,7 +35,7 @@ from tests import pgbouncer
 from tests.conftest import PostgresFactory
 from tests.conversations.streams import Frame, FrameReader, Opened, open_stream, parse_frame
 from tests.helpers import PROBLEM, Running, create_session, holder, running
-from tests.processes import free_port, require, start_serve, stop, wait_ready
+from tests.processes import free_port, install_hint, require, start_serve, stop, wait_ready
 
 SERVICE_KEY = "svc-" + "l" * 40
 SERVICE = {"Authorization": f"Bearer {SERVICE_KEY}"}
@@ -628,7 +628,7 @@ async def test_behind_pgbouncer_streams_poll_or_listen_on_a_direct_url(
 ) -> None:
     """Transaction pooling cannot LISTEN. Instance P (no DATABASE_LISTEN_URL) polls; instance
     L listens on a direct connection. Appends NOTIFY through PgBouncer either way."""
-    require(pgbouncer.available(), "pgbouncer is not installed (make test installs it)")
+    require(pgbouncer.available(), f"pgbouncer is not installed: {install_hint('pgbouncer')}")
     direct = await _migrated(postgres)
     with pgbouncer.transaction_pooler() as port:
         bounced = direct.replace(":5432/", f":{port}/")

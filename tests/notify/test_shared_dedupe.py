@@ -26,7 +26,7 @@ from session_service.notify.notifier import AlertNotifier
 from session_service.notify.webhook import WebhookChannel
 from tests.conftest import FakeClock
 from tests.notify.conftest import WebhookReceiver
-from tests.processes import free_port, stop, wait_for_port
+from tests.processes import free_port, install_hint, stop, wait_for_port
 from tests.protection.conftest import (  # noqa: F401  (fixtures)
     redis_server,
     redis_url,
@@ -98,7 +98,7 @@ def sentinel_uri(redis_server: Callable[[int], subprocess.Popen[bytes]]) -> Iter
     """A real redis-sentinel watching a throwaway redis-server: its URI."""
     binary = shutil.which("redis-sentinel")
     if binary is None:
-        message = "redis-sentinel is not installed (make test installs it)"
+        message = f"redis-sentinel is not installed: {install_hint('redis-sentinel')}"
         if os.environ.get("REQUIRE_REDIS") == "1":
             pytest.fail(message)
         pytest.skip(message)

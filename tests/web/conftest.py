@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.processes import free_port
+from tests.processes import free_port, install_hint
 
 # REQUIRE_BROWSER=1 (set by CI) turns "no Chromium or Node here" from a skip into a failure.
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
@@ -34,10 +34,10 @@ CHROMIUM_ARGS = [
 SERVICE_KEY = secrets.token_urlsafe(32)
 
 
-def missing(what: str) -> None:
+def missing(what: str, hint: str) -> None:
     if REQUIRE_BROWSER:
-        pytest.fail(f"{what} is missing and REQUIRE_BROWSER=1 (make test installs it)")
-    pytest.skip(f"{what} is missing (make test installs it)")
+        pytest.fail(f"{what} is missing and REQUIRE_BROWSER=1 ({hint})")
+    pytest.skip(f"{what} is missing: {hint}")
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +86,11 @@ def service_key() -> str:
 def chromium() -> Iterator[object]:
     """Debian's Chromium driven by Playwright (no `playwright install`)."""
     if not Path(CHROMIUM).exists():
-        missing("Chromium (/usr/bin/chromium)")
+        missing("Chromium (/usr/bin/chromium)", install_hint("chromium"))
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        missing("Python playwright")
+        missing("Python playwright", "make test installs it (the dev extra)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
