@@ -6,17 +6,22 @@ tables checked against the README and the server.
 - MESSAGES maps exactly the codes of the README's Errors table, so a new code cannot be
   forgotten;
 - every reason the module sends is one the server accepts, and the message roles it
-  declares are the server's.
+  declares are the server's;
+- `npm pack` packs the module, the React bindings, their declarations and the README, and
+  nothing else; the manifest's version and license are the Python project's.
 
 Without Node these are skipped, unless REQUIRE_BROWSER=1 (CI), which makes it a failure.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -31,6 +36,16 @@ STATIC = ROOT / "src" / "session_service" / "web" / "client"
 MODULE = STATIC / "session-client.js"
 DECLARATIONS = STATIC / "session-client.d.ts"
 README = ROOT / "README.md"
+PYPROJECT = ROOT / "pyproject.toml"
+# What `npm pack` puts in @session-service/client: no tests, no sources of anything else.
+PACKAGE_FILES = {
+    "package.json",
+    "README.md",
+    "session-client.js",
+    "session-client.d.ts",
+    "react.js",
+    "react.d.ts",
+}
 TSC = WEB / "node_modules" / ".bin" / "tsc"
 REQUIRE_BROWSER = os.environ.get("REQUIRE_BROWSER") == "1"
 
@@ -45,9 +60,9 @@ def _tool(name: str) -> str:
     return path
 
 
-def _run(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+def _run(command: list[str], timeout: float, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
@@ -159,3 +174,48 @@ def test_readme_rows_parse_as_expected() -> None:
     assert codes["rate_limited"] == 429
     assert codes["upload_rejected"] == 422
     assert len(codes) >= 30
+
+
+def test_npm_pack_packs_the_module_the_react_bindings_their_types_and_nothing_else() -> None:
+    npm = _tool("npm")
+    result = _run([npm, "pack", "--dry-run", "--json", "--ignore-scripts"], 120, cwd=STATIC)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    (packed,) = json.loads(result.stdout)
+    assert packed["name"] == "@session-service/client"
+    assert {entry["path"] for entry in packed["files"]} == PACKAGE_FILES
+
+
+def test_the_package_manifest_matches_the_project_and_its_files() -> None:
+    manifest = json.loads((STATIC / "package.json").read_text())
+    project = tomllib.loads(PYPROJECT.read_text())
+    assert manifest["version"] == project["project"]["version"]
+    assert manifest["license"] == project["project"]["license"]
+    assert manifest["type"] == "module"
+    assert manifest["sideEffects"] is False
+    assert manifest["exports"]["."] == {
+        "types": "./session-client.d.ts",
+        "default": "./session-client.js",
+    }
+    assert manifest["exports"]["./react"] == {"types": "./react.d.ts", "default": "./react.js"}
+    assert manifest["types"] == "./session-client.d.ts"
+    # The core module needs no React: an optional peer.
+    assert manifest["peerDependencies"] == {"react": ">=18"}
+    assert manifest["peerDependenciesMeta"] == {"react": {"optional": True}}
+    assert "dependencies" not in manifest
+    assert set(manifest["files"]) | {"package.json"} == PACKAGE_FILES
+    for name in PACKAGE_FILES:
+        assert (STATIC / name).is_file(), name
+    # The Python package ships the same folder (package data).
+    patterns = project["tool"]["setuptools"]["package-data"]["session_service"]
+    for name in PACKAGE_FILES:
+        assert any(fnmatch(f"web/client/{name}", pattern) for pattern in patterns), name
+
+
+def test_the_react_bindings_are_plain_javascript_importing_react_and_the_module() -> None:
+    """No build step: no JSX (Node parses the file as is); imports "react" and the module."""
+    node = _tool("node")
+    result = _run([node, "--check", str(STATIC / "react.js")], timeout=60)
+    assert result.returncode == 0, result.stderr[-4000:]
+    source = (STATIC / "react.js").read_text()
+    imported = set(re.findall(r'^(?:import|export)\b[^;]*?from "([^"]+)";', source, re.M))
+    assert imported == {"react", "./session-client.js"}
