@@ -18,18 +18,11 @@ import type {
   SessionFile,
   SessionServiceError,
   SubscriptionStatus,
+  WaitingEventDetail,
 } from "./session-client.js";
 
-/** What the client waits for before a retry (its "waiting" event's detail). */
-export interface SessionWaiting {
-  /** `rate_limited`: a 429 until Retry-After; `unavailable`: no answer or a server error. */
-  reason: "rate_limited" | "unavailable";
-  /** When the retry is due (epoch ms). */
-  retryAt: number;
-  delayMs: number;
-  /** The error code of the answer waited out, if there was one. */
-  code?: string | null;
-}
+/** What the client waits for before a retry: its "waiting" event's detail. */
+export type SessionWaiting = WaitingEventDetail;
 
 /** `starting` until the first start() settles; `error` when it failed (see `error`). */
 export type SessionState = "starting" | "ready" | "error";

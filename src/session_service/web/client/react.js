@@ -30,7 +30,7 @@ import {
 import { SessionServiceError } from "./session-client.js";
 
 /** Error codes of a call cancelled on purpose: not an error to show. */
-const CANCELLED_CODES = new Set(["aborted", "upload_cancelled"]);
+const CANCELLED_CODES = new Set(["aborted"]);
 
 function isCancellation(error) {
   if (error instanceof SessionServiceError) return CANCELLED_CODES.has(error.code);
