@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -188,9 +189,9 @@ def test_a_renamed_non_pdf_is_rejected_with_the_mapped_message(page: Page, tmp_p
     page.set_input_files("#file-input", str(fake))
     page.get_by_role("button", name="Upload", exact=True).click()
     expected = message_for(page, "upload_rejected")
-    expect(page.locator("#error")).to_have_text(expected)
+    expect(page.locator("#error-message")).to_have_text(expected)
     expect(page.locator("#upload-status")).to_have_text(expected)
-    expect(page.locator("#support-id")).not_to_have_text("none")
+    expect(page.locator("#error-reference")).to_have_text(re.compile(r"^[0-9a-f]{32}$"))
     expect(page.locator("#file-list li", has_text="invoice.pdf")).to_contain_text("rejected")
 
 

@@ -39,19 +39,23 @@ function say(id, text, kind = "") {
   element.className = `status ${kind}`.trim();
 }
 
+/** The failure in the banner, with its request id for support; the message is returned. */
 function showError(error) {
-  const box = $("error");
   const message = error instanceof SessionServiceError ? error.userMessage : messageFor("internal_error");
-  box.textContent = message;
-  box.hidden = false;
+  $("error-message").textContent = message;
   const reference = error instanceof SessionServiceError ? error.requestId || client.lastRequestId : null;
-  if (reference) $("support-id").textContent = reference;
+  $("error-reference").textContent = reference ?? "";
+  $("error-reference-line").hidden = !reference;
+  $("error").hidden = false;
   return message;
 }
 
+/** A new action starts, or one succeeded: an earlier failure (and its reference) is stale. */
 function clearError() {
   $("error").hidden = true;
-  $("error").textContent = "";
+  $("error-message").textContent = "";
+  $("error-reference").textContent = "";
+  $("error-reference-line").hidden = true;
 }
 
 function formatBytes(bytes) {
@@ -357,6 +361,7 @@ function fileItem(file) {
     download.textContent = "Download";
     download.setAttribute("aria-label", `Download ${file.name}`);
     download.addEventListener("click", async () => {
+      clearError();
       try {
         window.location.assign(await client.downloadUrl(file.id));
       } catch (error) {
@@ -371,6 +376,7 @@ function fileItem(file) {
   remove.textContent = "Delete";
   remove.setAttribute("aria-label", `Delete ${file.name}`);
   remove.addEventListener("click", async () => {
+    clearError();
     try {
       await client.deleteFile(file.id);
       await showFiles();
@@ -408,6 +414,7 @@ $("upload-form").addEventListener("submit", async (event) => {
   } catch (error) {
     say("upload-status", showError(error), "bad");
   } finally {
+    progress.hidden = true; // shown only while an upload runs
     $("upload-button").disabled = false;
     $("upload-cancel").hidden = true;
     uploadAbort = null;
