@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("playwright", reason="make test installs playwright")
 from playwright.sync_api import Page, Route, expect
-from tests.web.test_e2e import message_for, open_demo
+from tests.web.test_e2e import message_for, open_demo, submit_details
 
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 SMALL_PDF = b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF\n"
@@ -28,6 +28,36 @@ def upload(tab: Page, path: Path) -> None:
     tab.set_input_files("#file-input", str(path))
     tab.get_by_role("button", name="Upload", exact=True).click()
     expect(tab.locator("#upload-status")).to_have_text(f"{path.name} uploaded.")
+
+
+def test_refused_details_are_marked_field_by_field_and_a_success_clears_them(page: Page) -> None:
+    open_demo(page)
+    name, email = page.get_by_label("Name", exact=True), page.get_by_label("Email", exact=True)
+    page.fill("#name", "   ")  # passes the browser's `required`; the service trims it to nothing
+    page.fill("#email", "ada@example")  # the browser's email syntax, no domain for the service
+    page.check("#consent")
+    page.get_by_role("button", name="Save details").click()
+
+    expect(name).to_have_attribute("aria-invalid", "true")
+    expect(name).to_have_accessible_description(
+        "Enter your name: 1 to 100 characters, no control characters."
+    )
+    expect(email).to_have_attribute("aria-invalid", "true")
+    expect(email).to_have_accessible_description(
+        "Enter a valid email address: The part after the @-sign is not valid. "
+        "It should have a period."
+    )
+    expect(page.locator("#consent")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#consent-error")).to_be_hidden()
+    expect(page.locator("#details-status")).to_have_text("Please correct the marked fields.")
+    expect(page.locator("#error")).to_be_hidden()  # no generic banner: the fields say it
+    expect(name).to_be_focused()  # the first field to correct
+
+    submit_details(page, "Ada Lovelace")
+    for field in (name, email):
+        expect(field).not_to_have_attribute("aria-invalid", "true")
+        expect(field).to_have_accessible_description("")
+    expect(page.locator(".field-error:visible")).to_have_count(0)
 
 
 def test_a_later_success_clears_the_failures_banner_progress_and_reference(

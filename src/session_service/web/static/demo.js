@@ -424,19 +424,70 @@ $("upload-form").addEventListener("submit", async (event) => {
 
 $("upload-cancel").addEventListener("click", () => uploadAbort?.abort());
 
+/* Details: a refused field gets its message beside it --------------------------------------- */
+
+const DETAIL_FIELDS = { name: "name", email: "email", consent_user_data: "consent" };
+const FIELD_MESSAGES = {
+  name: "Enter your name: 1 to 100 characters, no control characters.",
+  email: "Enter a valid email address",
+  consent: "Tick this box: nothing is stored without your consent.",
+};
+
+/** The service's `msg` of an email it refused says why (its first words are the type's). */
+function fieldMessage(input, msg) {
+  if (input !== "email") return FIELD_MESSAGES[input];
+  const why = String(msg ?? "").replace(/^value is not a valid email address:\s*/i, "").trim();
+  return why ? `${FIELD_MESSAGES.email}: ${why}` : `${FIELD_MESSAGES.email}.`;
+}
+
+function markField(input, message) {
+  const field = $(input);
+  const note = $(`${input}-error`);
+  note.textContent = message ?? "";
+  note.hidden = !message;
+  if (message) {
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-describedby", note.id);
+  } else {
+    field.removeAttribute("aria-invalid");
+    field.removeAttribute("aria-describedby");
+  }
+}
+
+function clearFieldErrors() {
+  for (const input of Object.values(DETAIL_FIELDS)) markField(input, null);
+}
+
+/** Marks each field a `validation_error` names; false when it names none of the form's. */
+function showFieldErrors(error) {
+  if (!(error instanceof SessionServiceError) || error.code !== "validation_error") return false;
+  const refused = new Map();
+  for (const entry of Array.isArray(error.problem?.errors) ? error.problem.errors : []) {
+    const input = DETAIL_FIELDS[Array.isArray(entry?.loc) ? entry.loc.at(-1) : ""];
+    if (input && !refused.has(input)) refused.set(input, fieldMessage(input, entry.msg));
+  }
+  if (refused.size === 0) return false;
+  for (const input of Object.values(DETAIL_FIELDS)) markField(input, refused.get(input));
+  $(refused.keys().next().value).focus();
+  return true;
+}
+
 $("details-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   clearError();
+  say("details-status", "Saving…");
   try {
     await client.submitDetails({
       name: $("name").value,
       email: $("email").value,
       consent: $("consent").checked,
     });
+    clearFieldErrors();
     say("details-status", "Saved. Check your inbox to verify your email.", "ok");
     await showSession();
   } catch (error) {
-    say("details-status", showError(error), "bad");
+    if (showFieldErrors(error)) say("details-status", "Please correct the marked fields.", "bad");
+    else say("details-status", showError(error), "bad");
   }
 });
 
@@ -475,6 +526,7 @@ $("erase-confirm").addEventListener("click", async () => {
     $("session-id").textContent = "—";
     $("session-expires").textContent = "—";
     $("details-form").reset();
+    clearFieldErrors();
     say("data-status", "Everything was erased. A new session starts with your next action.", "ok");
   } catch (error) {
     say("data-status", showError(error), "bad");
