@@ -60,6 +60,24 @@ def test_refused_details_are_marked_field_by_field_and_a_success_clears_them(pag
     expect(page.locator(".field-error:visible")).to_have_count(0)
 
 
+def test_details_say_what_happens_to_them_and_are_shown_again_after_a_reload(
+    page: Page,
+) -> None:
+    open_demo(page)
+    submit_details(page, "Ada Lovelace")
+    expect(page.locator("#details-status")).to_have_text(f"Saved. {AWAITING}")
+    expect(page.locator("#details-heading + p")).to_contain_text("awaits verification")
+    # Nothing sends the visitor mail: the page must not say so.
+    expect(page.locator("body")).not_to_contain_text("inbox")
+
+    page.reload()
+    open_demo(page)
+    expect(page.locator("#session-status")).to_have_text("pending verification")
+    expect(page.locator("#details-status")).to_have_text(AWAITING)
+    expect(page.locator("#name")).to_have_value("Ada Lovelace")
+    expect(page.locator("#email")).to_have_value("ada@example.com")
+
+
 def test_a_later_success_clears_the_failures_banner_progress_and_reference(
     page: Page, tmp_path: Path
 ) -> None:

@@ -72,9 +72,37 @@ async function showSession() {
     $("session-expires").textContent = session.expires_at
       ? new Date(session.expires_at).toLocaleString()
       : "never";
+    showDetails(session);
   } catch (error) {
     showError(error);
   }
+}
+
+const DETAILS_STATE = {
+  pending_verification: "Details received, awaiting verification.",
+  completed: "Details verified: they can no longer be changed.",
+};
+let detailsShown = null; // {id, status}: the session whose details the form speaks of
+
+/** Details given earlier (a reload, another tab) fill the form, which says where they stand. */
+function showDetails(session) {
+  if (session.id !== client.sessionId) return; // a late answer about a replaced session
+  const state = session.name && session.email ? DETAILS_STATE[session.status] : undefined;
+  if (!state) {
+    // A new session (reset, erased): what was said of the old one's details no longer holds.
+    if (detailsShown && detailsShown.id !== session.id) {
+      say("details-status", "");
+      detailsShown = null;
+    }
+    return;
+  }
+  if (detailsShown?.id === session.id && detailsShown.status === session.status) return; // said
+  if ($("name").value === "" && $("email").value === "") {
+    $("name").value = session.name;
+    $("email").value = session.email;
+  }
+  say("details-status", state, "ok");
+  detailsShown = { id: session.id, status: session.status };
 }
 
 async function showFiles() {
@@ -483,8 +511,9 @@ $("details-form").addEventListener("submit", async (event) => {
       consent: $("consent").checked,
     });
     clearFieldErrors();
-    say("details-status", "Saved. Check your inbox to verify your email.", "ok");
     await showSession();
+    say("details-status", `Saved. ${DETAILS_STATE.pending_verification}`, "ok");
+    detailsShown = { id: client.sessionId, status: "pending_verification" };
   } catch (error) {
     if (showFieldErrors(error)) say("details-status", "Please correct the marked fields.", "bad");
     else say("details-status", showError(error), "bad");
@@ -527,6 +556,8 @@ $("erase-confirm").addEventListener("click", async () => {
     $("session-expires").textContent = "—";
     $("details-form").reset();
     clearFieldErrors();
+    say("details-status", "");
+    detailsShown = null;
     say("data-status", "Everything was erased. A new session starts with your next action.", "ok");
   } catch (error) {
     say("data-status", showError(error), "bad");
