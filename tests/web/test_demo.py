@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 pytest.importorskip("playwright", reason="make test installs playwright")
 from playwright.sync_api import Page, Route, expect
-from tests.web.test_e2e import message_for, open_demo, submit_details
+from tests.web.test_e2e import message_for, open_demo, public_id, stored_token, submit_details
 
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 SMALL_PDF = b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF\n"
@@ -76,6 +77,29 @@ def test_details_say_what_happens_to_them_and_are_shown_again_after_a_reload(
     expect(page.locator("#details-status")).to_have_text(AWAITING)
     expect(page.locator("#name")).to_have_value("Ada Lovelace")
     expect(page.locator("#email")).to_have_value("ada@example.com")
+
+
+def test_no_token_ever_reaches_the_document(page: Page, service: str, tmp_path: Path) -> None:
+    tokens = [open_demo(page)]
+    submit_details(page, "Ada Lovelace")  # rotates the token
+    tokens.append(stored_token(page))
+    upload(page, pdf(tmp_path, "notes.pdf"))
+    # The session is replaced elsewhere: the page's next action resets it, with the notice.
+    replaced = httpx.post(
+        f"{service}/api/v1/session/reset",
+        headers={"X-Session-ID": tokens[-1]},
+        json={"reason": "user_requested"},
+    )
+    assert replaced.status_code == 201, replaced.text
+    tokens.append(replaced.json()["session"]["token"])
+    submit_details(page, "Ada King")
+    expect(page.locator("#notice")).to_be_visible()
+    tokens.append(stored_token(page))
+    assert len(set(tokens)) == 4
+    expect(page.locator("#session-id")).to_have_text(public_id(page))  # the support reference
+    html: str = page.evaluate("document.documentElement.outerHTML")
+    for token in tokens:
+        assert token not in html
 
 
 def test_a_later_success_clears_the_failures_banner_progress_and_reference(

@@ -68,7 +68,7 @@ async function showSession() {
   try {
     const session = await client.getSession();
     $("session-status").textContent = session.status.replace("_", " ");
-    $("session-id").textContent = session.id; // the public id, never the token
+    $("session-id").textContent = client.sessionId ?? "—"; // the public id, never the token
     $("session-expires").textContent = session.expires_at
       ? new Date(session.expires_at).toLocaleString()
       : "never";
