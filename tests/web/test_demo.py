@@ -12,7 +12,14 @@ import pytest
 
 pytest.importorskip("playwright", reason="make test installs playwright")
 from playwright.sync_api import Page, Route, expect
-from tests.web.test_e2e import message_for, open_demo, public_id, stored_token, submit_details
+from tests.web.test_e2e import (
+    PHONE,
+    message_for,
+    open_demo,
+    public_id,
+    stored_token,
+    submit_details,
+)
 
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
 SMALL_PDF = b"%PDF-1.7\n1 0 obj << >> endobj\n%%EOF\n"
@@ -136,3 +143,28 @@ def test_a_later_success_clears_the_failures_banner_progress_and_reference(
     expect(page.locator("#error")).to_be_hidden()
     expect(page.locator("#upload-progress")).to_be_hidden()
     expect(page.locator("body")).not_to_contain_text(request_id)
+
+
+def test_at_phone_width_long_names_wrap_and_focus_follows_uploads_and_deletes(
+    page: Page, tmp_path: Path
+) -> None:
+    page.set_viewport_size(PHONE)
+    open_demo(page)
+    long_name = "quarterly-report-" + "x" * 179 + ".pdf"
+    assert len(long_name) == 200
+    upload(page, pdf(tmp_path, long_name))
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    first = page.locator("#file-list li", has_text=long_name)
+    expect(first).to_be_focused()  # the new file's row
+
+    upload(page, pdf(tmp_path, "short.pdf"))
+    expect(page.locator("#file-list li", has_text="short.pdf")).to_be_focused()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    page.get_by_role("button", name=f"Delete {long_name}").click()
+    expect(first).to_have_count(0)
+    expect(page.get_by_role("button", name="Delete short.pdf")).to_be_focused()  # the next file's
+    page.get_by_role("button", name="Delete short.pdf").click()
+    expect(page.locator("#files-empty")).to_be_visible()
+    expect(page.locator("#file-input")).to_be_focused()  # no file left
+    assert page.console_errors == []  # type: ignore[attr-defined]

@@ -372,6 +372,7 @@ window.addEventListener("storage", (event) => {
 function fileItem(file) {
   const item = document.createElement("li");
   item.dataset.fileId = file.id;
+  item.tabIndex = -1; // focused when its upload completes
   const text = document.createElement("div");
   const name = document.createElement("strong");
   name.textContent = file.name;
@@ -405,9 +406,14 @@ function fileItem(file) {
   remove.setAttribute("aria-label", `Delete ${file.name}`);
   remove.addEventListener("click", async () => {
     clearError();
+    // Focus goes where the visitor is: the next file's delete button, else the previous one's,
+    // else (no files left) the upload input.
+    const next = (item.nextElementSibling ?? item.previousElementSibling)?.dataset.fileId;
     try {
       await client.deleteFile(file.id);
       await showFiles();
+      const row = next && $("file-list").querySelector(`li[data-file-id="${next}"]`);
+      (row?.querySelector("button.danger") ?? $("file-input")).focus();
     } catch (error) {
       showError(error);
     }
@@ -429,8 +435,9 @@ $("upload-form").addEventListener("submit", async (event) => {
   $("upload-cancel").hidden = false;
   uploadAbort = new AbortController();
   say("upload-status", `Uploading ${file.name}…`);
+  let uploaded = null;
   try {
-    await client.uploadFile(file, {
+    uploaded = await client.uploadFile(file, {
       signal: uploadAbort.signal,
       onProgress: (loaded, total) => {
         progress.value = total ? Math.round((loaded / total) * 100) : 0;
@@ -448,6 +455,8 @@ $("upload-form").addEventListener("submit", async (event) => {
     uploadAbort = null;
     await showFiles();
   }
+  // The new file's row takes the focus (its name and status are read out from there).
+  if (uploaded) $("file-list").querySelector(`li[data-file-id="${uploaded.id}"]`)?.focus();
 });
 
 $("upload-cancel").addEventListener("click", () => uploadAbort?.abort());
