@@ -19,6 +19,7 @@ from tests.web.test_e2e import (
     public_id,
     stored_token,
     submit_details,
+    validate,
 )
 
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -167,4 +168,21 @@ def test_at_phone_width_long_names_wrap_and_focus_follows_uploads_and_deletes(
     page.get_by_role("button", name="Delete short.pdf").click()
     expect(page.locator("#files-empty")).to_be_visible()
     expect(page.locator("#file-input")).to_be_focused()  # no file left
+    assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_escape_closes_the_erase_confirmation_and_focus_returns_to_its_button(
+    page: Page, service: str
+) -> None:
+    token = open_demo(page)
+    opener = page.get_by_role("button", name="Erase my data")
+    opener.click()
+    confirmation = page.get_by_role("dialog", name="Erase your data?")
+    expect(confirmation).to_be_visible()
+    expect(confirmation.get_by_role("button", name="Cancel")).to_be_focused()  # the safe choice
+    page.keyboard.press("Escape")
+    expect(confirmation).to_be_hidden()
+    expect(opener).to_be_focused()
+    assert validate(service, token)["valid"] is True  # nothing erased
+    expect(page.locator("#data-status")).to_have_text("")
     assert page.console_errors == []  # type: ignore[attr-defined]

@@ -545,14 +545,20 @@ $("export-button").addEventListener("click", async () => {
   }
 });
 
+// The confirmation is a modal dialog: Escape or Cancel close it, and focus returns to the
+// button that opened it whatever closed it.
 $("erase-button").addEventListener("click", () => {
-  $("erase-confirm").hidden = false;
-  $("erase-confirm").focus();
+  $("erase-dialog").returnValue = "";
+  $("erase-dialog").showModal();
 });
 
-$("erase-confirm").addEventListener("click", async () => {
+$("erase-dialog").addEventListener("close", () => {
+  $("erase-button").focus();
+  if ($("erase-dialog").returnValue === "erase") erase();
+});
+
+async function erase() {
   clearError();
-  $("erase-confirm").hidden = true;
   try {
     await client.erase();
     forgetConversation();
@@ -571,7 +577,7 @@ $("erase-confirm").addEventListener("click", async () => {
   } catch (error) {
     say("data-status", showError(error), "bad");
   }
-});
+}
 
 client.addEventListener("reset", (event) => {
   const notice = $("notice");
