@@ -1,17 +1,21 @@
-"""The demo page's details in headless Chromium against the real service (zero config).
+"""The demo page's details in headless Chromium against the real service (zero config): field
+messages, no token in the document, stale failures cleared, long names at phone width, focus,
+the erase confirmation, truthful copy, details after a reload, and axe's rules.
 
 Few pages and few uploads: the module's service counts 5 uploads a minute per client."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 pytest.importorskip("playwright", reason="make test installs playwright")
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Browser, Page, Route, expect
 from tests.web.test_e2e import (
     PHONE,
     message_for,
@@ -186,3 +190,44 @@ def test_escape_closes_the_erase_confirmation_and_focus_returns_to_its_button(
     assert validate(service, token)["valid"] is True  # nothing erased
     expect(page.locator("#data-status")).to_have_text("")
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def lax_page(chromium: Browser, service: str) -> Iterator[Page]:
+    """A page that lets Playwright add axe's script (the demo's policy would refuse it)."""
+    context = chromium.new_context(base_url=service, bypass_csp=True)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def axe_violations(tab: Page) -> list[dict[str, Any]]:
+    if not tab.evaluate("typeof window.axe !== 'undefined'"):
+        tab.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = tab.evaluate(
+        """async () => (await axe.run()).violations.map((v) => ({
+            id: v.id, impact: v.impact, nodes: v.nodes.map((node) => node.target.join(' ')),
+        }))"""
+    )
+    return found
+
+
+def test_axe_finds_no_violation_at_first_after_an_upload_with_the_chat_and_the_dialog(
+    lax_page: Page, tmp_path: Path
+) -> None:
+    tab = lax_page
+    open_demo(tab)
+    assert axe_violations(tab) == []
+
+    upload(tab, pdf(tmp_path, "brief.pdf"))
+    assert axe_violations(tab) == []
+
+    tab.get_by_label("Message", exact=True).fill("Can you summarise the brief?")
+    tab.get_by_role("button", name="Send", exact=True).click()
+    expect(tab.get_by_role("log", name="Chat").locator("li")).to_have_count(1)
+    assert axe_violations(tab) == []
+
+    tab.get_by_role("button", name="Erase my data").click()
+    expect(tab.get_by_role("dialog", name="Erase your data?")).to_be_visible()
+    assert axe_violations(tab) == []

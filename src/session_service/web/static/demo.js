@@ -167,7 +167,7 @@ function closeChat() {
   chat.loading = null;
   chat.items.clear();
   chat.oldest = null;
-  $("chat-log").replaceChildren();
+  $("chat-messages").replaceChildren();
   $("chat-log").hidden = true;
   $("chat-empty").hidden = false;
   $("chat-earlier").hidden = true;
@@ -291,10 +291,11 @@ function messageItem(message) {
 function addMessage(message) {
   if (chat.items.has(message.seq)) return;
   const log = $("chat-log");
+  const list = $("chat-messages");
   const item = messageItem(message);
   chat.items.set(message.seq, item);
-  const later = [...log.children].find((other) => Number(other.dataset.seq) > message.seq);
-  log.insertBefore(item, later ?? null);
+  const later = [...list.children].find((other) => Number(other.dataset.seq) > message.seq);
+  list.insertBefore(item, later ?? null);
   log.hidden = false;
   $("chat-empty").hidden = true;
   if (!later) log.scrollTop = log.scrollHeight;
