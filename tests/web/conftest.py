@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -97,6 +98,25 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def page(chromium: Any, service: str) -> Iterator[Any]:
+    """A page of its own browser context (storage) on the service; `page.console_errors` lists
+    the console's errors."""
+    context = chromium.new_context(base_url=service)
+    page = context.new_page()
+    page.console_errors = []
+
+    def record(message: Any) -> None:
+        if message.type == "error":
+            page.console_errors.append(message.text)
+
+    page.on("console", record)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="session")

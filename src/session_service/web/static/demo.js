@@ -39,19 +39,23 @@ function say(id, text, kind = "") {
   element.className = `status ${kind}`.trim();
 }
 
+/** The failure in the banner, with its request id for support; the message is returned. */
 function showError(error) {
-  const box = $("error");
   const message = error instanceof SessionServiceError ? error.userMessage : messageFor("internal_error");
-  box.textContent = message;
-  box.hidden = false;
+  $("error-message").textContent = message;
   const reference = error instanceof SessionServiceError ? error.requestId || client.lastRequestId : null;
-  if (reference) $("support-id").textContent = reference;
+  $("error-reference").textContent = reference ?? "";
+  $("error-reference-line").hidden = !reference;
+  $("error").hidden = false;
   return message;
 }
 
+/** A new action starts, or one succeeded: an earlier failure (and its reference) is stale. */
 function clearError() {
   $("error").hidden = true;
-  $("error").textContent = "";
+  $("error-message").textContent = "";
+  $("error-reference").textContent = "";
+  $("error-reference-line").hidden = true;
 }
 
 function formatBytes(bytes) {
@@ -64,13 +68,41 @@ async function showSession() {
   try {
     const session = await client.getSession();
     $("session-status").textContent = session.status.replace("_", " ");
-    $("session-id").textContent = session.id; // the public id, never the token
+    $("session-id").textContent = client.sessionId ?? "—"; // the public id, never the token
     $("session-expires").textContent = session.expires_at
       ? new Date(session.expires_at).toLocaleString()
       : "never";
+    showDetails(session);
   } catch (error) {
     showError(error);
   }
+}
+
+const DETAILS_STATE = {
+  pending_verification: "Details received, awaiting verification.",
+  completed: "Details verified: they can no longer be changed.",
+};
+let detailsShown = null; // {id, status}: the session whose details the form speaks of
+
+/** Details given earlier (a reload, another tab) fill the form, which says where they stand. */
+function showDetails(session) {
+  if (session.id !== client.sessionId) return; // a late answer about a replaced session
+  const state = session.name && session.email ? DETAILS_STATE[session.status] : undefined;
+  if (!state) {
+    // A new session (reset, erased): what was said of the old one's details no longer holds.
+    if (detailsShown && detailsShown.id !== session.id) {
+      say("details-status", "");
+      detailsShown = null;
+    }
+    return;
+  }
+  if (detailsShown?.id === session.id && detailsShown.status === session.status) return; // said
+  if ($("name").value === "" && $("email").value === "") {
+    $("name").value = session.name;
+    $("email").value = session.email;
+  }
+  say("details-status", state, "ok");
+  detailsShown = { id: session.id, status: session.status };
 }
 
 async function showFiles() {
@@ -135,7 +167,7 @@ function closeChat() {
   chat.loading = null;
   chat.items.clear();
   chat.oldest = null;
-  $("chat-log").replaceChildren();
+  $("chat-messages").replaceChildren();
   $("chat-log").hidden = true;
   $("chat-empty").hidden = false;
   $("chat-earlier").hidden = true;
@@ -259,10 +291,11 @@ function messageItem(message) {
 function addMessage(message) {
   if (chat.items.has(message.seq)) return;
   const log = $("chat-log");
+  const list = $("chat-messages");
   const item = messageItem(message);
   chat.items.set(message.seq, item);
-  const later = [...log.children].find((other) => Number(other.dataset.seq) > message.seq);
-  log.insertBefore(item, later ?? null);
+  const later = [...list.children].find((other) => Number(other.dataset.seq) > message.seq);
+  list.insertBefore(item, later ?? null);
   log.hidden = false;
   $("chat-empty").hidden = true;
   if (!later) log.scrollTop = log.scrollHeight;
@@ -340,6 +373,7 @@ window.addEventListener("storage", (event) => {
 function fileItem(file) {
   const item = document.createElement("li");
   item.dataset.fileId = file.id;
+  item.tabIndex = -1; // focused when its upload completes
   const text = document.createElement("div");
   const name = document.createElement("strong");
   name.textContent = file.name;
@@ -357,6 +391,7 @@ function fileItem(file) {
     download.textContent = "Download";
     download.setAttribute("aria-label", `Download ${file.name}`);
     download.addEventListener("click", async () => {
+      clearError();
       try {
         window.location.assign(await client.downloadUrl(file.id));
       } catch (error) {
@@ -371,9 +406,15 @@ function fileItem(file) {
   remove.textContent = "Delete";
   remove.setAttribute("aria-label", `Delete ${file.name}`);
   remove.addEventListener("click", async () => {
+    clearError();
+    // Focus goes where the visitor is: the next file's delete button, else the previous one's,
+    // else (no files left) the upload input.
+    const next = (item.nextElementSibling ?? item.previousElementSibling)?.dataset.fileId;
     try {
       await client.deleteFile(file.id);
       await showFiles();
+      const row = next && $("file-list").querySelector(`li[data-file-id="${next}"]`);
+      (row?.querySelector("button.danger") ?? $("file-input")).focus();
     } catch (error) {
       showError(error);
     }
@@ -395,8 +436,9 @@ $("upload-form").addEventListener("submit", async (event) => {
   $("upload-cancel").hidden = false;
   uploadAbort = new AbortController();
   say("upload-status", `Uploading ${file.name}…`);
+  let uploaded = null;
   try {
-    await client.uploadFile(file, {
+    uploaded = await client.uploadFile(file, {
       signal: uploadAbort.signal,
       onProgress: (loaded, total) => {
         progress.value = total ? Math.round((loaded / total) * 100) : 0;
@@ -408,28 +450,83 @@ $("upload-form").addEventListener("submit", async (event) => {
   } catch (error) {
     say("upload-status", showError(error), "bad");
   } finally {
+    progress.hidden = true; // shown only while an upload runs
     $("upload-button").disabled = false;
     $("upload-cancel").hidden = true;
     uploadAbort = null;
     await showFiles();
   }
+  // The new file's row takes the focus (its name and status are read out from there).
+  if (uploaded) $("file-list").querySelector(`li[data-file-id="${uploaded.id}"]`)?.focus();
 });
 
 $("upload-cancel").addEventListener("click", () => uploadAbort?.abort());
 
+/* Details: a refused field gets its message beside it --------------------------------------- */
+
+const DETAIL_FIELDS = { name: "name", email: "email", consent_user_data: "consent" };
+const FIELD_MESSAGES = {
+  name: "Enter your name: 1 to 100 characters, no control characters.",
+  email: "Enter a valid email address",
+  consent: "Tick this box: nothing is stored without your consent.",
+};
+
+/** The service's `msg` of an email it refused says why (its first words are the type's). */
+function fieldMessage(input, msg) {
+  if (input !== "email") return FIELD_MESSAGES[input];
+  const why = String(msg ?? "").replace(/^value is not a valid email address:\s*/i, "").trim();
+  return why ? `${FIELD_MESSAGES.email}: ${why}` : `${FIELD_MESSAGES.email}.`;
+}
+
+function markField(input, message) {
+  const field = $(input);
+  const note = $(`${input}-error`);
+  note.textContent = message ?? "";
+  note.hidden = !message;
+  if (message) {
+    field.setAttribute("aria-invalid", "true");
+    field.setAttribute("aria-describedby", note.id);
+  } else {
+    field.removeAttribute("aria-invalid");
+    field.removeAttribute("aria-describedby");
+  }
+}
+
+function clearFieldErrors() {
+  for (const input of Object.values(DETAIL_FIELDS)) markField(input, null);
+}
+
+/** Marks each field a `validation_error` names; false when it names none of the form's. */
+function showFieldErrors(error) {
+  if (!(error instanceof SessionServiceError) || error.code !== "validation_error") return false;
+  const refused = new Map();
+  for (const entry of Array.isArray(error.problem?.errors) ? error.problem.errors : []) {
+    const input = DETAIL_FIELDS[Array.isArray(entry?.loc) ? entry.loc.at(-1) : ""];
+    if (input && !refused.has(input)) refused.set(input, fieldMessage(input, entry.msg));
+  }
+  if (refused.size === 0) return false;
+  for (const input of Object.values(DETAIL_FIELDS)) markField(input, refused.get(input));
+  $(refused.keys().next().value).focus();
+  return true;
+}
+
 $("details-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   clearError();
+  say("details-status", "Saving…");
   try {
     await client.submitDetails({
       name: $("name").value,
       email: $("email").value,
       consent: $("consent").checked,
     });
-    say("details-status", "Saved. Check your inbox to verify your email.", "ok");
+    clearFieldErrors();
     await showSession();
+    say("details-status", `Saved. ${DETAILS_STATE.pending_verification}`, "ok");
+    detailsShown = { id: client.sessionId, status: "pending_verification" };
   } catch (error) {
-    say("details-status", showError(error), "bad");
+    if (showFieldErrors(error)) say("details-status", "Please correct the marked fields.", "bad");
+    else say("details-status", showError(error), "bad");
   }
 });
 
@@ -449,14 +546,20 @@ $("export-button").addEventListener("click", async () => {
   }
 });
 
+// The confirmation is a modal dialog: Escape or Cancel close it, and focus returns to the
+// button that opened it whatever closed it.
 $("erase-button").addEventListener("click", () => {
-  $("erase-confirm").hidden = false;
-  $("erase-confirm").focus();
+  $("erase-dialog").returnValue = "";
+  $("erase-dialog").showModal();
 });
 
-$("erase-confirm").addEventListener("click", async () => {
+$("erase-dialog").addEventListener("close", () => {
+  $("erase-button").focus();
+  if ($("erase-dialog").returnValue === "erase") erase();
+});
+
+async function erase() {
   clearError();
-  $("erase-confirm").hidden = true;
   try {
     await client.erase();
     forgetConversation();
@@ -468,11 +571,14 @@ $("erase-confirm").addEventListener("click", async () => {
     $("session-id").textContent = "—";
     $("session-expires").textContent = "—";
     $("details-form").reset();
+    clearFieldErrors();
+    say("details-status", "");
+    detailsShown = null;
     say("data-status", "Everything was erased. A new session starts with your next action.", "ok");
   } catch (error) {
     say("data-status", showError(error), "bad");
   }
-});
+}
 
 client.addEventListener("reset", (event) => {
   const notice = $("notice");
