@@ -231,3 +231,49 @@ def test_axe_finds_no_violation_at_first_after_an_upload_with_the_chat_and_the_d
     tab.get_by_role("button", name="Erase my data").click()
     expect(tab.get_by_role("dialog", name="Erase your data?")).to_be_visible()
     assert axe_violations(tab) == []
+
+
+def rate_limited(seconds: int) -> Any:
+    def answer(route: Route) -> None:
+        route.fulfill(
+            status=429,
+            headers={"Content-Type": "application/problem+json", "Retry-After": str(seconds)},
+            body=json.dumps({"status": 429, "code": "rate_limited", "retry_after": seconds}),
+        )
+
+    return answer
+
+
+def test_a_rate_limit_wait_is_shown_and_cancel_ends_it_at_once(page: Page, tmp_path: Path) -> None:
+    open_demo(page)
+    slots = "**/api/v1/session/uploads"
+    asked: list[str] = []
+    limited = rate_limited(20)
+
+    def record(route: Route) -> None:
+        asked.append(route.request.method)
+        limited(route)
+
+    page.route(slots, record)
+    page.set_input_files("#file-input", str(pdf(tmp_path, "waits.pdf")))
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    waiting = page.locator("#waiting")
+    expect(waiting).to_be_visible()
+    expect(waiting).to_contain_text("Too many requests. Retrying in")
+    assert 15 <= int(page.locator("#waiting-seconds").inner_text()) <= 20
+    page.get_by_role("button", name="Cancel").click()
+    expect(waiting).to_be_hidden()
+    expect(page.locator("#upload-status")).to_have_text("Upload cancelled: nothing was kept.")
+    expect(page.locator("#error")).to_be_hidden()
+    page.wait_for_timeout(300)
+    assert asked == ["POST"]  # nothing more was sent
+    expect(page.locator("#file-list li")).to_have_count(0)
+
+    # A wait longer than the module sits out (30 s) is not slept through: the page says when.
+    page.unroute(slots)
+    page.route(slots, rate_limited(120))
+    page.get_by_role("button", name="Upload", exact=True).click()
+    expect(page.locator("#error")).to_contain_text("You can try again in")
+    expect(waiting).to_be_hidden()
+    page.unroute(slots)

@@ -41,13 +41,45 @@ function say(id, text, kind = "") {
 
 /** The failure in the banner, with its request id for support; the message is returned. */
 function showError(error) {
-  const message = error instanceof SessionServiceError ? error.userMessage : messageFor("internal_error");
+  hideWaiting();
+  let message = error instanceof SessionServiceError ? error.userMessage : messageFor("internal_error");
+  // A wait longer than the module sits out: say when trying again makes sense.
+  const seconds = error instanceof SessionServiceError && error.retryAt ? secondsUntil(error.retryAt) : 0;
+  if (seconds > 0) message = `${message} You can try again in ${seconds} s.`;
   $("error-message").textContent = message;
   const reference = error instanceof SessionServiceError ? error.requestId || client.lastRequestId : null;
   $("error-reference").textContent = reference ?? "";
   $("error-reference-line").hidden = !reference;
   $("error").hidden = false;
   return message;
+}
+
+function secondsUntil(at) {
+  return Math.max(0, Math.ceil((at - Date.now()) / 1000));
+}
+
+// While the module waits out a 429 or an outage before asking again, the page says so and
+// counts down (the count is a timer: read out once, with the reason, not every second).
+let waitingTimer = null;
+
+function showWaiting({ reason, retryAt }) {
+  $("waiting-reason").textContent =
+    reason === "rate_limited" ? "Too many requests." : "The service is not answering.";
+  const count = () => {
+    const seconds = secondsUntil(retryAt);
+    if (seconds === 0) hideWaiting();
+    else $("waiting-seconds").textContent = String(seconds);
+  };
+  clearInterval(waitingTimer);
+  count();
+  $("waiting").hidden = secondsUntil(retryAt) === 0;
+  waitingTimer = setInterval(count, 1000);
+}
+
+function hideWaiting() {
+  clearInterval(waitingTimer);
+  waitingTimer = null;
+  $("waiting").hidden = true;
 }
 
 /** A new action starts, or one succeeded: an earlier failure (and its reference) is stale. */
@@ -448,8 +480,13 @@ $("upload-form").addEventListener("submit", async (event) => {
     say("upload-status", `${file.name} uploaded.`, "ok");
     $("upload-form").reset();
   } catch (error) {
-    say("upload-status", showError(error), "bad");
+    if (error instanceof SessionServiceError && error.code === "aborted") {
+      say("upload-status", "Upload cancelled: nothing was kept.");
+    } else {
+      say("upload-status", showError(error), "bad");
+    }
   } finally {
+    hideWaiting();
     progress.hidden = true; // shown only while an upload runs
     $("upload-button").disabled = false;
     $("upload-cancel").hidden = true;
@@ -579,6 +616,8 @@ async function erase() {
     say("data-status", showError(error), "bad");
   }
 }
+
+client.addEventListener("waiting", (event) => showWaiting(event.detail));
 
 client.addEventListener("reset", (event) => {
   const notice = $("notice");
