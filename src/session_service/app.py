@@ -101,8 +101,9 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        # Swagger UI and ReDoc are served from the service's own files (web/docs.py).
+        docs_url=None,
+        redoc_url=None,
         # The service does not use OpenTelemetry: skip its per-request provider checks.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )

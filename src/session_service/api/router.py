@@ -18,6 +18,7 @@ from session_service.http import API_PREFIX
 from session_service.privacy import routes as privacy_routes
 from session_service.sessions import routes as session_routes
 from session_service.storage import routes as storage_routes
+from session_service.web.docs import docs_router
 from session_service.web.routes import include_web
 
 
@@ -44,6 +45,7 @@ def include_routes(app: FastAPI, settings: Settings) -> dict[int, str]:
         (audit_routes.admin_router, API_PREFIX),
         (cleanup_routes.admin_router, API_PREFIX),
         (include_web(app, settings), ""),
+        (docs_router(settings, title=app.title), ""),
     ]
     templates = {id(route): path for route in app.routes if (path := getattr(route, "path", None))}
     for router, prefix in routers:
