@@ -11,12 +11,19 @@ from session_service.http.problem_json import PROBLEM_MEDIA_TYPE, problem_body
 
 # What the browser module sends and reads (SPEC §9, §10).
 ALLOWED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # PATCH: rename a conversation
-# Last-Event-ID: a live stream resumed after a reconnect.
-ALLOWED_HEADERS = ("Content-Type", "X-Session-ID", "X-Request-ID", "Last-Event-ID")
+# Last-Event-ID: a live stream resumed after a reconnect; Idempotency-Key: a retried call.
+ALLOWED_HEADERS = (
+    "Content-Type",
+    "X-Session-ID",
+    "X-Request-ID",
+    "Last-Event-ID",
+    "Idempotency-Key",
+)
 EXPOSED_HEADERS = (
     "X-Session-ID",
     "X-Request-ID",
     "Location",
+    "Idempotent-Replayed",
     "Retry-After",
     "X-RateLimit-Limit",
     "X-RateLimit-Remaining",
