@@ -15,7 +15,7 @@ import pytest
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.runner import job_context
 from tests.conftest import FakeClock
-from tests.helpers import Running, holder, session_row
+from tests.helpers import Running, audit_events, create_session, holder, session_row
 from tests.idempotency.conftest import SERVICE, SERVICE_KEY, SLOT, idempotency_rows, keyed, new_key
 
 SECRET = "my card number is 4111 1111 1111 1111"
@@ -134,4 +134,61 @@ class TestGoneWithTheSession:
         report = await _run_cleanup(app)
         assert made["session"]["id"] in report.expired_sessions.items
         assert await session_row(app, made["session"]["id"]) is None
+        assert await idempotency_rows(app) == []
+
+
+class TestCleanup:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"service_api_keys": [SERVICE_KEY], "idempotency_key_ttl": "PT1H"}
+
+    async def test_cleanup_deletes_expired_keys_and_keeps_the_rest(
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
+    ) -> None:
+        session = await create_session(client)
+        for _ in range(3):
+            await client.post(
+                "/api/v1/session/conversations", headers=keyed(new_key(), holder(session))
+            )
+        clock.advance(timedelta(minutes=30))
+        kept = keyed(new_key(), holder(session))
+        fresh = await client.post("/api/v1/session/conversations", headers=kept)
+        assert fresh.status_code == 201
+        clock.advance(timedelta(minutes=30))  # the first three are an hour old
+
+        dry = await _run_cleanup(app, dry_run=True)
+        assert dry.idempotency_keys.count == 3
+        assert len(await idempotency_rows(app)) == 4
+
+        report = await _run_cleanup(app)
+
+        assert report.idempotency_keys.count == 3
+        assert report.counts()["idempotency_keys"] == 3
+        [left] = await idempotency_rows(app)
+        assert left["expires_at"] is not None
+        assert await session_row(app, session["id"]) is not None  # the session stays
+        completed = [e for e in await audit_events(app) if e["type"] == "cleanup.completed"]
+        assert completed[-1]["details"]["counts"]["idempotency_keys"] == 3
+        metrics = app.resources.metrics.render().decode()
+        assert 'session_service_cleanup_deletions_total{kind="idempotency_keys"} 3.0' in metrics
+        # The one kept still replays.
+        retried = await client.post("/api/v1/session/conversations", headers=kept)
+        assert retried.headers["idempotent-replayed"] == "true"
+        assert retried.content == fresh.content
+
+
+class TestCleanupInBatches:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, object]:
+        return {"idempotency_key_ttl": "PT1H", "cleanup_batch_size": 2}
+
+    async def test_cleanup_deletes_every_expired_key_a_batch_at_a_time(
+        self, client: httpx.AsyncClient, app: Running, clock: FakeClock
+    ) -> None:
+        session = await create_session(client)
+        for _ in range(5):
+            headers = keyed(new_key(), holder(session))
+            await client.post("/api/v1/session/conversations", headers=headers)
+        clock.advance(timedelta(hours=1))
+        assert (await _run_cleanup(app)).idempotency_keys.count == 5
         assert await idempotency_rows(app) == []

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
@@ -82,3 +82,16 @@ class IdempotencyRepository:
         await self.db.execute(
             delete(_table).where(_table.c.lookup == lookup, _table.c.expires_at <= now)
         )
+
+    async def count_expired(self, *, now: datetime) -> int:
+        """How many rows have expired by `now`."""
+        stmt = select(func.count()).select_from(_table).where(_table.c.expires_at <= now)
+        return int((await self.db.execute(stmt)).scalar_one())
+
+    async def purge_expired(self, *, now: datetime, limit: int) -> int:
+        """Delete at most `limit` expired rows (a range of the `expires_at` index)."""
+        batch = select(_table.c.lookup).where(_table.c.expires_at <= now).limit(limit)
+        result = await self.db.execute(
+            delete(_table).where(_table.c.lookup.in_(batch)).returning(_table.c.lookup)
+        )
+        return len(result.all())
