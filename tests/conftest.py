@@ -39,6 +39,7 @@ TABLES = (
     "audit_batches",
     "audit_events",
     "files",
+    "idempotency_keys",
     "sessions",
     "session_tombstones",
 )

@@ -3,9 +3,11 @@
 openapi.json lists, per operation, the statuses it can answer. `CASES` holds one scenario
 for each declared (operationId, status >= 400) pair that drives the real app over HTTP into
 that status: a request as a client would send it, against a database, settings or a race
-that make it fail. `test_the_table_is_exactly_what_is_declared` keeps the two equal, so a
-status declared without a scenario fails, and so does a scenario for a status that is not
-declared (the declaration is then what needs fixing, in the route's `problem_responses`).
+that make it fail; a pair answered with several codes may have one more scenario per code
+(the `Idempotency-Key` refusals). `test_the_table_is_exactly_what_is_declared` keeps the
+pairs equal, so a status declared without a scenario fails, and so does a scenario for a
+status that is not declared (the declaration is then what needs fixing, in the route's
+`problem_responses`).
 
 Faults are real ones, never a patched service: 503 is a database that cannot be reached (a
 closed port; a database file that cannot be opened) or a role without keys; 500 is a
@@ -33,6 +35,7 @@ from typing import Any, Literal
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 
 from session_service.app import create_app
 from session_service.core.locks import LockKey, advisory_lock_for_run
@@ -139,10 +142,12 @@ async def call(
     content: bytes | None = None,
     query: str | None = None,
     host: str | None = None,
+    headers: Mapping[str, str] | None = None,
     **path: str,
 ) -> httpx.Response:
     """Send `operation` as its caller would: a well-formed (unknown) token, the key of its
-    role, its usual body and query, fresh ids in the path; each can be replaced."""
+    role, its usual body and query, fresh ids in the path; each can be replaced, and more
+    headers sent."""
     method, template = ROUTES[operation]
     how = CALLS[operation]
     values = {
@@ -153,7 +158,7 @@ async def call(
     }
     url = template.format(**{**values, **path})
     query = how.query if query is None else query
-    headers: dict[str, str] = {}
+    headers = dict(headers or {})
     if token is USUAL:
         token = str(uuid.uuid4()) if how.caller == "holder" else None
     if isinstance(token, str):
@@ -233,9 +238,12 @@ class Case:
     # A cause that exists on one backend only, and why.
     only_on: Backend | None = None
     why: str = ""
+    # Names a further scenario of a pair (another code it is answered with).
+    label: str = ""
 
     def __str__(self) -> str:
-        return f"{self.operation}-{self.status}"
+        name = f"{self.operation}-{self.status}"
+        return f"{name}-{self.label}" if self.label else name
 
 
 CASES: list[Case] = []
@@ -249,11 +257,14 @@ def declared(
     settings: Mapping[str, object] | None = None,
     only_on: Backend | None = None,
     why: str = "",
+    label: str = "",
 ) -> Callable[[Scenario], Scenario]:
-    """Register the decorated scenario as the one for (operation, status)."""
+    """Register the decorated scenario as the one for (operation, status), or, `label`led,
+    as a further one answered with another code."""
 
     def register(scenario: Scenario) -> Scenario:
-        CASES.append(Case(operation, status, code, scenario, settings or {}, only_on, why))
+        case = Case(operation, status, code, scenario, settings or {}, only_on, why, label)
+        CASES.append(case)
         return scenario
 
     return register
@@ -268,6 +279,7 @@ def declared_for_each(
     settings: Mapping[str, object] | None = None,
     only_on: Backend | None = None,
     why: str = "",
+    label: str = "",
 ) -> None:
     """Register one scenario, which takes the operation, for each of `operations`."""
     for operation in operations:
@@ -275,7 +287,9 @@ def declared_for_each(
         async def bound(world: World, operation: str = operation) -> httpx.Response:
             return await scenario(world, operation)
 
-        declared(operation, status, code, settings=settings, only_on=only_on, why=why)(bound)
+        declared(operation, status, code, settings=settings, only_on=only_on, why=why, label=label)(
+            bound
+        )
 
 
 # -- families: one cause, the operations it reaches ------------------------------------------
@@ -839,6 +853,104 @@ async def _cleanup_run_never_started(world: World) -> httpx.Response:
     return await call(world.client, "admin-get-cleanup-run")
 
 
+# -- idempotency keys -----------------------------------------------------------------------
+
+IDEMPOTENT_OPERATIONS = [
+    "sessions-create",
+    "sessions-reset",
+    "files-create-upload",
+    "conversations-create",
+    "conversations-send-message",
+    "service-add-message",
+]
+# The same key again with another body: another request.
+OTHER_BODIES: dict[str, object] = {
+    "sessions-create": {},
+    "sessions-reset": {"reason": "tampered"},
+    "files-create-upload": {**SLOT, "name": "other.pdf"},
+    "conversations-create": {"title": "Other"},
+    "conversations-send-message": {"content": "Other"},
+    "service-add-message": {"role": "assistant", "content": "Other"},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """What an operation needs to succeed: a live session's token, ids of what it holds."""
+
+    token: str | None = None
+    path: dict[str, str] = field(default_factory=dict)
+
+    async def call(
+        self, world: World, operation: str, key: str, *, body: object = USUAL
+    ) -> httpx.Response:
+        """`operation` with `Idempotency-Key: key` (and another body, if given)."""
+        path: dict[str, Any] = dict(self.path)
+        headers = {"Idempotency-Key": key}
+        return await call(
+            world.client, operation, token=self.token, body=body, headers=headers, **path
+        )
+
+
+async def _ready(world: World, operation: str) -> Ready:
+    if operation == "sessions-create":
+        return Ready()
+    session = await create_session(world.client)
+    if operation in ("sessions-reset", "files-create-upload", "conversations-create"):
+        return Ready(session["token"])
+    created = await call(world.client, "conversations-create", token=session["token"])
+    assert created.status_code == 201, created.text
+    conversation = {"conversation_id": str(created.json()["id"])}
+    if operation == "service-add-message":
+        return Ready(None, {"session_id": session["id"], **conversation})
+    return Ready(session["token"], conversation)
+
+
+async def with_a_key_that_is_no_key(world: World, operation: str) -> httpx.Response:
+    return await (await _ready(world, operation)).call(world, operation, "no key")
+
+
+async def with_a_key_used_for_another_body(world: World, operation: str) -> httpx.Response:
+    ready, key = await _ready(world, operation), str(uuid.uuid4())
+    first = await ready.call(world, operation, key)
+    assert first.is_success, first.text
+    return await ready.call(world, operation, key, body=OTHER_BODIES[operation])
+
+
+async def with_a_key_still_in_use(world: World, operation: str) -> httpx.Response:
+    """The key's row without its answer, as if its first request were still running (on
+    PostgreSQL a retry waits for it instead; a row never commits without its answer)."""
+    ready, key = await _ready(world, operation), str(uuid.uuid4())
+    first = await ready.call(world, operation, key)
+    assert first.is_success, first.text
+    async with world.app.resources.engine.begin() as conn:
+        await conn.execute(text("UPDATE idempotency_keys SET answer = NULL, session_id = NULL"))
+    return await ready.call(world, operation, key)
+
+
+declared_for_each(
+    IDEMPOTENT_OPERATIONS,
+    400,
+    ProblemCode.IDEMPOTENCY_KEY_INVALID,
+    with_a_key_that_is_no_key,
+    label="idempotency",
+)
+declared_for_each(
+    IDEMPOTENT_OPERATIONS,
+    409,
+    ProblemCode.IDEMPOTENCY_KEY_IN_USE,
+    with_a_key_still_in_use,
+    label="idempotency",
+)
+declared_for_each(
+    IDEMPOTENT_OPERATIONS,
+    422,
+    ProblemCode.IDEMPOTENCY_KEY_REUSED,
+    with_a_key_used_for_another_body,
+    label="idempotency",
+)
+
+
 # -- the tests ------------------------------------------------------------------------------
 
 
@@ -859,8 +971,10 @@ def declared_pairs() -> set[tuple[str, int]]:
 
 
 def test_the_table_is_exactly_what_is_declared() -> None:
-    table = [(each_case.operation, each_case.status) for each_case in CASES]
-    assert len(table) == len(set(table)), "a pair has two scenarios"
+    cases = [(each_case.operation, each_case.status, each_case.code) for each_case in CASES]
+    assert len(cases) == len(set(cases)), "a pair has two scenarios for one code"
+    assert len({str(each_case) for each_case in CASES}) == len(CASES), "two cases, one name"
+    table = [(operation, status) for operation, status, _ in cases]
     declared = declared_pairs()
     assert set(table) - declared == set(), "scenarios for statuses no operation declares"
     assert declared - set(table) == set(), "declared statuses without a scenario"

@@ -20,6 +20,7 @@ DOMAINS = (
     "audit",
     "cleanup",
     "files",
+    "idempotency",
     "notify",
     "privacy",
     "ratelimit",

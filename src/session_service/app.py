@@ -31,6 +31,7 @@ from session_service.http.middleware.cors import ProblemCORSMiddleware
 from session_service.http.middleware.nostore import NoStoreMiddleware
 from session_service.http.openapi import build_document
 from session_service.http.problems import install_error_handlers
+from session_service.idempotency.deps import install_replay_handler
 from session_service.observability.logging import configure_logging
 from session_service.observability.metrics import Metrics
 from session_service.resources import open_resources, run_background_jobs
@@ -116,6 +117,7 @@ def create_app(
             )
 
     install_error_handlers(app)
+    install_replay_handler(app)
     metrics.route_templates = include_routes(app, settings)
     # Added last runs first: client address, request context, CORS, body cap, no-store,
     # routes.

@@ -20,6 +20,7 @@ from session_service.conversations import models as _conversation_models  # noqa
 from session_service.core.db import make_engine
 from session_service.core.settings import Settings
 from session_service.files import models as _file_models  # noqa: F401
+from session_service.idempotency import models as _idempotency_models  # noqa: F401
 from session_service.sessions import models as _session_models  # noqa: F401
 
 target_metadata: MetaData = SQLModel.metadata

@@ -35,6 +35,7 @@ from session_service.core.settings import Settings
 from session_service.core.tasks import stop_task
 from session_service.files.completion import UploadChecker
 from session_service.files.service import FileService
+from session_service.idempotency.service import IdempotencyService
 from session_service.notify.factory import build_notifier
 from session_service.notify.notifier import AlertNotifier
 from session_service.observability.metrics import Metrics
@@ -74,6 +75,7 @@ class Resources:
     sessions: SessionService
     files: FileService
     conversations: ConversationService
+    idempotency: IdempotencyService
     feed: MessageFeed
     live_source: FeedSource
     streams: MessageStream
@@ -179,6 +181,7 @@ async def open_resources(
             sessions=sessions,
             files=files,
             conversations=conversations,
+            idempotency=IdempotencyService(clock=clock, ttl=settings.idempotency_key_ttl),
             feed=feed,
             live_source=feed_source(settings, feed, maker),
             streams=MessageStream(

@@ -1,7 +1,8 @@
 """One cleanup run (SPEC §5): what goes, in which order, and how each deletion is proven.
 
 Order: expired sessions (rows, then their objects), abandoned pending uploads (rows, then
-objects), orphaned objects, old audit events, then old erasure journal entries. Rows go
+objects), orphaned objects, old audit events, old erasure journal entries, then expired
+idempotency keys (a session's own keys already went with it). Rows go
 first, in a transaction with their audit events; objects follow. If storage fails there,
 the objects belong to no live session any more, so the orphan sweep (this run's, or the
 next one's) takes them: a storage outage delays deletion but never loses track of an object.
@@ -34,6 +35,7 @@ from session_service.core.context import RequestContext
 from session_service.core.db import job_scope
 from session_service.core.settings import Settings
 from session_service.files.names import INCOMING_PREFIX, UPLOADS_PREFIX, incoming_key, object_ref
+from session_service.idempotency.repository import IdempotencyRepository
 from session_service.privacy.journal import ErasureJournal
 from session_service.storage.base import ObjectStore
 
@@ -83,6 +85,7 @@ class CleanupJob:
             ("orphaned_objects", self._orphaned_objects),
             ("audit_retention", self._audit_retention),
             ("erasure_journal", self._erasure_journal),
+            ("idempotency_keys", self._idempotency_keys),
         ):
             report.step = step
             try:
@@ -257,6 +260,24 @@ class CleanupJob:
         pruned = await self.journal.prune(before=now - retention, dry_run=dry_run)
         report.erasure_journal.add(pruned, limit=self.limit)
         self._count("erasure_journal", len(pruned), dry_run)
+
+    async def _idempotency_keys(
+        self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool
+    ) -> None:
+        """Answers kept for retries past IDEMPOTENCY_KEY_TTL: counted, never listed."""
+        if dry_run:
+            async with job_scope(self.maker) as db:
+                report.idempotency_keys.count = await IdempotencyRepository(db).count_expired(
+                    now=now
+                )
+            return
+        while True:
+            async with job_scope(self.maker) as db:
+                deleted = await IdempotencyRepository(db).purge_expired(now=now, limit=self.batch)
+            report.idempotency_keys.count += deleted
+            self._count("idempotency_keys", deleted, dry_run)
+            if deleted < self.batch:
+                return
 
     async def _delete_objects(
         self, report: CleanupReport, keys: list[str], *, step: str, dry_run: bool

@@ -37,6 +37,7 @@ class CleanupReport:
     session_objects: Deleted = field(default_factory=Deleted)
     audit_events: Deleted = field(default_factory=Deleted)
     erasure_journal: Deleted = field(default_factory=Deleted)
+    idempotency_keys: Deleted = field(default_factory=Deleted)
     errors: list[dict[str, str]] = field(default_factory=list)
 
     @property
@@ -51,6 +52,7 @@ class CleanupReport:
                 self.session_objects,
                 self.audit_events,
                 self.erasure_journal,
+                self.idempotency_keys,
             )
         )
 
@@ -66,6 +68,7 @@ class CleanupReport:
             "session_objects": self.session_objects.count,
             "audit_events": self.audit_events.count,
             "erasure_journal": self.erasure_journal.count,
+            "idempotency_keys": self.idempotency_keys.count,
         }
 
     def as_dict(self) -> dict[str, Any]:

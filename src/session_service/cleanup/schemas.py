@@ -44,6 +44,10 @@ class CleanupReportRead(BaseModel):
     session_objects: DeletedRead
     audit_events: DeletedRead
     erasure_journal: DeletedRead
+    idempotency_keys: DeletedRead = Field(
+        description="Expired `Idempotency-Key` answers: counted, not listed (a key's row is "
+        "named by a digest only)."
+    )
     errors: list[CleanupErrorRead]
     deletions: int = Field(description="Everything deleted (or, dry, to be deleted).")
 

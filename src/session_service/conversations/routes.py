@@ -42,6 +42,7 @@ from session_service.http.sse import (
     event_frame,
     retry_frame,
 )
+from session_service.idempotency.deps import Idempotent, IdempotentCall
 from session_service.privacy.deps import LockedSessionById
 from session_service.ratelimit.limiter import CallKind
 from session_service.sessions.deps import CurrentSession, LockedSession, SessionServiceDep
@@ -127,10 +128,13 @@ def _draft(body: UserMessageCreate | AgentMessageCreate, role: Role) -> Draft:
     )
 
 
-def _appended(appended: Appended, response: Response) -> MessageRead:
-    if not appended.created:
-        response.status_code = 200
-    return MessageRead.of(appended.message)
+async def _appended(
+    idempotency: Idempotent, appended: Appended, session: SessionSnapshot
+) -> Response:
+    """`201`, or `200` with the stored message for a repeated `client_message_id`."""
+    status = 201 if appended.created else 200
+    body = MessageRead.of(appended.message)
+    return await idempotency.respond(body, status=status, session_id=session.id)
 
 
 @router.post(
@@ -141,15 +145,17 @@ def _appended(appended: Appended, response: Response) -> MessageRead:
 )
 async def create_conversation(
     session: LockedSession,
+    idempotency: IdempotentCall,
     service: ConversationServiceDep,
     db: DbSession,
     ctx: RequestContextDep,
     body: ConversationCreate | None = None,
-) -> ConversationRead:
+) -> Response:
     """Start a conversation in the caller's session."""
     title = body.title if body is not None else None
     created = await service.create(session, title=title, db=db, ctx=ctx)
-    return ConversationRead.model_validate(created)
+    answer = ConversationRead.model_validate(created)
+    return await idempotency.respond(answer, status=201, session_id=session.id)
 
 
 @router.get(
@@ -206,17 +212,17 @@ async def delete_conversation(
 async def send_message(
     conversation_id: uuid.UUID,
     body: UserMessageCreate,
-    response: Response,
     session: LockedSession,
+    idempotency: IdempotentCall,
     service: ConversationServiceDep,
     db: DbSession,
     ctx: RequestContextDep,
-) -> MessageRead:
+) -> Response:
     """Add the visitor's message; `201`, or `200` with the stored one for a repeated
     `client_message_id`."""
     draft = _draft(body, Role.USER)
     appended = await service.append(session, conversation_id, draft, db=db, ctx=ctx)
-    return _appended(appended, response)
+    return await _appended(idempotency, appended, session)
 
 
 @router.get(
@@ -339,14 +345,14 @@ async def list_messages_by_service(
 async def add_message_by_service(
     conversation_id: uuid.UUID,
     body: AgentMessageCreate,
-    response: Response,
     session: LockedSessionById,
+    idempotency: IdempotentCall,
     service: ConversationServiceDep,
     db: DbSession,
     ctx: RequestContextDep,
-) -> MessageRead:
+) -> Response:
     """Add a message of any role (an assistant reply, a tool result) to a live session;
     `200` with the stored one for a repeated `client_message_id`."""
     draft = _draft(body, body.role)
     appended = await service.append_reply(session, conversation_id, draft, db=db, ctx=ctx)
-    return _appended(appended, response)
+    return await _appended(idempotency, appended, session)

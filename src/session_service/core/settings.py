@@ -529,6 +529,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "session_max_age": ("session_max_age",),
     "allow_client_tokens": ("allow_client_tokens",),
     "last_seen_throttle": ("last_seen_throttle",),
+    "idempotency_key_ttl": ("idempotency_key_ttl",),
     "audit_validations": ("audit_validations",),
     "audit_client_detail": ("audit_client_detail",),
     "audit_seal_interval": ("audit_seal_interval",),
@@ -743,6 +744,12 @@ class Settings(BaseSettings):
     last_seen_throttle: Duration = Field(
         default=timedelta(minutes=1),
         description="Validations refresh last_seen_at at most this often per session.",
+    )
+    idempotency_key_ttl: Duration = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        description="How long the answer to a request sent with an `Idempotency-Key` is kept "
+        "for its retries; later, the same key runs the request again.",
     )
     audit_validations: AuditValidations = AuditValidations.FAILURES
     audit_client_detail: AuditClientDetail = Field(

@@ -21,6 +21,7 @@ from session_service.http.deps import DbSession, RequestContextDep
 from session_service.http.problems import error_response, problem_responses
 from session_service.http.ratelimits import rate_limit
 from session_service.http.urls import PublicBase, absolute_url
+from session_service.idempotency.deps import IdempotentCall
 from session_service.ratelimit.limiter import CallKind
 from session_service.sessions.deps import CurrentSession, LockedSession
 
@@ -37,20 +38,22 @@ router = APIRouter(tags=["files"])
 async def create_upload(
     base: PublicBase,
     session: LockedSession,
+    idempotency: IdempotentCall,
     body: UploadCreate,
     service: FileServiceDep,
     db: DbSession,
     ctx: RequestContextDep,
-) -> UploadCreated:
+) -> Response:
     """Record a pending file and return the form that uploads it straight to storage."""
     issued = await service.issue_slot(session, body, db=db, ctx=ctx)
     slot = issued.slot
-    return UploadCreated(
+    created = UploadCreated(
         file=FileRead.model_validate(issued.file),
         upload=UploadFormRead(
             url=absolute_url(base, slot.url), fields=slot.fields, expires_at=slot.expires_at
         ),
     )
+    return await idempotency.respond(created, status=201, session_id=session.id)
 
 
 @router.post(

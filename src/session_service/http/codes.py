@@ -16,6 +16,9 @@ class ProblemCode(StrEnum):
     VALIDATION_ERROR = "validation_error"
     MALFORMED_JSON = "malformed_json"
     MALFORMED_REQUEST = "malformed_request"
+    IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
     SESSION_INVALID = "session_invalid"
     TOKEN_REPLACED = "token_replaced"  # noqa: S105 (a code, no secret)
     SESSION_EXISTS = "session_exists"
@@ -76,6 +79,9 @@ STATUS: dict[ProblemCode, int] = {
     ProblemCode.VALIDATION_ERROR: 422,
     ProblemCode.MALFORMED_JSON: 400,
     ProblemCode.MALFORMED_REQUEST: 400,
+    ProblemCode.IDEMPOTENCY_KEY_INVALID: 400,
+    ProblemCode.IDEMPOTENCY_KEY_REUSED: 422,
+    ProblemCode.IDEMPOTENCY_KEY_IN_USE: 409,
     ProblemCode.SESSION_INVALID: 401,
     ProblemCode.TOKEN_REPLACED: 409,
     ProblemCode.SESSION_EXISTS: 409,

@@ -77,6 +77,7 @@ CLEANUP_REPORT: dict[str, Any] = {
     "session_objects": DELETED,
     "audit_events": DELETED,
     "erasure_journal": DELETED,
+    "idempotency_keys": DELETED,
     "errors": [],
     "deletions": 2,
 }

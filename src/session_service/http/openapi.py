@@ -11,6 +11,8 @@ pass over that document, so the routes stay plain:
   every answer, `Retry-After` and the `X-RateLimit-*` family on 429, `Retry-After` on 503,
   `WWW-Authenticate` on a key-protected 401, `Location` on a created session;
 - `X-Session-ID` is required, as a string, wherever a missing one is a 401;
+- an operation that takes `Idempotency-Key` declares the key's form, `Idempotent-Replayed`
+  on its successful answers and the key's refusals among its error answers;
 - an optional request body is `required: false` with its schema, not a union with null;
 - tags carry descriptions, and `servers` names `PUBLIC_BASE_URL` when it is set.
 """
@@ -27,6 +29,16 @@ from session_service.http.problem_json import PROBLEM_MEDIA_TYPE
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 SESSION_ID_HEADER = "X-Session-ID"
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+# What each error status also means on an operation that takes `Idempotency-Key`.
+IDEMPOTENCY_REFUSALS = {
+    "400": "An `Idempotency-Key` that is not 1 to 255 visible ASCII characters "
+    "(`idempotency_key_invalid`).",
+    "409": "A retry while the first request with its `Idempotency-Key` is still being "
+    "processed (`idempotency_key_in_use`).",
+    "422": "An `Idempotency-Key` used before for a different request (`idempotency_key_reused`).",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +173,11 @@ HEADERS: dict[str, dict[str, Any]] = {
     "X-RateLimit-Reset": {"description": "When the window resets (epoch seconds).", **_INTEGER},
     "WWW-Authenticate": {"description": "`Bearer`: the route takes an API key.", **_STRING},
     "Location": {"description": "The caller's session resource.", **_STRING},
+    REPLAYED_HEADER: {
+        "description": "`true` on the stored first answer replayed to a retry with the same "
+        "`Idempotency-Key` (nothing ran again); absent on a first answer.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
 }
 """Response headers, declared once under `components/headers`."""
 
@@ -186,6 +203,7 @@ def build_document(app: FastAPI, *, public_base_url: str | None) -> dict[str, An
             operation["summary"] = meta.summary
             _complete_responses(operation)
             _require_session_header(operation)
+            _declare_idempotency(operation)
             _optional_body_without_null(operation)
     components = document.setdefault("components", {})
     components["headers"] = HEADERS
@@ -215,6 +233,20 @@ def _complete_responses(operation: dict[str, Any]) -> None:
         if code == 201 and operation["operationId"] in ("sessions-create", "sessions-reset"):
             names.append("Location")
         response["headers"] = _headers(*names)
+
+
+def _declare_idempotency(operation: dict[str, Any]) -> None:
+    """The key's form, `Idempotent-Replayed` on success, its refusals among the errors."""
+    parameters = operation.get("parameters", [])
+    keys = [p for p in parameters if p["in"] == "header" and p["name"] == IDEMPOTENCY_KEY_HEADER]
+    if not keys:
+        return
+    keys[0]["schema"] = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}
+    for status, response in operation["responses"].items():
+        if status.startswith("2"):
+            response["headers"].update(_headers(REPLAYED_HEADER))
+        elif status in IDEMPOTENCY_REFUSALS:
+            response["description"] += " " + IDEMPOTENCY_REFUSALS[status]
 
 
 def _optional_body_without_null(operation: dict[str, Any]) -> None:

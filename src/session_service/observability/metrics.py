@@ -105,6 +105,13 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+        self.idempotent_replays = Counter(
+            f"{PREFIX}_idempotent_replays",
+            "Requests answered with the stored first answer of their Idempotency-Key, by "
+            "operation (nothing ran again).",
+            ["operation"],
+            registry=registry,
+        )
         self.alerts = Counter(
             f"{PREFIX}_alerts",
             "Admin alerts by channel and result (sent, failed).",
@@ -176,6 +183,10 @@ class Metrics:
     def cleanup_deleted(self, kind: str, count: int) -> None:
         """Cleanup committed `count` deletions of `kind`."""
         self.cleanup_deletions.labels(kind).inc(count)
+
+    def idempotent_replay(self, operation: str) -> None:
+        """A retry was answered with its key's stored answer."""
+        self.idempotent_replays.labels(operation).inc()
 
     def alert(self, channel: str, ok: bool) -> None:
         """The notifier tried a channel."""

@@ -15,6 +15,7 @@ from session_service.http.deps import DbSession, RequestContextDep, request_cont
 from session_service.http.direct import add_direct_route
 from session_service.http.problems import problem_responses
 from session_service.http.ratelimits import HOLDER_LIMIT, enforce, rate_limit
+from session_service.idempotency.deps import Idempotent, IdempotentCall
 from session_service.ratelimit.limiter import CallKind
 from session_service.sessions.deps import (
     SESSION_ID_HEADER,
@@ -60,6 +61,13 @@ def _with_token(model: type[Answer], issued: Issued) -> Answer:
     return model.model_validate({**asdict(issued.session), "token": issued.token})
 
 
+async def _created(idempotency: Idempotent, body: BaseModel, issued: Issued) -> Response:
+    """`201`, `Location` the holder's session; the answer belongs to the new session."""
+    return await idempotency.respond(
+        body, status=201, session_id=issued.session.id, location=HOLDER_SESSION_PATH
+    )
+
+
 @router.post(
     "/sessions",
     status_code=201,
@@ -71,13 +79,12 @@ async def create_session(
     service: SessionServiceDep,
     db: DbSession,
     ctx: RequestContextDep,
-    response: Response,
+    idempotency: IdempotentCall,
     body: Annotated[SessionCreate | None, Body()] = None,
-) -> SessionIssued:
+) -> Response:
     """Open a new anonymous session; the answer carries its token (shown only here)."""
     issued = await service.open(db=db, proposed_token=body.id if body else None, ctx=ctx)
-    response.headers["Location"] = HOLDER_SESSION_PATH
-    return _with_token(SessionIssued, issued)
+    return await _created(idempotency, _with_token(SessionIssued, issued), issued)
 
 
 # Mounted as a DirectRoute (see add_direct_routes): no dependency resolution or response
@@ -108,14 +115,14 @@ async def reset_session(
     service: SessionServiceDep,
     db: DbSession,
     ctx: RequestContextDep,
-    response: Response,
     body: ResetRequest,
+    idempotency: IdempotentCall,
     x_session_id: SessionIdHeader = None,
-) -> ResetRead:
+) -> Response:
     """Replace a lost, tampered or invalid session with a new one (and a new token)."""
     issued = await service.reset(x_session_id, db=db, reason=body.reason, ctx=ctx)
-    response.headers["Location"] = HOLDER_SESSION_PATH
-    return ResetRead(session=_with_token(SessionIssued, issued))
+    answer = ResetRead(session=_with_token(SessionIssued, issued))
+    return await _created(idempotency, answer, issued)
 
 
 @router.get(
