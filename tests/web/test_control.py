@@ -308,3 +308,43 @@ def test_junk_another_tab_writes_is_replaced_by_a_fresh_start(page: Page) -> Non
     assert outcome["id"] not in (None, first)
     stored = page.evaluate(f"localStorage.getItem({STORAGE_KEY!r})")
     assert re.fullmatch(r"[0-9a-f-]{36}", stored)
+
+
+def test_a_create_whose_answer_is_lost_is_repeated_and_makes_one_session(
+    chromium: Browser, service: str
+) -> None:
+    """The first create reaches the service, its answer never reaches the page: the module's
+    repeat carries the same Idempotency-Key, and the service answers it with that session."""
+    context = chromium.new_context()
+    context.route(f"{service}{BLANK}", blank)
+    tab = context.new_page()
+    tab.goto(f"{service}{BLANK}")
+    keys: list[str | None] = []
+    lost: list[dict[str, Any]] = []
+
+    def lose_the_first_answer(route: Route) -> None:
+        keys.append(route.request.header_value("Idempotency-Key"))
+        if lost:
+            route.continue_()
+            return
+        answer = route.fetch()  # the service creates the session...
+        lost.append(answer.json())
+        route.abort("connectionreset")  # ...and the page never hears of it
+
+    tab.route("**/api/v1/sessions", lose_the_first_answer)
+    before = sessions_created(service)
+    try:
+        public_id = tab.evaluate(
+            """async () => {
+                const m = await import("/static/session-client.js");
+                return new m.SessionClient({ retryBaseMs: 10 }).start();
+            }"""
+        )
+    finally:
+        context.close()
+
+    assert len(keys) == 2
+    assert keys[0] is not None
+    assert keys[0] == keys[1]
+    assert public_id == lost[0]["id"]  # the session the lost answer carried
+    assert sessions_created(service) - before == 1
