@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from session_service import migrations
 from session_service.cli import cli
-from session_service.core.settings import Settings
 
 CLI = [sys.executable, "-m", "session_service"]
 
@@ -120,15 +119,3 @@ class TestAuditCommands:
         assert broken.returncode == 1
         report = json.loads(broken.stdout.splitlines()[-1])
         assert [p["problem"] for p in report["problems"]] == ["event_changed"]
-
-
-class TestDurationSettings:
-    @pytest.mark.parametrize(
-        ("raw", "seconds"),
-        [("86400", 86400), ("0", 0), ("0.5", 0.5), ("PT24H", 86400), ("P7D", 604800)],
-    )
-    def test_seconds_or_iso_8601(
-        self, monkeypatch: pytest.MonkeyPatch, raw: str, seconds: float
-    ) -> None:
-        monkeypatch.setenv("SESSION_IDLE_TTL", raw)
-        assert Settings().session_idle_ttl.total_seconds() == seconds

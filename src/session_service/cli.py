@@ -9,11 +9,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from alembic.util.exc import CommandError
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from session_service import migrations, serving
@@ -26,8 +27,8 @@ from session_service.core.settings import (
     Settings,
     get_settings,
     production_problems,
-    setting_name,
 )
+from session_service.core.settings_errors import settings_problems
 from session_service.observability.logging import configure_logging
 from session_service.privacy.erasure import reapply_erasures
 from session_service.resources import open_resources
@@ -67,18 +68,11 @@ def serve(
 
 
 def _settings_or_exit() -> Settings:
-    """The settings, or a clear message per refused setting and exit code 2."""
+    """The settings, or one line per refused variable and exit code 2."""
     try:
         return get_settings()
-    except ValidationError as error:
-        _refuse([_describe(problem) for problem in error.errors()])
-        raise  # unreachable: _refuse exits
-
-
-def _describe(problem: Any) -> str:
-    loc = problem.get("loc", ())
-    message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{setting_name(loc)}: {message}" if loc else message
+    except (ValidationError, SettingsError) as error:
+        _refuse(settings_problems(error))
 
 
 def _refuse(problems: list[str]) -> NoReturn:
@@ -135,7 +129,8 @@ def openapi(
     """Print the OpenAPI document (the committed openapi.json must equal it)."""
     from session_service.app import create_app
 
-    document = json.dumps(create_app().openapi(), indent=2, sort_keys=True) + "\n"
+    document = json.dumps(create_app(_settings_or_exit()).openapi(), indent=2, sort_keys=True)
+    document += "\n"
     if output is None:
         sys.stdout.write(document)
     else:
