@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,15 @@ class TestAuditCommands:
         assert broken.returncode == 1
         report = json.loads(broken.stdout.splitlines()[-1])
         assert [p["problem"] for p in report["problems"]] == ["event_changed"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["serve"], ["migrate"], ["cleanup"], ["audit"], ["audit", "verify"], ["openapi"]],
+    ids=lambda command: " ".join(command) or "session-service",
+)
+def test_help_has_no_type_labels(command: list[str]) -> None:
+    """`--port PORT`, `--dry-run`: not `<int>`, `<bool>` or `<str>`."""
+    result = CliRunner().invoke(cli, [*command, "--help"], prog_name="session-service")
+    assert result.exit_code == 0
+    assert not re.search(r"<[a-z|\[\]-]+>", result.stdout), result.stdout

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +10,7 @@ from typer.testing import CliRunner
 
 from session_service.cli import cli
 from session_service.core.settings import get_settings
+from tests.cli_runs import run_cli
 
 COMMANDS = [
     ["serve"],
@@ -76,7 +74,7 @@ def test_every_command_refuses_in_one_line(
 
 
 def test_serve_as_a_process_prints_the_line_and_no_traceback(tmp_path: Path) -> None:
-    result = _run(tmp_path, "serve", SESSION_IDLE_TTL="0", CORS_ORIGINS="https://app.example")
+    result = run_cli(tmp_path, "serve", SESSION_IDLE_TTL="0", CORS_ORIGINS="https://app.example")
     assert result.returncode == 2
     assert result.stderr == (
         "configuration refused: SESSION_IDLE_TTL: must be more than 0 (expected a duration > 0: "
@@ -86,7 +84,7 @@ def test_serve_as_a_process_prints_the_line_and_no_traceback(tmp_path: Path) -> 
 
 def test_what_a_person_types_is_accepted(tmp_path: Path) -> None:
     """The issue's first contact: a comma-separated list and `1h` start the service."""
-    result = _run(
+    result = run_cli(
         tmp_path,
         "openapi",
         CORS_ORIGINS="https://app.example, https://admin.example",
@@ -96,15 +94,3 @@ def test_what_a_person_types_is_accepted(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("{")
-
-
-def _run(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "session_service", *args],
-        env={**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{home / 'x.db'}", **env},
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )

@@ -1,4 +1,10 @@
-"""`session-service` command line: serve, migrate, cleanup, audit, openapi."""
+"""`session-service` command line: serve, migrate, cleanup, audit, openapi.
+
+Every command reads the settings first; what the operator must fix (a refused setting, an
+unusable database, storage of another database) ends any command the same way: one
+`configuration refused: ...` line per problem on stderr and exit code 2
+(`command_errors.py`, applied to every command by `RefusingGroup`).
+"""
 
 from __future__ import annotations
 
@@ -9,76 +15,94 @@ import uuid
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from alembic.util.exc import CommandError
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typer.core import TyperGroup
 
 from session_service import migrations, serving
 from session_service.audit.sealing import AuditSealer, VerifyReport, verify_chain
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.runner import job_context
+from session_service.command_errors import PREFIX, refusal_lines
 from session_service.core.clock import utc_now
 from session_service.core.db import make_engine, make_sessionmaker, read_scope
 from session_service.core.settings import (
-    Settings,
+    ConfigurationRefused,
     get_settings,
     production_problems,
 )
-from session_service.core.settings_errors import settings_problems
 from session_service.observability.logging import configure_logging
 from session_service.privacy.erasure import reapply_erasures
 from session_service.resources import open_resources
 
 T = TypeVar("T")
 
-cli = typer.Typer(
-    help="Persistent anonymous sessions: server and operator tools.", no_args_is_help=True
-)
+
+class RefusingGroup(TyperGroup):
+    """Runs a command; what the operator must fix becomes one line each and exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click Context
+        try:
+            return super().invoke(ctx)
+        except Exception as error:
+            lines = refusal_lines(error)
+            if lines is None:
+                raise
+            for line in lines:
+                typer.echo(f"{PREFIX}{line}", err=True)
+            raise typer.Exit(2) from None
+
+
+def _commands(help_text: str, cls: type[TyperGroup] | None = None) -> typer.Typer:
+    """A group with plain help: options show a named value (`--port PORT`) or, for flags,
+    nothing, where rich help printed type labels (`<int>`, `<bool>`)."""
+    return typer.Typer(cls=cls, help=help_text, rich_markup_mode=None, no_args_is_help=True)
+
+
+cli = _commands("Persistent anonymous sessions: server and operator tools.", RefusingGroup)
 
 
 @cli.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address [HOST].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [PORT].")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes [WORKERS].")] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="HOST", help="Bind address (default: the HOST setting).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Port (default: the PORT setting).")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(metavar="N", help="Worker processes (default: the WORKERS setting)."),
+    ] = None,
 ) -> None:
-    """Serve the API (applies pending migrations first unless AUTO_MIGRATE=false).
+    """Serve the API; migrates first unless AUTO_MIGRATE=false.
 
-    Exit 2 when the configuration is refused (in production: see ENVIRONMENT).
+    Exit 0 once stopped by SIGTERM or SIGINT, 2 when the configuration is refused (one
+    line per problem), 3 when the server cannot start (the port is taken).
     """
-    settings = _settings_or_exit()
-    refused = production_problems(settings, workers=workers or settings.workers)
+    settings = get_settings()
+    workers = workers or settings.workers
+    refused = production_problems(settings, workers=workers)
     if refused:
-        _refuse(refused)
+        raise ConfigurationRefused(refused)
     configure_logging(settings)
-    if settings.database.auto_migrate:
-        migrations.upgrade(settings.database.url)
-    serving.serve(
-        host=host or settings.host,
-        port=settings.port if port is None else port,
-        workers=workers or settings.workers,
-        drain_seconds=settings.shutdown_drain_seconds,
-        http=settings.http,
-        database_connections=settings.database.pool_size + settings.database.max_overflow,
-    )
-
-
-def _settings_or_exit() -> Settings:
-    """The settings, or one line per refused variable and exit code 2."""
     try:
-        return get_settings()
-    except (ValidationError, SettingsError) as error:
-        _refuse(settings_problems(error))
-
-
-def _refuse(problems: list[str]) -> NoReturn:
-    for problem in problems:
-        typer.echo(f"configuration refused: {problem}", err=True)
-    raise typer.Exit(2)
+        with serving.stop_signals_before_serving():
+            if settings.database.auto_migrate:
+                migrations.upgrade(settings.database.url)
+            serving.serve(
+                host=host or settings.host,
+                port=settings.port if port is None else port,
+                workers=workers,
+                drain_seconds=settings.shutdown_drain_seconds,
+                http=settings.http,
+                database_connections=settings.database.pool_size + settings.database.max_overflow,
+            )
+    except serving.StoppedBeforeServing:
+        raise typer.Exit(0) from None
 
 
 class MigrateAction(StrEnum):
@@ -91,17 +115,21 @@ class MigrateAction(StrEnum):
 
 @cli.command()
 def migrate(
-    action: Annotated[MigrateAction, typer.Argument()] = MigrateAction.UPGRADE,
-    revision: Annotated[
-        str | None,
-        typer.Argument(help="Target revision (upgrade: default head; downgrade: required)."),
-    ] = None,
+    # Described in the docstring: typer would label them `<str>` in an Arguments section.
+    action: Annotated[
+        MigrateAction, typer.Argument(metavar="ACTION", hidden=True)
+    ] = MigrateAction.UPGRADE,
+    revision: Annotated[str | None, typer.Argument(metavar="REVISION", hidden=True)] = None,
 ) -> None:
-    """Apply, revert or show schema migrations on DATABASE_URL; print JSON.
+    """Apply, revert or show the schema migrations of DATABASE_URL; print JSON.
 
-    Exit 0 when done, 2 for a missing or unknown target revision.
+    ACTION is upgrade (the default), downgrade or current; REVISION the target (upgrade:
+    head unless given; downgrade: required, for example base).
+
+    Exit 0 when done, 2 for a missing or unknown target revision or a refused
+    configuration (the database cannot be reached, or refused a migration).
     """
-    settings = _settings_or_exit()
+    settings = get_settings()
     configure_logging(settings, stream=sys.stderr)  # stdout carries the JSON
     url = settings.database.url
     try:
@@ -123,21 +151,23 @@ def migrate(
 @cli.command()
 def openapi(
     output: Annotated[
-        Path | None, typer.Option(help="Write to this file instead of stdout.")
+        Path | None, typer.Option(metavar="FILE", help="Write to this file instead of stdout.")
     ] = None,
 ) -> None:
-    """Print the OpenAPI document (the committed openapi.json must equal it)."""
+    """Print the OpenAPI document (the committed openapi.json must equal it).
+
+    Exit 0; 2 when the configuration is refused.
+    """
     from session_service.app import create_app
 
-    document = json.dumps(create_app(_settings_or_exit()).openapi(), indent=2, sort_keys=True)
-    document += "\n"
+    document = json.dumps(create_app().openapi(), indent=2, sort_keys=True) + "\n"
     if output is None:
         sys.stdout.write(document)
     else:
         output.write_text(document)
 
 
-audit_cli = typer.Typer(help="The audit trail's hash chain.", no_args_is_help=True)
+audit_cli = _commands("The audit trail's hash chain.")
 cli.add_typer(audit_cli, name="audit")
 
 
@@ -166,10 +196,10 @@ def cleanup(
     Exit 0 when the run finished without errors, 1 when a step failed (the report names
     it), 2 when the configuration is refused, 3 when another run holds the lock.
     """
-    settings = _settings_or_exit()
+    settings = get_settings()
     refused = production_problems(settings, workers=1)
     if refused:
-        _refuse(refused)
+        raise ConfigurationRefused(refused)
     configure_logging(settings, stream=sys.stderr)  # stdout carries the report
 
     async def run() -> CleanupReport | None:
@@ -186,8 +216,12 @@ def cleanup(
 
 @audit_cli.command("verify")
 def audit_verify() -> None:
-    """Recompute the chain; print a JSON report; exit 1 if any batch is broken."""
-    configure_logging(_settings_or_exit(), stream=sys.stderr)
+    """Recompute the chain; print a JSON report.
+
+    Exit 0 when the chain is intact, 1 when a batch is broken, 2 when the configuration is
+    refused.
+    """
+    configure_logging(get_settings(), stream=sys.stderr)
     report = asyncio.run(_with_sessionmaker(_verify))
     typer.echo(json.dumps(report.as_dict()))
     raise typer.Exit(0 if report.ok else 1)
@@ -195,8 +229,11 @@ def audit_verify() -> None:
 
 @audit_cli.command("seal")
 def audit_seal() -> None:
-    """Seal every event old enough now (the server also does this in the background)."""
-    settings = _settings_or_exit()
+    """Seal every event old enough now (the server also does, in the background).
+
+    Exit 0; 2 when the configuration is refused.
+    """
+    settings = get_settings()
     configure_logging(settings, stream=sys.stderr)
 
     async def seal(maker: async_sessionmaker[AsyncSession]) -> int:
@@ -205,7 +242,7 @@ def audit_seal() -> None:
     typer.echo(json.dumps({"sealed_events": asyncio.run(_with_sessionmaker(seal))}))
 
 
-privacy_cli = typer.Typer(help="Personal data: erasures.", no_args_is_help=True)
+privacy_cli = _commands("Personal data: erasures.")
 cli.add_typer(privacy_cli, name="privacy")
 
 
@@ -216,7 +253,7 @@ def privacy_reapply_erasures() -> None:
     Prints `{"journal_entries", "reapplied"}` (public ids). Exit 0; 2 when the configuration
     is refused.
     """
-    settings = _settings_or_exit()
+    settings = get_settings()
     configure_logging(settings, stream=sys.stderr)  # stdout carries the report
 
     async def run() -> tuple[int, list[uuid.UUID]]:
