@@ -37,6 +37,7 @@ from session_service.core.settings import (
 from session_service.observability.logging import configure_logging
 from session_service.privacy.erasure import reapply_erasures
 from session_service.resources import open_resources
+from session_service.storage.ownership import ensure_storage_owner
 
 T = TypeVar("T")
 
@@ -64,6 +65,12 @@ def _commands(help_text: str, cls: type[TyperGroup] | None = None) -> typer.Type
 
 cli = _commands("Persistent anonymous sessions: server and operator tools.", RefusingGroup)
 
+ADOPT_HELP = (
+    "Hand LOCAL_STORAGE_DIR over to this database, which then owns (and cleans up) its "
+    "objects; without it a directory of another database is refused."
+)
+AdoptStorage = Annotated[bool, typer.Option("--adopt-storage", help=ADOPT_HELP)]
+
 
 @cli.command()
 def serve(
@@ -77,6 +84,7 @@ def serve(
         int | None,
         typer.Option(metavar="N", help="Worker processes (default: the WORKERS setting)."),
     ] = None,
+    adopt_storage: AdoptStorage = False,
 ) -> None:
     """Serve the API; migrates first unless AUTO_MIGRATE=false.
 
@@ -93,6 +101,7 @@ def serve(
         with serving.stop_signals_before_serving():
             if settings.database.auto_migrate:
                 migrations.upgrade(settings.database.url)
+            asyncio.run(ensure_storage_owner(settings, adopt=adopt_storage))
             serving.serve(
                 host=host or settings.host,
                 port=settings.port if port is None else port,
@@ -190,17 +199,20 @@ def cleanup(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be deleted; delete nothing.")
     ] = False,
+    adopt_storage: AdoptStorage = False,
 ) -> None:
     """Run cleanup once; print a JSON report.
 
     Exit 0 when the run finished without errors, 1 when a step failed (the report names
-    it), 2 when the configuration is refused, 3 when another run holds the lock.
+    it), 2 when the configuration is refused (LOCAL_STORAGE_DIR of another database
+    included), 3 when another run holds the lock.
     """
     settings = get_settings()
     refused = production_problems(settings, workers=1)
     if refused:
         raise ConfigurationRefused(refused)
     configure_logging(settings, stream=sys.stderr)  # stdout carries the report
+    asyncio.run(ensure_storage_owner(settings, adopt=adopt_storage, dry_run=dry_run))
 
     async def run() -> CleanupReport | None:
         async with open_resources(settings, utc_now) as resources:

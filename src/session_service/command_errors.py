@@ -1,7 +1,7 @@
 """What stops a command before it can do its work, as one line per problem (exit code 2).
 
 A refused setting, a database that is missing, unreachable or refuses the login or a
-migration: each is the operator's to fix,
+migration, a local storage directory of another database: each is the operator's to fix,
 and each has one cause. Every command reports them the same way, `configuration refused:
 VARIABLE: what is wrong (and what to do)`, instead of a traceback; anything else is a bug
 and keeps its traceback.
@@ -17,6 +17,7 @@ from session_service.core.db_failures import database_failure
 from session_service.core.settings import ConfigurationRefused, Settings, get_settings
 from session_service.core.settings_errors import settings_problems
 from session_service.migrations import MigrationRefused
+from session_service.storage.ownership import StorageOfAnotherDatabase
 
 PREFIX = "configuration refused: "
 
@@ -29,6 +30,8 @@ def refusal_lines(error: BaseException) -> list[str] | None:
         return settings_problems(error)
     if isinstance(error, ConfigurationRefused):
         return error.problems
+    if isinstance(error, StorageOfAnotherDatabase):
+        return [str(error)]
     if isinstance(error, MigrationRefused):
         return [f"DATABASE_URL: the database refused a migration: {error}"]
     if isinstance(error, CommandError):  # the database's revision is unknown to this code
