@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from session_service import migrations
@@ -115,3 +116,40 @@ def test_a_sqlite_file_that_cannot_be_created(tmp_path: Path, command: list[str]
     url = f"sqlite+aiosqlite:///{tmp_path / 'a-file' / 'x.db'}"
     line = refusal(run_cli(tmp_path, *command, DATABASE_URL=url), "DATABASE_URL")
     assert line.startswith(f"the SQLite file {tmp_path / 'a-file' / 'x.db'} cannot be created")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["cleanup"], ["audit", "verify"], ["audit", "seal"], ["privacy", "reapply-erasures"]],
+    ids=" ".join,
+)
+def test_a_database_without_the_schema(tmp_path: Path, command: list[str]) -> None:
+    """Before, `cleanup` on a fresh database said it was unreachable, in a traceback."""
+    line = refusal(run_cli(tmp_path, *command), "DATABASE_URL")
+    assert line == "the database has no schema yet; run `session-service migrate` first"
+
+
+def test_serve_without_auto_migrate_needs_the_schema(tmp_path: Path) -> None:
+    line = refusal(run_cli(tmp_path, "serve", AUTO_MIGRATE="false"), "DATABASE_URL")
+    assert line == "the database has no schema yet; run `session-service migrate` first"
+
+
+def test_pending_migrations_are_refused_a_newer_schema_is_not(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    head = migrations.head_revision()
+    [previous] = [
+        revision.down_revision
+        for revision in ScriptDirectory.from_config(migrations.alembic_config(url)).walk_revisions()
+        if revision.revision == head
+    ]
+    migrations.upgrade(url, str(previous))
+    line = refusal(run_cli(tmp_path, "cleanup"), "DATABASE_URL")
+    assert line == (
+        f"the database is at revision {previous} and this version needs {head}; run "
+        "`session-service migrate` first"
+    )
+    migrations.upgrade(url)
+    with sqlite3.connect(tmp_path / "cli.db") as conn:  # as a newer version would leave it
+        conn.execute("UPDATE alembic_version SET version_num = 'f00dfeed'")
+    verified = run_cli(tmp_path, "audit", "verify")
+    assert verified.returncode == 0, verified.stderr

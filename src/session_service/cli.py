@@ -31,6 +31,7 @@ from session_service.core.clock import utc_now
 from session_service.core.db import make_engine, make_sessionmaker, read_scope
 from session_service.core.settings import (
     ConfigurationRefused,
+    Settings,
     get_settings,
     production_problems,
 )
@@ -101,6 +102,8 @@ def serve(
         with serving.stop_signals_before_serving():
             if settings.database.auto_migrate:
                 migrations.upgrade(settings.database.url)
+            else:
+                _require_schema(settings)
             asyncio.run(ensure_storage_owner(settings, adopt=adopt_storage))
             serving.serve(
                 host=host or settings.host,
@@ -112,6 +115,13 @@ def serve(
             )
     except serving.StoppedBeforeServing:
         raise typer.Exit(0) from None
+
+
+def _require_schema(settings: Settings) -> None:
+    """Refuse a database without this version's schema: every query would fail."""
+    problem = migrations.schema_problem(settings.database.url)
+    if problem:
+        raise ConfigurationRefused([f"DATABASE_URL: {problem}"])
 
 
 class MigrateAction(StrEnum):
@@ -212,6 +222,7 @@ def cleanup(
     if refused:
         raise ConfigurationRefused(refused)
     configure_logging(settings, stream=sys.stderr)  # stdout carries the report
+    _require_schema(settings)
     asyncio.run(ensure_storage_owner(settings, adopt=adopt_storage, dry_run=dry_run))
 
     async def run() -> CleanupReport | None:
@@ -234,6 +245,7 @@ def audit_verify() -> None:
     refused.
     """
     configure_logging(get_settings(), stream=sys.stderr)
+    _require_schema(get_settings())
     report = asyncio.run(_with_sessionmaker(_verify))
     typer.echo(json.dumps(report.as_dict()))
     raise typer.Exit(0 if report.ok else 1)
@@ -247,6 +259,7 @@ def audit_seal() -> None:
     """
     settings = get_settings()
     configure_logging(settings, stream=sys.stderr)
+    _require_schema(settings)
 
     async def seal(maker: async_sessionmaker[AsyncSession]) -> int:
         return await AuditSealer(maker, clock=utc_now, min_age=settings.audit_seal_min_age).seal()
@@ -267,6 +280,7 @@ def privacy_reapply_erasures() -> None:
     """
     settings = get_settings()
     configure_logging(settings, stream=sys.stderr)  # stdout carries the report
+    _require_schema(settings)
 
     async def run() -> tuple[int, list[uuid.UUID]]:
         async with open_resources(settings, utc_now) as resources:

@@ -12,9 +12,9 @@ from typing import TypeVar
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData
+from alembic.util.exc import CommandError
+from sqlalchemy import MetaData, inspect, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
@@ -109,9 +109,39 @@ def inspect_database(database_url: str, read: Callable[[Connection], T]) -> T:
 
 
 def current_revision(database_url: str) -> str | None:
-    """The revision the database is at, or None when it has no schema yet."""
+    """The revision the database is at, or None when it has no schema yet.
+
+    Read from Alembic's version table directly: a migration context would log two lines
+    about itself on every command that only checks the schema.
+    """
 
     def _read(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        return None if revision is None else str(revision)
 
     return inspect_database(database_url, _read)
+
+
+def schema_problem(database_url: str) -> str | None:
+    """Why the database's schema is not ready for this version; None when it is.
+
+    No schema yet, or migrations this version knows still pending: the command would fail
+    on its first query. A revision this version does not know is a newer schema, which an
+    older version may still use (as during a rolling upgrade): not refused here.
+    """
+    current = current_revision(database_url)
+    head = head_revision()
+    if current == head:
+        return None
+    if current is None:
+        return "the database has no schema yet; run `session-service migrate` first"
+    try:
+        ScriptDirectory.from_config(alembic_config(database_url)).get_revision(current)
+    except CommandError:
+        return None
+    return (
+        f"the database is at revision {current} and this version needs {head}; run "
+        "`session-service migrate` first"
+    )
