@@ -141,9 +141,15 @@ class TestLists:
             ),
             "ALLOWED_HOSTS": ("[::1],localhost", '["[::1]", "localhost"]'),
             "ALERT_EMAIL_TO": ("a@example.org,b@example.org", '["a@example.org","b@example.org"]'),
+            "ADMIN_API_KEYS": ("k3 , k4", '["k3", "k4"]'),
+            "SIGNING_KEYS": ("s1,s2", '["s1","s2"]'),
+            "CORS_ORIGINS": (
+                "https://a.example,http://b.example:8080",
+                '["https://a.example", "http://b.example:8080"]',
+            ),
         }
         lists = [name for name, path in FLAT_NAMES.items() if _is_list(path)]
-        assert {name.upper() for name in lists} >= set(values)
+        assert {name.upper() for name in lists} == set(values)
         for name, (typed, json_form) in values.items():
             monkeypatch.setenv(name, typed)
             comma = Settings()
