@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,6 @@ from typer.testing import CliRunner
 
 from session_service import migrations
 from session_service.cli import cli
-from session_service.core.settings import Settings
 
 CLI = [sys.executable, "-m", "session_service"]
 
@@ -122,13 +122,13 @@ class TestAuditCommands:
         assert [p["problem"] for p in report["problems"]] == ["event_changed"]
 
 
-class TestDurationSettings:
-    @pytest.mark.parametrize(
-        ("raw", "seconds"),
-        [("86400", 86400), ("0", 0), ("0.5", 0.5), ("PT24H", 86400), ("P7D", 604800)],
-    )
-    def test_seconds_or_iso_8601(
-        self, monkeypatch: pytest.MonkeyPatch, raw: str, seconds: float
-    ) -> None:
-        monkeypatch.setenv("SESSION_IDLE_TTL", raw)
-        assert Settings().session_idle_ttl.total_seconds() == seconds
+@pytest.mark.parametrize(
+    "command",
+    [[], ["serve"], ["migrate"], ["cleanup"], ["audit"], ["audit", "verify"], ["openapi"]],
+    ids=lambda command: " ".join(command) or "session-service",
+)
+def test_help_has_no_type_labels(command: list[str]) -> None:
+    """`--port PORT`, `--dry-run`: not `<int>`, `<bool>` or `<str>`."""
+    result = CliRunner().invoke(cli, [*command, "--help"], prog_name="session-service")
+    assert result.exit_code == 0
+    assert not re.search(r"<[a-z|\[\]-]+>", result.stdout), result.stdout

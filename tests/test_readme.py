@@ -8,6 +8,7 @@ from pathlib import Path
 from session_service.app import create_app
 from session_service.core.errors import ServiceError
 from session_service.core.settings import FLAT_NAMES
+from session_service.core.settings_errors import accepted_form
 from session_service.http.codes import STATUS, ProblemCode
 from session_service.http.problems import _HTTP_CODES
 
@@ -52,3 +53,32 @@ def test_every_error_code_is_in_the_readme() -> None:
 def test_every_setting_is_in_the_readme() -> None:
     for name in FLAT_NAMES:
         assert f"| `{name.upper()}` |" in README, name
+
+
+def _settings_rows() -> dict[str, tuple[str, str, str]]:
+    """Each setting's row of the Configuration table: (default, accepts, meaning)."""
+    section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(
+        r"^\| `([A-Z0-9_]+)` \| (.*?) \| (.*?) \| (.*) \|$", section, flags=re.MULTILINE
+    )
+    return {name: (default, accepts, meaning) for name, default, accepts, meaning in rows}
+
+
+def test_every_setting_says_what_it_accepts_as_the_code_does() -> None:
+    """Types and bounds (`integer ≥ 1024`, `duration > 0`) come from the fields themselves."""
+    rows = _settings_rows()
+    assert set(rows) == {name.upper() for name in FLAT_NAMES}
+    wrong = {
+        name: (rows[name][1], accepted_form(name))
+        for name in rows
+        if rows[name][1] != accepted_form(name)
+    }
+    assert not wrong, wrong
+
+
+def test_a_duration_that_may_be_zero_says_what_zero_does() -> None:
+    for name, (_, accepts, meaning) in _settings_rows().items():
+        if accepts.startswith("duration") and (
+            "≥ 0" in accepts or accepts.startswith("duration 0 ")
+        ):
+            assert "`0`" in meaning, name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -13,8 +14,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
+
+from session_service.migrations import MIGRATION_LOCK_KEY
 
 
 def _free_port() -> int:
@@ -219,3 +223,49 @@ def test_a_request_that_is_not_http_is_answered_problem_json(
     assert problem["status"] == 400
     assert problem["request_id"] == headers["x-request-id"]
     assert problem["request_id"] in log_path.read_text()  # the log line it names
+
+
+def test_a_stop_during_migrations_exits_0(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """SIGTERM before the server runs (here: migrations waiting for their lock) is a clean
+    stop too, not status 143; the migration's transaction is rolled back."""
+    from tests.conftest import PostgresFactory
+
+    factory: PostgresFactory = request.getfixturevalue("postgres")
+    url = factory.create()
+    log_path = tmp_path / "serve.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        with log_path.open("w") as log_file:
+            return subprocess.Popen(
+                [sys.executable, "-m", "session_service", "serve"],
+                env={**os.environ, "DATABASE_URL": url, "PORT": str(_free_port())},
+                cwd=tmp_path,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+
+    async def stop_while_waiting() -> tuple[int, str]:
+        dsn = url.replace("postgresql+asyncpg", "postgresql")
+        conn, watch = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+                process = await asyncio.to_thread(start)
+                # From another connection: statistics stay as they were within a transaction.
+                waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+                deadline = time.monotonic() + 30
+                while not await watch.fetchval(waiting):
+                    assert process.poll() is None, log_path.read_text()
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.05)
+                process.send_signal(signal.SIGTERM)
+                code = await asyncio.to_thread(process.wait, 30)
+                return code, log_path.read_text()
+        finally:
+            await conn.close()
+            await watch.close()
+
+    code, log = asyncio.run(stop_while_waiting())
+    assert code == 0, log
+    assert "stopped_before_serving" in log
+    assert "Traceback" not in log

@@ -5,8 +5,10 @@ stops accepting connections as soon as it gets SIGTERM: behind a balancer that d
 retry, a rolling restart failed the requests sent in between. So a SIGTERM first turns
 readiness to 503 (`core/lifecycle.draining`) and keeps serving for SHUTDOWN_DRAIN_SECONDS;
 then uvicorn's graceful shutdown finishes the requests in flight, and the process exits 0
-(uvicorn itself re-raises the signal, which makes the exit status 143). A second SIGTERM,
-or SIGINT, stops at once as before. Answers that never end by themselves (live event
+(uvicorn itself re-raises the signal, which made the exit status 143, or 130 for SIGINT).
+A second SIGTERM, or SIGINT, stops at once as before. A signal that comes before the
+server runs (during migrations) ends start-up, also with exit status 0:
+`stop_signals_before_serving`. Answers that never end by themselves (live event
 streams) are ended as the graceful shutdown begins (`core/lifecycle.stop`), or uvicorn
 would wait for them for ever; with several workers (uvicorn's own servers, which this hook
 does not reach) its graceful shutdown is bounded by `MULTI_WORKER_SHUTDOWN_GRACE` instead.
@@ -73,10 +75,42 @@ class DrainingServer(uvicorn.Server):
             try:
                 yield
             finally:
-                # A SIGTERM that ended in a clean shutdown is not raised again: exit 0.
+                # A stop signal that ended in a clean shutdown is not raised again: exit 0.
                 self._captured_signals = [
-                    sig for sig in self._captured_signals if sig != signal.SIGTERM
+                    sig for sig in self._captured_signals if sig not in STOP_SIGNALS
                 ]
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class StoppedBeforeServing(BaseException):
+    """A stop signal came before the server ran (a BaseException, like KeyboardInterrupt,
+    so that no `except Exception` on the way swallows it)."""
+
+
+@contextlib.contextmanager
+def stop_signals_before_serving() -> Generator[None, None, None]:
+    """Until the server handles signals itself, SIGTERM and SIGINT end start-up cleanly.
+
+    Without this, a stop during migrations killed the process with status 143 (SIGTERM's
+    default) or a KeyboardInterrupt traceback; the migration's transaction is rolled back
+    either way. The server's own handlers replace these while it runs, and these are put
+    back after it.
+    """
+
+    def stop(sig: int, _frame: FrameType | None) -> None:
+        raise StoppedBeforeServing(signal.Signals(sig).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    except StoppedBeforeServing as stopped:
+        log.info("stopped_before_serving", signal=str(stopped))
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def serve(

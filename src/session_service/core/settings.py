@@ -10,19 +10,19 @@ are unwrapped with `.get_secret_value()` only where they are used.
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Sequence
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal, get_origin
 from urllib.parse import parse_qs, urlsplit
 
 from limits import parse_many
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     IPvAnyNetwork,
@@ -40,22 +40,13 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from session_service.core.durations import Duration, DurationOrZero, Seconds, WholeSeconds
+from session_service.core.env_lists import parse_list
 from session_service.core.redis import SCHEMES as REDIS_SCHEMES
 from session_service.core.redis import SENTINEL_SCHEME, sentinel_parts
 
-
-def _seconds_or_iso(value: object) -> object:
-    """Environment values are text: a plain number means seconds (`86400`, `0.5`)."""
-    if isinstance(value, str):
-        try:
-            return timedelta(seconds=float(value))
-        except ValueError:
-            return value  # ISO 8601 (`PT24H`) or `HH:MM:SS`, parsed by pydantic
-    return value
-
-
-# A duration setting: seconds (`86400`) or ISO 8601 (`PT24H`, `P7D`).
-Duration = Annotated[timedelta, BeforeValidator(_seconds_or_iso)]
+ORIGIN = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s]+", re.IGNORECASE)
+"""A web origin as browsers send it: scheme, host, optional port, nothing after."""
 
 
 class AuditValidations(StrEnum):
@@ -113,20 +104,20 @@ class HttpSettings(_Group):
     max_headers: int = Field(
         default=100, ge=10, le=10_000, description="Most headers per request; more: 431."
     )
-    keep_alive_timeout: float = Field(
+    keep_alive_timeout: Seconds = Field(
         default=5.0,
         gt=0,
         le=3600,
         description="Seconds a connection may wait for its next request, or a new one for "
         "its first, before it is closed.",
     )
-    header_timeout: float = Field(
+    header_timeout: Seconds = Field(
         default=10.0,
         gt=0,
         le=3600,
         description="Seconds from a request's first byte to its last header; later: 408.",
     )
-    request_timeout: float = Field(
+    request_timeout: Seconds = Field(
         default=60.0,
         gt=0,
         le=3600,
@@ -158,19 +149,19 @@ class DatabaseSettings(_Group):
         le=200,
         description="Extra connections beyond the pool; each is closed again on return.",
     )
-    pool_timeout: float = Field(
+    pool_timeout: Seconds = Field(
         default=5.0, gt=0, description="Seconds to wait for a pooled connection."
     )
-    connect_timeout: float = Field(
+    connect_timeout: Seconds = Field(
         default=5.0, gt=0, description="Seconds to wait for a new database connection."
     )
-    statement_timeout: float = Field(
+    statement_timeout: Seconds = Field(
         default=5.0,
         ge=0,
         description="Seconds one statement may take, waiting for PgBouncer included, before "
         "it is cancelled and the request answered 503; 0: no limit. Migrations have none.",
     )
-    pool_recycle: int = Field(
+    pool_recycle: WholeSeconds = Field(
         default=1800,
         ge=0,
         description="Seconds after which a pooled connection is replaced on its next use; "
@@ -232,10 +223,10 @@ class S3Settings(_Group):
         default=None, description="Unset: the default AWS credential chain."
     )
     secret_access_key: SecretStr | None = Field(default=None, validate_default=True)
-    connect_timeout: float = Field(
+    connect_timeout: Seconds = Field(
         default=5.0, gt=0, description="Seconds to wait for a connection to the S3 endpoint."
     )
-    read_timeout: float = Field(
+    read_timeout: Seconds = Field(
         default=30.0, gt=0, description="Seconds to wait for the S3 endpoint to answer."
     )
     max_attempts: int = Field(
@@ -281,7 +272,7 @@ class StorageSettings(_Group):
     )
     allowed_hosts: list[str] = Field(
         default_factory=lambda: ["127.0.0.1", "localhost"],
-        description="Host header values (JSON list; any port unless one is given) that "
+        description="Host header values (any port unless one is given) that "
         "absolute URLs may be built on while PUBLIC_BASE_URL is unset; others get 400.",
     )
     signing_keys: list[SecretStr] = Field(
@@ -343,7 +334,7 @@ class RateLimitSettings(_Group):
         le=128,
         description="IPv6 clients are counted per network of this prefix (IPv4: per address).",
     )
-    storage_timeout: float = Field(
+    storage_timeout: Seconds = Field(
         default=0.25, gt=0, description="Seconds a Redis call may take before it counts as slow."
     )
     fallback_after_timeouts: int = Field(
@@ -392,7 +383,7 @@ class SmtpSettings(_Group):
     )
     username: str | None = None
     password: SecretStr | None = None
-    timeout: float = Field(default=10.0, gt=0, description="Seconds per SMTP exchange.")
+    timeout: Seconds = Field(default=10.0, gt=0, description="Seconds per SMTP exchange.")
 
 
 class AlertSettings(_Group):
@@ -403,7 +394,7 @@ class AlertSettings(_Group):
         description="At most one alert per distinct error in this window.",
     )
     email_to: list[str] = Field(
-        default_factory=list, description="Admin addresses (JSON list) alerted by SMTP."
+        default_factory=list, description="Admin addresses alerted by SMTP."
     )
     email_from: str = Field(
         default="session-service@localhost", description="Sender of alert emails."
@@ -415,7 +406,7 @@ class AlertSettings(_Group):
         default=None,
         description="Signs webhook bodies (X-Signature-256: sha256=<HMAC of the body>).",
     )
-    webhook_timeout: float = Field(default=5.0, gt=0, description="Seconds per webhook call.")
+    webhook_timeout: Seconds = Field(default=5.0, gt=0, description="Seconds per webhook call.")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
 
 
@@ -441,7 +432,7 @@ class ConversationSettings(_Group):
 class LiveSettings(_Group):
     """LIVE_*: the conversation event streams (`GET .../events`)."""
 
-    heartbeat_interval: float = Field(
+    heartbeat_interval: Seconds = Field(
         default=15.0,
         gt=0,
         le=3600,
@@ -462,7 +453,7 @@ class LiveSettings(_Group):
         description="Open streams one session may hold in one process (tabs); beyond it "
         "409 stream_limit_reached.",
     )
-    poll_interval: float = Field(
+    poll_interval: Seconds = Field(
         default=2.0,
         gt=0,
         le=3600,
@@ -497,12 +488,12 @@ class CleanupSettings(_Group):
     report_limit: int = Field(
         default=100, ge=0, le=10_000, description="Ids or keys listed per kind in a report."
     )
-    audit_retention: Duration = Field(
+    audit_retention: DurationOrZero = Field(
         default=timedelta(days=365),
         description="Audit events older than this are purged by cleanup, in whole sealed "
         "batches; 0 keeps them forever.",
     )
-    erasure_journal_retention: Duration = Field(
+    erasure_journal_retention: DurationOrZero = Field(
         default=timedelta(days=365),
         description="Erasure journal entries older than this are deleted by cleanup; keep it "
         "longer than the oldest database backup you might restore. 0 keeps them forever.",
@@ -656,7 +647,7 @@ def _put(target: dict[str, Any], path: tuple[str, ...], value: object) -> None:
     target[leaf] = value
 
 
-def _leaf_field(path: tuple[str, ...]) -> FieldInfo:
+def field_at(path: tuple[str, ...]) -> FieldInfo:
     """The pydantic field at `path`, for parsing its environment value."""
     model: type[BaseModel] = Settings
     *groups, leaf = path
@@ -668,11 +659,20 @@ def _leaf_field(path: tuple[str, ...]) -> FieldInfo:
     return model.model_fields[leaf]
 
 
+class UnreadableSetting(SettingsError):
+    """An environment value that cannot even be parsed (malformed JSON), with its variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
 class FlatEnvironmentSource(EnvSettingsSource):
     """Reads each flat environment variable of `FLAT_NAMES` into its group.
 
-    pydantic-settings' own parsing applies per field: case-insensitive names, JSON for
-    list fields, plain text for the rest.
+    pydantic-settings' own parsing applies per field (case-insensitive names, plain text),
+    except that list fields take JSON or comma-separated items (`core/env_lists.py`).
     """
 
     def __call__(self) -> dict[str, Any]:
@@ -681,16 +681,20 @@ class FlatEnvironmentSource(EnvSettingsSource):
             raw = self.env_vars.get(self._apply_case_sensitive(name))
             if raw is None:
                 continue
-            field = _leaf_field(path)
+            field = field_at(path)
             try:
                 value = self.prepare_field_value(name, field, raw, False)
             except ValueError as error:
-                raise SettingsError(
-                    f'error parsing value for field "{name}" from source "{type(self).__name__}"'
-                ) from error
+                raise UnreadableSetting(name.upper(), str(error)) from None
             if value is not None:
                 _put(data, path, value)
         return data
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
+        """List settings: a JSON list or comma-separated items."""
+        if get_origin(field.annotation) is list and isinstance(value, str):
+            return parse_list(value)
+        return super().decode_complex_value(field_name, field, value)
 
 
 class Settings(BaseSettings):
@@ -715,12 +719,13 @@ class Settings(BaseSettings):
         max_length=128,
         description="How alerts name this instance; default: the host name and port.",
     )
-    shutdown_drain_seconds: float = Field(
+    shutdown_drain_seconds: Seconds = Field(
         default=5.0,
         ge=0,
         le=300,
         description="After SIGTERM: seconds `/readyz` answers 503 while requests are still "
-        "served, so load balancers stop sending before the server stops (one worker).",
+        "served, so load balancers stop sending before the server stops (one worker); 0: no "
+        "drain.",
     )
 
     session_idle_ttl: Duration = Field(
@@ -732,7 +737,6 @@ class Settings(BaseSettings):
     )
     session_max_age: Duration = Field(
         default=timedelta(days=30),
-        gt=timedelta(0),
         description="Absolute lifetime: every session ends this long after it was created, "
         "completed ones included, however active.",
     )
@@ -741,9 +745,10 @@ class Settings(BaseSettings):
         description="Accept a session value proposed by the client (older frontends); "
         "off: a proposal is refused with 422 client_tokens_disabled.",
     )
-    last_seen_throttle: Duration = Field(
+    last_seen_throttle: DurationOrZero = Field(
         default=timedelta(minutes=1),
-        description="Validations refresh last_seen_at at most this often per session.",
+        description="Validations refresh last_seen_at at most this often per session; "
+        "0: every one does.",
     )
     idempotency_key_ttl: Duration = Field(
         default=timedelta(hours=24),
@@ -764,37 +769,38 @@ class Settings(BaseSettings):
         description="Distinct (kind, client network, code) refusal counts kept in memory "
         "between summaries; further ones are counted under one overflow key.",
     )
-    audit_seal_interval: Duration = Field(
+    audit_seal_interval: DurationOrZero = Field(
         default=timedelta(seconds=10),
         description="How often the background sealer runs (it also wakes after commits); "
         "0 turns the background sealer off.",
     )
-    audit_seal_min_age: Duration = Field(
+    audit_seal_min_age: DurationOrZero = Field(
         default=timedelta(seconds=5),
-        description="Events are sealed once this old, so none that commits late is skipped.",
+        description="Events are sealed once this old, so none that commits late is skipped; "
+        "0: at once.",
     )
 
     service_api_keys: list[SecretStr] = Field(
         default_factory=list,
-        description="Bearer keys of the `service` role (JSON list; several allow rotation).",
+        description="Bearer keys of the `service` role (several allow rotation).",
     )
     admin_api_keys: list[SecretStr] = Field(
         default_factory=list,
-        description="Bearer keys of the `admin` role (JSON list; several allow rotation).",
+        description="Bearer keys of the `admin` role (several allow rotation).",
     )
 
     trusted_proxies: list[IPvAnyNetwork] = Field(
         default_factory=list,
-        description="Addresses or networks (JSON list) of proxies whose X-Forwarded-For "
+        description="Addresses or networks of proxies whose X-Forwarded-For "
         "is believed; unset: the direct peer is the client.",
     )
     cors_origins: list[str] = Field(
         default_factory=list,
-        description="Origins (JSON list, `https://app.example`) other sites' pages may call "
+        description="Origins (`https://app.example`, no path) other sites' pages may call "
         "the API from; the service's own demo page needs none.",
     )
-    cors_max_age: int = Field(
-        default=600, ge=0, description="Seconds browsers may cache a preflight answer."
+    cors_max_age: WholeSeconds = Field(
+        default=600, ge=0, description="Seconds browsers may cache a preflight answer; 0: none."
     )
 
     metrics_enabled: bool = Field(default=True, description="Serve /metrics (Prometheus).")
@@ -823,6 +829,18 @@ class Settings(BaseSettings):
     cleanup: CleanupSettings = Field(default_factory=CleanupSettings)
     conversations: ConversationSettings = Field(default_factory=ConversationSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        # A browser's Origin never has a path: `https://app.example/` would never match.
+        for number, origin in enumerate(value, start=1):
+            if origin != "*" and not ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"item {number} is not an origin: write scheme://host[:port] without a "
+                    "path or trailing slash (https://app.example)"
+                )
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -934,7 +952,7 @@ def production_problems(settings: Settings, *, workers: int) -> list[str]:
     if not settings.storage.signing_keys:
         problems.append(
             "SIGNING_KEYS is unset (a key generated per install differs between instances); "
-            "set it to a JSON list of long random secrets."
+            "set it to a list of long random secrets."
         )
     service = [key.get_secret_value() for key in settings.service_api_keys]
     admin = [key.get_secret_value() for key in settings.admin_api_keys]
@@ -945,7 +963,7 @@ def production_problems(settings: Settings, *, workers: int) -> list[str]:
         ("SIGNING_KEYS", signing),
     ):
         if not keys and name != "SIGNING_KEYS":
-            problems.append(f"{name} is unset; set a JSON list of keys.")
+            problems.append(f"{name} is unset; set a list of keys.")
         problems.extend(_key_problems(name, keys))
     if set(service) & set(admin):
         problems.append(
