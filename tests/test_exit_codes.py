@@ -1,4 +1,4 @@
-"""The README's exit-code table, each documented code produced by a real invocation.
+"""The exit-code table (docs/operations.md), each documented code produced by a real invocation.
 
 `SCENARIOS` holds one run per cell of the table; the table and the scenarios must name the
 same (command, code) pairs, and the table must name every command the CLI has.
@@ -27,7 +27,7 @@ from session_service.core.locks import LockKey
 from tests.cli_runs import refusal, run_cli
 from tests.conftest import PostgresFactory
 from tests.processes import free_port
-from tests.test_readme import README
+from tests.test_readme import OPERATIONS
 from tests.test_serve import start_server
 
 BAD_SETTING = {"SESSION_IDLE_TTL": "0"}
@@ -59,7 +59,7 @@ class Run:
 
 
 def _documented() -> set[tuple[str, int]]:
-    section = README.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    section = OPERATIONS.split("## Command line", 1)[1].split("\n## ", 1)[0]
     cells = set()
     for row in re.findall(r"^\| `([a-z -]+)` \|(.*)\|$", section, flags=re.MULTILINE):
         command, rest = row

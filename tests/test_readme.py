@@ -1,4 +1,5 @@
-"""The README stays true: every error code and every setting is documented."""
+"""The reference stays true: every error code and every setting is documented, in the
+pages the README links to (docs/errors.md, docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from session_service.core.settings_errors import accepted_form
 from session_service.http.codes import STATUS, ProblemCode
 from session_service.http.problems import _HTTP_CODES
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+ERRORS = (ROOT / "docs" / "errors.md").read_text()
+CONFIGURATION = (ROOT / "docs" / "configuration.md").read_text()
+OPERATIONS = (ROOT / "docs" / "operations.md").read_text()
 
 
 def _service_error_codes() -> set[str]:
@@ -26,7 +31,7 @@ def _service_error_codes() -> set[str]:
 
 
 def _documented() -> set[tuple[str, int]]:
-    section = README.split("## Errors", 1)[1].split("\n## ", 1)[0]
+    section = ERRORS
     rows = re.findall(r"^\| `([a-z_]+)` \| (\d{3}) \|", section, flags=re.MULTILINE)
     return {(code, int(status)) for code, status in rows}
 
@@ -36,7 +41,7 @@ def _documented_codes() -> set[str]:
 
 
 def test_the_readme_table_is_the_code_enumeration() -> None:
-    """The README's table, `ProblemCode` (the OpenAPI enum) and their statuses agree."""
+    """The errors table, `ProblemCode` (the OpenAPI enum) and their statuses agree."""
     assert _documented() == {(code.value, STATUS[code]) for code in ProblemCode}
 
 
@@ -52,12 +57,12 @@ def test_every_error_code_is_in_the_readme() -> None:
 
 def test_every_setting_is_in_the_readme() -> None:
     for name in FLAT_NAMES:
-        assert f"| `{name.upper()}` |" in README, name
+        assert f"| `{name.upper()}` |" in CONFIGURATION, name
 
 
 def _settings_rows() -> dict[str, tuple[str, str, str]]:
     """Each setting's row of the Configuration table: (default, accepts, meaning)."""
-    section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    section = CONFIGURATION
     rows = re.findall(
         r"^\| `([A-Z0-9_]+)` \| (.*?) \| (.*?) \| (.*) \|$", section, flags=re.MULTILINE
     )

@@ -26,7 +26,7 @@ from tests.moto_server import create_bucket, s3_client, s3_settings
 moto_endpoint = moto_server.moto_endpoint
 
 PDF = b"%PDF-1.7\n" + b"x" * 100
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+API_DOC = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
 
 
 def public(endpoint: str) -> str:
@@ -116,7 +116,7 @@ async def test_download_urls_are_signed_for_the_public_host(
 async def test_the_readmes_cors_rule_is_a_valid_bucket_cors_document(
     moto_endpoint: str, bucket: str
 ) -> None:
-    block = README.split("put-bucket-cors", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
+    block = API_DOC.split("put-bucket-cors", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
     document = json.loads(block)
     async with s3_client(moto_endpoint) as raw:
         await raw.put_bucket_cors(Bucket=bucket, CORSConfiguration=document)

@@ -1,9 +1,9 @@
 """The browser module (web/client/session-client.js): its unit tests, its declarations, and its
-tables checked against the README and the server.
+tables checked against the error table (docs/errors.md) and the server.
 
 - the Node unit tests pass (`node --test tests/web/unit/`);
 - the TypeScript declarations type-check a realistic use (`tsc --noEmit -p tests/web`);
-- MESSAGES maps exactly the codes of the README's Errors table, so a new code cannot be
+- MESSAGES maps exactly the codes of the Errors table (docs/errors.md), so a new code cannot be
   forgotten;
 - every reason the module sends is one the server accepts, and the message roles it
   declares are the server's;
@@ -35,7 +35,7 @@ WEB = ROOT / "tests" / "web"
 STATIC = ROOT / "src" / "session_service" / "web" / "client"
 MODULE = STATIC / "session-client.js"
 DECLARATIONS = STATIC / "session-client.d.ts"
-README = ROOT / "README.md"
+ERRORS = ROOT / "docs" / "errors.md"
 PYPROJECT = ROOT / "pyproject.toml"
 # What `npm pack` puts in @session-service/client: no tests, no sources of anything else.
 PACKAGE_FILES = {
@@ -80,14 +80,10 @@ def _union(name: str) -> set[str]:
     return set(re.findall(r'"([^"]+)"', match.group(1)))
 
 
-def _readme_codes() -> dict[str, int]:
-    """`code -> status` from the rows of the README's Errors table."""
-    text = README.read_text()
-    start = text.index("\n## Errors\n")
-    end = text.find("\n## ", start + 1)
-    section = text[start : end if end != -1 else None]
-    rows = re.findall(r"^\| `([a-z0-9_]+)` \| (\d{3}) \|", section, re.MULTILINE)
-    assert rows, "no rows found in the README's Errors table"
+def _documented_codes() -> dict[str, int]:
+    """`code -> status` from the rows of the Errors table."""
+    rows = re.findall(r"^\| `([a-z0-9_]+)` \| (\d{3}) \|", ERRORS.read_text(), re.MULTILINE)
+    assert rows, "no rows found in the Errors table"
     return {code: int(status) for code, status in rows}
 
 
@@ -113,14 +109,14 @@ def test_declarations_type_check_a_realistic_use() -> None:
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-4000:]
 
 
-def test_messages_map_exactly_the_readme_error_codes() -> None:
-    readme = set(_readme_codes())
+def test_messages_map_exactly_the_documented_error_codes() -> None:
+    documented = set(_documented_codes())
     messages = _message_codes()
-    assert messages == readme, (
-        f"in the README but without a message: {sorted(readme - messages)}; "
-        f"with a message but not in the README: {sorted(messages - readme)}"
+    assert messages == documented, (
+        f"in the error table but without a message: {sorted(documented - messages)}; "
+        f"with a message but not in the error table: {sorted(messages - documented)}"
     )
-    assert _union("ServerErrorCode") == readme
+    assert _union("ServerErrorCode") == documented
 
 
 def test_client_only_codes_stay_out_of_messages() -> None:
@@ -128,7 +124,7 @@ def test_client_only_codes_stay_out_of_messages() -> None:
     client = set(re.findall(r"^\s+([a-z0-9_]+):", table, re.MULTILINE))
     assert client == _union("ClientErrorCode")
     assert {"cors_or_network", "timeout", "aborted", "session_replaced"} <= client
-    assert not client & set(_readme_codes())
+    assert not client & set(_documented_codes())
 
 
 def test_every_reason_the_module_uses_is_one_the_server_accepts() -> None:
@@ -168,8 +164,8 @@ def test_declared_message_roles_are_the_servers() -> None:
 
 
 def test_readme_rows_parse_as_expected() -> None:
-    """Guard the parser: a few rows the README is known to have."""
-    codes = _readme_codes()
+    """Guard the parser: a few rows the table is known to have."""
+    codes = _documented_codes()
     assert codes["session_invalid"] == 401
     assert codes["rate_limited"] == 429
     assert codes["upload_rejected"] == 422

@@ -1,4 +1,4 @@
-"""Refusals of the conversations domain (problem+json codes in the README's table)."""
+"""Refusals of the conversations domain (problem+json codes in docs/errors.md)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Every error `code` the service answers, and its status: the set clients switch on.
 
-The README's error table documents each (tests keep the two equal); the OpenAPI document's
+The error table (docs/errors.md) documents each (tests keep the two equal); the OpenAPI document's
 `Problem.code` is this enumeration, so generated clients type it. A new code goes here,
-in the README table and in the browser module's messages.
+in that table and in the browser module's messages.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ export declare const PUBLIC_ID_KEY: "session-service.session-public-id";
 export declare const RESET_NOTICE:
   "Your session has been reset due to a technical issue. Please start again.";
 
-/** Every error `code` the service answers (README, "Errors"). */
+/** Every error `code` the service answers (docs/errors.md). */
 export type ServerErrorCode =
   | "validation_error"
   | "malformed_json"

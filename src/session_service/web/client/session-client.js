@@ -52,8 +52,8 @@ const DEFAULT_MAX_WAIT_MS = 30_000;
 const MAX_BACKOFF_MS = 10_000;
 
 /**
- * One user message per error code the service answers: exactly the codes of the README's
- * "Errors" table (a test compares the two, so a new code cannot be forgotten).
+ * One user message per error code the service answers: exactly the codes of the
+ * Errors table in docs/errors.md (a test compares the two, so a new code cannot be forgotten).
  */
 export const MESSAGES = Object.freeze({
   validation_error: "Some of the information entered is not valid. Please check it and try again.",
