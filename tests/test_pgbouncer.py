@@ -97,10 +97,10 @@ async def test_a_run_lock_is_exclusive_and_never_outlives_its_run(bounced_url: s
                 assert held
                 async with advisory_lock_for_run(second, LockKey.CLEANUP) as also:
                     assert not also
-            assert await _advisory_locks_held() == 0
+            assert await _advisory_locks_held(bounced_url) == 0
             async with advisory_lock_for_run(second, LockKey.CLEANUP) as held:
                 assert held
-            assert await _advisory_locks_held() == 0
+            assert await _advisory_locks_held(bounced_url) == 0
     finally:
         await first.dispose()
         await second.dispose()
@@ -168,7 +168,7 @@ async def test_every_flow_cleanup_sealing_and_retention(bounced_url: str, tmp_pa
             report = await app.resources.cleanup.run_once(dry_run=False, ctx=job_context())
             assert report is not None
             assert report.errors == []
-            assert await _advisory_locks_held() == 0
+            assert await _advisory_locks_held(bounced_url) == 0
 
         clock.advance(timedelta(days=60))
         report = await app.resources.cleanup.run_once(dry_run=False, ctx=job_context())
@@ -180,11 +180,17 @@ async def test_every_flow_cleanup_sealing_and_retention(bounced_url: str, tmp_pa
         assert (await verify(app)).ok
 
 
-async def _advisory_locks_held() -> int:
-    """Advisory locks held on the server, seen directly (not through PgBouncer)."""
+async def _advisory_locks_held(url: str) -> int:
+    """Advisory locks held in `url`'s database, seen directly (not through PgBouncer); other
+    databases' are other tests' (a suite running beside this one)."""
+    database = url.rsplit("/", 1)[1].split("?", 1)[0]
     conn = await asyncpg.connect(ADMIN_URL)
     try:
-        held: int = await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")
+        held: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = $1)",
+            database,
+        )
     finally:
         await conn.close()
     return held
