@@ -56,9 +56,17 @@ class TestCommandLine:
         assert _cli(tmp_path, "migrate", "upgrade").returncode == 0
         result = _cli(tmp_path, "cleanup")
         assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout)["dry_run"] is False
+        first = json.loads(result.stdout)
+        assert first["dry_run"] is False
+        assert first["full_sweep"]["ran"] is True  # the first run ever: none before it
+        again = json.loads(_cli(tmp_path, "cleanup").stdout)
+        assert again["full_sweep"]["ran"] is False  # remembered: due a day later
+        assert again["full_sweep"]["previous_at"] == first["started_at"]
+        forced = json.loads(_cli(tmp_path, "cleanup", "--full-sweep").stdout)
+        assert forced["full_sweep"] == {**forced["full_sweep"], "ran": True, "forced": True}
         helped = _cli(tmp_path, "cleanup", "--help")
         assert "--dry-run" in helped.stdout
+        assert "--full-sweep" in helped.stdout
 
 
 class TestSchedule:
