@@ -38,6 +38,8 @@ TABLES = (
     "audit_anchors",
     "audit_batches",
     "audit_events",
+    "cleanup_marks",
+    "deletion_queue",
     "files",
     "idempotency_keys",
     "sessions",

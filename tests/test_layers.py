@@ -19,6 +19,7 @@ ASSEMBLY = (
 DOMAINS = (
     "audit",
     "cleanup",
+    "deletions",
     "files",
     "idempotency",
     "notify",

@@ -210,6 +210,14 @@ def cleanup(
         bool, typer.Option("--dry-run", help="Report what would be deleted; delete nothing.")
     ] = False,
     adopt_storage: AdoptStorage = False,
+    full_sweep: Annotated[
+        bool,
+        typer.Option(
+            "--full-sweep",
+            help="Also list all of storage for orphans now, whenever the last full sweep ran "
+            "(ORPHAN_FULL_SWEEP_INTERVAL).",
+        ),
+    ] = False,
 ) -> None:
     """Run cleanup once; print a JSON report.
 
@@ -227,7 +235,9 @@ def cleanup(
 
     async def run() -> CleanupReport | None:
         async with open_resources(settings, utc_now) as resources:
-            return await resources.cleanup.run_once(dry_run=dry_run, ctx=job_context())
+            return await resources.cleanup.run_once(
+                dry_run=dry_run, full_sweep=full_sweep, ctx=job_context()
+            )
 
     report = asyncio.run(run())
     if report is None:

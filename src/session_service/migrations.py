@@ -20,10 +20,12 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from session_service.audit import models as _audit_models  # noqa: F401  (registers tables)
+from session_service.cleanup import models as _cleanup_models  # noqa: F401
 from session_service.conversations import models as _conversation_models  # noqa: F401
 from session_service.core.db import make_engine
 from session_service.core.db_failures import causes, database_failure
 from session_service.core.settings import Settings
+from session_service.deletions import models as _deletion_models  # noqa: F401
 from session_service.files import models as _file_models  # noqa: F401
 from session_service.idempotency import models as _idempotency_models  # noqa: F401
 from session_service.sessions import models as _session_models  # noqa: F401

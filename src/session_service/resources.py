@@ -33,6 +33,7 @@ from session_service.core.db import make_engine, make_sessionmaker
 from session_service.core.ids import new_session_id
 from session_service.core.settings import Settings
 from session_service.core.tasks import stop_task
+from session_service.deletions.service import DeletionQueue
 from session_service.files.completion import UploadChecker
 from session_service.files.service import FileService
 from session_service.idempotency.service import IdempotencyService
@@ -73,6 +74,7 @@ class Resources:
     audit_query: AuditQuery
     validator: SessionValidator
     sessions: SessionService
+    deletions: DeletionQueue
     files: FileService
     conversations: ConversationService
     idempotency: IdempotencyService
@@ -134,16 +136,27 @@ async def open_resources(
                 on_sent=metrics.alert,
             )
         )
+        deletions = DeletionQueue(
+            store=store, maker=maker, clock=clock, slot_ttl=settings.storage.upload_url_ttl
+        )
         sessions = SessionService(
             audit=audit,
+            deletions=deletions,
             settings=settings,
             clock=clock,
             new_id=new_id,
             observe=metrics.validation,
         )
-        checker = UploadChecker(store=store, audit=audit, maker=maker, clock=clock)
+        checker = UploadChecker(
+            store=store, deletions=deletions, audit=audit, maker=maker, clock=clock
+        )
         files = FileService(
-            store=store, checker=checker, audit=audit, settings=settings, clock=clock
+            store=store,
+            checker=checker,
+            deletions=deletions,
+            audit=audit,
+            settings=settings,
+            clock=clock,
         )
         feed = MessageFeed(
             max_streams=settings.live.max_streams,
@@ -179,6 +192,7 @@ async def open_resources(
                 observe=metrics.validation,
             ),
             sessions=sessions,
+            deletions=deletions,
             files=files,
             conversations=conversations,
             idempotency=IdempotencyService(clock=clock, ttl=settings.idempotency_key_ttl),
@@ -195,6 +209,7 @@ async def open_resources(
                 sessions=sessions,
                 files=files,
                 conversations=conversations,
+                deletions=deletions,
                 audit=audit,
                 journal=journal,
                 clock=clock,

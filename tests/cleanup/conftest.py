@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.runner import job_context
@@ -26,8 +27,13 @@ def clock() -> FakeClock:
     return FakeClock(start=utc_now())
 
 
-async def run_cleanup(app: Running, *, dry_run: bool = False) -> CleanupReport:
-    report = await app.resources.cleanup.run_once(dry_run=dry_run, ctx=job_context())
+async def run_cleanup(
+    app: Running, *, dry_run: bool = False, full_sweep: bool = False
+) -> CleanupReport:
+    """One run now; `full_sweep`: list all of storage for orphans in it, due or not."""
+    report = await app.resources.cleanup.run_once(
+        dry_run=dry_run, full_sweep=full_sweep, ctx=job_context()
+    )
     assert report is not None
     return report
 
@@ -38,6 +44,13 @@ async def object_keys(app: Running) -> set[str]:
     return {
         info.key for prefix in ("uploads/", "incoming/") async for info in store.list_prefix(prefix)
     }
+
+
+async def queued(app: Running) -> list[str]:
+    """The targets in the deletion queue, in order."""
+    async with app.resources.engine.connect() as conn:
+        rows = await conn.execute(text("SELECT target FROM deletion_queue ORDER BY id"))
+        return [row.target for row in rows]
 
 
 async def pending_upload(

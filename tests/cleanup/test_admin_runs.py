@@ -67,7 +67,7 @@ async def test_started_at_once_then_followed_to_its_end(
     paused = PausedListing(app.resources.store)
     app.resources.cleanup.job.store = paused
 
-    started = await client.post("/api/v1/admin/cleanup", headers=ADMIN)
+    started = await client.post("/api/v1/admin/cleanup?full_sweep=true", headers=ADMIN)
     assert started.status_code == 202, started.text
     body = started.json()
     CleanupStarted.model_validate(body)  # what openapi.json declares
@@ -100,7 +100,9 @@ async def test_waiting_answers_with_the_report(
     client: httpx.AsyncClient, app: Running, clock: FakeClock
 ) -> None:
     stray = await _orphan(app, clock)
-    answer = await client.post("/api/v1/admin/cleanup?wait=true&dry_run=true", headers=ADMIN)
+    answer = await client.post(
+        "/api/v1/admin/cleanup?wait=true&dry_run=true&full_sweep=true", headers=ADMIN
+    )
     assert answer.status_code == 200
     CleanupReportRead.model_validate(answer.json())  # what openapi.json declares
     assert answer.json()["orphaned_objects"]["items"] == [ref(stray)]

@@ -10,12 +10,14 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from session_service.app import create_app
+from session_service.cleanup.report import CleanupReport
 from session_service.core.settings import Settings
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, empty_tables
 from tests.helpers import Running, audit_events, running
 from tests.notify.conftest import WebhookReceiver
 
@@ -54,9 +56,17 @@ class TestCommandLine:
         assert _cli(tmp_path, "migrate", "upgrade").returncode == 0
         result = _cli(tmp_path, "cleanup")
         assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout)["dry_run"] is False
+        first = json.loads(result.stdout)
+        assert first["dry_run"] is False
+        assert first["full_sweep"]["ran"] is True  # the first run ever: none before it
+        again = json.loads(_cli(tmp_path, "cleanup").stdout)
+        assert again["full_sweep"]["ran"] is False  # remembered: due a day later
+        assert again["full_sweep"]["previous_at"] == first["started_at"]
+        forced = json.loads(_cli(tmp_path, "cleanup", "--full-sweep").stdout)
+        assert forced["full_sweep"] == {**forced["full_sweep"], "ran": True, "forced": True}
         helped = _cli(tmp_path, "cleanup", "--help")
         assert "--dry-run" in helped.stdout
+        assert "--full-sweep" in helped.stdout
 
 
 class TestSchedule:
@@ -101,7 +111,7 @@ class TestAlerts:
         service = app.resources.cleanup.job
         service.store = FailingDeletes(app.resources.store, failures=1)
         service.batch = 1
-        report = await run_cleanup(app)
+        report = await run_cleanup(app, full_sweep=True)
         assert report.errors
         assert report.orphaned_objects.count == 2
         await app.resources.notifier.drain()
@@ -129,11 +139,11 @@ class TestLargeRunAlert:
         for _ in range(2):
             await put_directly(app, stray_key(), PDF, "application/pdf")
         clock.advance(timedelta(minutes=11))
-        dry = await run_cleanup(app, dry_run=True)
+        dry = await run_cleanup(app, dry_run=True, full_sweep=True)
         assert dry.deletions == 2
         await app.resources.notifier.drain()
         assert webhook_server.requests == []  # a dry run never alerts
-        report = await run_cleanup(app)
+        report = await run_cleanup(app, full_sweep=True)
         assert report.errors == []
         await app.resources.notifier.drain()
         [alert] = [json.loads(r.body) for r in webhook_server.requests]
@@ -154,21 +164,18 @@ class TestShutdown:
         application = create_app(settings, clock=clock)
         started = asyncio.Event()
         async with running(application) as run:
-            store = run.resources.store
+            job = run.resources.cleanup.job
+            run_job = job.run
 
-            class SlowListing:
-                def __getattr__(self, name: str) -> object:
-                    return getattr(store, name)
+            async def slow_run(**kwargs: Any) -> CleanupReport:
+                started.set()
+                await asyncio.sleep(0.5)  # a run that is still going at shutdown
+                return await run_job(**kwargs)
 
-                async def list_prefix(self, prefix: str):  # type: ignore[no-untyped-def]
-                    started.set()
-                    await asyncio.sleep(0.5)  # a run that is still going at shutdown
-                    async for info in store.list_prefix(prefix):
-                        yield info
-
-            run.resources.cleanup.job.store = SlowListing()  # type: ignore[assignment]
+            job.run = slow_run  # type: ignore[method-assign]
             await asyncio.wait_for(started.wait(), 10)
             before = len([e for e in await audit_events(run) if e["type"] == "cleanup.completed"])
         # The lifespan has exited: the run that had started wrote its summary first.
         after = [e for e in await audit_events(run) if e["type"] == "cleanup.completed"]
+        await empty_tables(run.resources.engine)  # its runs' marks must not reach other tests
         assert len(after) == before + 1

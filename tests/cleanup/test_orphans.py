@@ -16,7 +16,7 @@ from session_service.cleanup.runner import job_context
 from session_service.core.locks import LockKey, advisory_lock_for_run
 from session_service.core.settings import Settings
 from session_service.storage.base import ObjectInfo, ObjectStore, StorageUnavailable
-from tests.cleanup.conftest import object_keys, pending_upload, run_cleanup
+from tests.cleanup.conftest import object_keys, pending_upload, queued, run_cleanup
 from tests.conftest import FakeClock
 from tests.files.helpers import PDF, post_form, put_directly, upload_file
 from tests.helpers import Running, assert_problem, audit_events, create_session, holder
@@ -58,10 +58,12 @@ def ref(key: str) -> str:
 
 
 class TestOrphans:
-    async def test_the_fifteen_minute_goal(
+    async def test_what_changes_leave_goes_at_the_next_run_without_a_listing(
         self, client: httpx.AsyncClient, app: Running, clock: FakeClock
     ) -> None:
-        # Left by a reset: the old session's file stays in storage.
+        """Resets and erasures queue their objects; the next run deletes them, lists nothing."""
+        assert (await run_cleanup(app, full_sweep=True)).full_sweep.ran  # none due for a day
+        # Left by a reset: the old session's file goes with it.
         old = await create_session(client)
         reset_file = await upload_file(client, old)
         reset = await client.post(
@@ -73,27 +75,35 @@ class TestOrphans:
         # Left by an erasure while storage was down.
         erased = await create_session(client)
         erased_file = await upload_file(client, erased)
-        real_store = app.resources.files.store
-        app.resources.files.store = FailingDeletes(real_store)
+        queue = app.resources.deletions
+        real_store = queue.store
+        queue.store = FailingDeletes(real_store)
         response = await client.delete("/api/v1/session", headers=holder(erased))
         assert response.status_code == 202
-        app.resources.files.store = real_store
+        queue.store = real_store
         # Left by an abandoned upload (posted, never completed).
         keeper = await create_session(client)
         abandoned = await pending_upload(client, keeper)
         assert (await post_form(client, abandoned["upload"], PDF)).status_code in (200, 201, 204)
         kept = await upload_file(client, keeper)
 
-        clock.advance(timedelta(minutes=9))
-        early = await run_cleanup(app)
-        assert early.orphaned_objects.count == 0  # younger than ORPHAN_MIN_AGE: not yet
-
-        clock.advance(timedelta(minutes=22))  # past UPLOAD_GRACE (30 min) as well
-        await run_cleanup(app)
+        clock.advance(timedelta(minutes=1))  # younger than ORPHAN_MIN_AGE: no matter
+        first = await run_cleanup(app)
+        assert not first.full_sweep.ran
         keys = await object_keys(app)
-        for gone in (reset_file["id"], erased_file["id"], abandoned["file"]["id"]):
+        for gone in (reset_file["id"], erased_file["id"]):
             assert not any(gone in key for key in keys), gone
+        assert any(abandoned["file"]["id"] in key for key in keys)  # within UPLOAD_GRACE
+
+        clock.advance(timedelta(minutes=30))
+        later = await run_cleanup(app)
+        assert not later.full_sweep.ran
+        quarantined = f"incoming/{keeper['id']}/{abandoned['file']['id']}"
+        assert later.stale_quarantine.items == [quarantined]
+        keys = await object_keys(app)
+        assert not any(abandoned["file"]["id"] in key for key in keys)
         assert any(kept["id"] in key for key in keys)
+        assert await queued(app) == []
 
     async def test_objects_of_no_session_go_in_batches_and_are_audited(
         self, app: Running, clock: FakeClock, settings: Settings
@@ -103,7 +113,7 @@ class TestOrphans:
             await put_directly(app, key, PDF, "application/pdf")
         app.resources.cleanup.job.batch = 2  # three batches
         clock.advance(timedelta(minutes=11))
-        report = await run_cleanup(app)
+        report = await run_cleanup(app, full_sweep=True)
         assert sorted(report.orphaned_objects.items) == sorted(map(ref, strays))
         assert await object_keys(app) == set()
         events = [e for e in await audit_events(app) if e["type"] == "storage.orphan_deleted"]
@@ -117,7 +127,7 @@ class TestOrphans:
         pending = await pending_upload(client, session)
         await post_form(client, pending["upload"], PDF)
         clock.advance(timedelta(minutes=20))  # old objects, pending still within its grace
-        report = await run_cleanup(app)
+        report = await run_cleanup(app, full_sweep=True)
         assert report.orphaned_objects.count == 0
         keys = await object_keys(app)
         assert any(completed["id"] in key for key in keys)
@@ -156,7 +166,7 @@ class TestOrphans:
 
         app.resources.cleanup.job.store = ClaimingWhileListing()
         clock.advance(timedelta(minutes=11))
-        report = await run_cleanup(app)
+        report = await run_cleanup(app, full_sweep=True)
         assert report.orphaned_objects.count == 0
         assert key in await object_keys(app)
         assert uploaded["id"] in key
@@ -177,15 +187,17 @@ class TestDryRun:
         clock.advance(timedelta(minutes=2))
         before = (await object_keys(app), len(await audit_events(app)))
 
-        dry = await run_cleanup(app, dry_run=True)
+        dry = await run_cleanup(app, dry_run=True, full_sweep=True)
         assert (await object_keys(app), len(await audit_events(app)) - 1) == before
-        real = await run_cleanup(app)
+        real = await run_cleanup(app, full_sweep=True)
 
         for kind in (
             "expired_sessions",
             "abandoned_uploads",
             "orphaned_objects",
             "session_objects",
+            "stale_quarantine",
+            "queued_deletions",
         ):
             assert sorted(getattr(dry, kind).items) == sorted(getattr(real, kind).items), kind
         assert dry.counts() == real.counts()
@@ -206,7 +218,7 @@ class TestStorageErrors:
         service.store = FailingDeletes(app.resources.store, failures=1)
         clock.advance(timedelta(days=1, seconds=1))
 
-        first = await run_cleanup(app)
+        first = await run_cleanup(app, full_sweep=True)
         assert first.expired_sessions.items == [session["id"]]  # rows went regardless
         assert first.errors == [{"step": "expired_sessions", "error": "StorageUnavailable"}]
         failed = [e for e in await audit_events(app) if e["type"] == "cleanup.failed"]
@@ -226,8 +238,12 @@ class TestStorageErrors:
         service = app.resources.cleanup.job
         service.store = FailingDeletes(app.resources.store, failures=10)
         clock.advance(timedelta(days=1, seconds=1))
-        first = await run_cleanup(app)
-        assert {error["step"] for error in first.errors} == {"expired_sessions", "orphaned_objects"}
+        first = await run_cleanup(app, full_sweep=True)
+        assert {error["step"] for error in first.errors} == {
+            "expired_sessions",
+            "queued_deletions",
+            "orphaned_objects",
+        }
         assert any(uploaded["id"] in key for key in await object_keys(app))
         service.store.failures = 0
         clock.advance(timedelta(minutes=11))
@@ -255,8 +271,8 @@ class TestOneRunAtATime:
         async with running_app(settings, clock) as other:
             app.resources.cleanup.job.batch = other.resources.cleanup.job.batch = 1
             reports = await asyncio.gather(
-                app.resources.cleanup.run_once(dry_run=False, ctx=job_context()),
-                other.resources.cleanup.run_once(dry_run=False, ctx=job_context()),
+                app.resources.cleanup.run_once(dry_run=False, full_sweep=True, ctx=job_context()),
+                other.resources.cleanup.run_once(dry_run=False, full_sweep=True, ctx=job_context()),
             )
         ran = [report for report in reports if report is not None]
         assert len(ran) == 1
@@ -277,13 +293,15 @@ class TestAdminEndpoint:
         await put_directly(app, stray, PDF, "application/pdf")
         clock.advance(timedelta(minutes=11))
         admin = {"Authorization": "Bearer admin-key"}
-        response = await client.post("/api/v1/admin/cleanup?dry_run=true&wait=true", headers=admin)
+        response = await client.post(
+            "/api/v1/admin/cleanup?dry_run=true&wait=true&full_sweep=true", headers=admin
+        )
         assert response.status_code == 200
         body = response.json()
         assert body["dry_run"] is True
         assert body["orphaned_objects"] == {"count": 1, "items": [ref(stray)], "truncated": False}
         assert stray in await object_keys(app)
-        real = await client.post("/api/v1/admin/cleanup?wait=true", headers=admin)
+        real = await client.post("/api/v1/admin/cleanup?wait=true&full_sweep=true", headers=admin)
         assert real.json()["orphaned_objects"]["count"] == 1
         assert stray not in await object_keys(app)
 

@@ -1,18 +1,26 @@
 """One cleanup run (SPEC §5): what goes, in which order, and how each deletion is proven.
 
 Order: expired sessions (rows, then their objects), abandoned pending uploads (rows, then
-objects), orphaned objects, old audit events, old erasure journal entries, then expired
-idempotency keys (a session's own keys already went with it). Rows go
-first, in a transaction with their audit events; objects follow. If storage fails there,
-the objects belong to no live session any more, so the orphan sweep (this run's, or the
-next one's) takes them: a storage outage delays deletion but never loses track of an object.
+objects), the deletion queue, the full sweep when it is due, old audit events, old erasure
+journal entries, then expired idempotency keys (a session's own keys already went with it).
+Rows go first, in a transaction with their audit events and the deletions they leave
+(`deletion_queue`); objects follow, and their queue rows go once they are deleted. If
+storage fails there, the rows stay and the queue step (this run's, or the next one's)
+deletes them: a storage outage delays deletion but never loses track of an object.
 
-Orphans are objects under `uploads/` older than ORPHAN_MIN_AGE that no file row of a
-live session refers to, and objects in upload quarantine (`incoming/`) older than a form's
-life plus UPLOAD_GRACE: by then their file was completed (its object moved out), abandoned,
-or the object is a replayed form's, which nothing may ever serve. Storage is listed a page
-at a time; each page's candidates are checked against a fresh database query right before
-they are deleted, so an object that became wanted after the listing is kept.
+The queue holds every deletion a change left behind: files deleted, sessions erased or
+reset, completed uploads' quarantine, and whatever a failed storage call left. So a run's
+cost follows the work it has, not the number of stored objects: with nothing queued or
+expired it makes no storage call at all.
+
+The full sweep is the safety net for objects no row knows (a process stopped between a
+storage write and its commit): every ORPHAN_FULL_SWEEP_INTERVAL (remembered in
+`cleanup_marks`, so every instance and restart keeps to it), or when asked for, storage is
+listed under `uploads/` and `incoming/` a page at a time. Orphans are objects under
+`uploads/` older than ORPHAN_MIN_AGE that no file row of a live session refers to, and
+objects in upload quarantine older than a form's life plus UPLOAD_GRACE. Each page's
+candidates are checked against a fresh database query right before they are deleted, so an
+object that became wanted after the listing is kept.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,12 +38,22 @@ from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
 from session_service.audit.retention import purge_before
 from session_service.audit.service import AuditService
+from session_service.cleanup.models import Mark
 from session_service.cleanup.report import CleanupReport
 from session_service.cleanup.repository import CleanupRepository
 from session_service.core.context import RequestContext
 from session_service.core.db import job_scope
 from session_service.core.settings import Settings
-from session_service.files.names import INCOMING_PREFIX, UPLOADS_PREFIX, incoming_key, object_ref
+from session_service.deletions.repository import DeletionRepository, Queued
+from session_service.deletions.targets import Deletion, file_objects, is_prefix
+from session_service.files.models import FileStatus
+from session_service.files.names import (
+    INCOMING_PREFIX,
+    UPLOADS_PREFIX,
+    incoming_key,
+    object_ref,
+    prefix_storage_id,
+)
 from session_service.idempotency.repository import IdempotencyRepository
 from session_service.privacy.journal import ErasureJournal
 from session_service.storage.base import ObjectStore
@@ -71,18 +90,22 @@ class CleanupJob:
         now: datetime,
         ctx: RequestContext,
         dry_run: bool,
+        full_sweep: bool = False,
         report: CleanupReport | None = None,
     ) -> CleanupReport:
         """Delete (or, dry, list) everything due at `now`; audit a summary either way.
 
+        `full_sweep` lists all of storage for orphans even if the last sweep is recent.
         Fills `report` as it goes (the admin status endpoint shows it while it runs).
         """
         report = report or CleanupReport(dry_run=dry_run, started_at=now)
+        report.full_sweep.forced = full_sweep
         started = time.perf_counter()
         for step, action in (
             ("expired_sessions", self._expired_sessions),
             ("abandoned_uploads", self._abandoned_uploads),
-            ("orphaned_objects", self._orphaned_objects),
+            ("queued_deletions", self._queued_deletions),
+            ("orphaned_objects", self._full_sweep),
             ("audit_retention", self._audit_retention),
             ("erasure_journal", self._erasure_journal),
             ("idempotency_keys", self._idempotency_keys),
@@ -119,7 +142,7 @@ class CleanupJob:
                     return
                 after = found[-1]["id"]
                 ids = [row["id"] for row in found]
-                keys = await repo.file_keys(ids)
+                files = await repo.stored_files(ids)
                 if dry_run:
                     deleted = set(ids)
                 else:
@@ -133,17 +156,22 @@ class CleanupJob:
                         items=[
                             (
                                 row["id"],
-                                {"status": row["status"], "files": len(keys.get(row["id"], []))},
+                                {"status": row["status"], "files": len(files.get(row["id"], []))},
                             )
                             for row in found
                             if row["id"] in deleted
                         ],
                     )
+                left = [file for i in ids if i in deleted for file in files.get(i, [])]
+                deletions, queued = await self._queue(db, left, now=now, dry_run=dry_run)
             report.expired_sessions.add([str(i) for i in ids if i in deleted], limit=self.limit)
             self._count("sessions", len(deleted), dry_run)
-            objects = [key for i in ids if i in deleted for key in keys.get(i, [])]
-            await self._delete_objects(report, objects, step="expired_sessions", dry_run=dry_run)
-            report.session_objects.add([object_ref(key) for key in objects], limit=self.limit)
+            if await self._delete_now(
+                report, deletions, queued, now=now, step="expired_sessions", dry_run=dry_run
+            ):
+                objects = [object_ref(file["storage_key"]) for file in left]
+                report.session_objects.add(objects, limit=self.limit)
+                self._quarantined(report, left)
 
     async def _abandoned_uploads(
         self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool
@@ -176,16 +204,146 @@ class CleanupJob:
                             if row["id"] in deleted
                         ],
                     )
+                left = [
+                    {**row, "status": FileStatus.PENDING} for row in found if row["id"] in deleted
+                ]
+                deletions, queued = await self._queue(db, left, now=now, dry_run=dry_run)
             report.abandoned_uploads.add([str(i) for i in ids if i in deleted], limit=self.limit)
             self._count("uploads", len(deleted), dry_run)
-            objects = [
-                key
-                for row in found
-                if row["id"] in deleted
-                for key in (row["storage_key"], incoming_key(row["storage_key"]))
-            ]
             # A pending file may have no object (the browser never posted it): absent is fine.
-            await self._delete_objects(report, objects, step="abandoned_uploads", dry_run=dry_run)
+            if await self._delete_now(
+                report, deletions, queued, now=now, step="abandoned_uploads", dry_run=dry_run
+            ):
+                self._quarantined(report, left)
+
+    async def _queue(
+        self, db: AsyncSession, files: list[dict[str, Any]], *, now: datetime, dry_run: bool
+    ) -> tuple[list[Deletion], list[int]]:
+        """Queue the objects of files whose rows this unit of work deletes (dry: none)."""
+        deletions = [
+            deletion
+            for file in files
+            for deletion in file_objects(
+                file["storage_key"],
+                issued_at=file["created_at"],
+                now=now,
+                slot_ttl=self.settings.storage.upload_url_ttl,
+                # A completed upload's quarantine was queued by its completion.
+                quarantine=file["status"] == FileStatus.PENDING,
+            )
+        ]
+        if dry_run:
+            return deletions, []
+        return deletions, await DeletionRepository(db).add(deletions, now=now)
+
+    def _quarantined(self, report: CleanupReport, files: list[dict[str, Any]]) -> None:
+        """Report the quarantine of uploads never completed, now deleted."""
+        stale = [
+            object_ref(incoming_key(file["storage_key"]))
+            for file in files
+            if file["status"] == FileStatus.PENDING
+        ]
+        report.stale_quarantine.add(stale, limit=self.limit)
+
+    async def _delete_now(
+        self,
+        report: CleanupReport,
+        deletions: list[Deletion],
+        queued: list[int],
+        *,
+        now: datetime,
+        step: str,
+        dry_run: bool,
+    ) -> bool:
+        """Delete what a committed batch queued, and forget its due rows; False if storage
+        failed (the rows stay for the queue step)."""
+        keys = sorted({deletion.target for deletion in deletions})
+        if not await self._delete_objects(report, keys, step=step, dry_run=dry_run):
+            return False
+        if queued:
+            async with job_scope(self.maker) as db:
+                await DeletionRepository(db).settle(queued, now=now)
+        return True
+
+    async def _queued_deletions(
+        self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool
+    ) -> None:
+        """Make the deletions queued and due, a batch of rows at a time; a row goes once its
+        deletion succeeded. While storage fails, the rest waits for the next run."""
+        after = 0
+        while True:
+            async with job_scope(self.maker) as db:
+                rows = await DeletionRepository(db).due(now=now, after=after, limit=self.batch)
+                if not rows:
+                    return
+                after = rows[-1].id
+                claimed = await self._claimed(CleanupRepository(db), rows)
+            done = [row.id for row in rows if row.target in claimed]
+            keys = sorted({row.target for row in rows if not is_prefix(row.target)} - claimed)
+            prefixes = sorted({row.target for row in rows if is_prefix(row.target)} - claimed)
+            deleted: list[str] = []
+            failed = False
+            try:
+                if keys and not dry_run:
+                    await self.store.delete_many(keys)
+                deleted += keys
+                for prefix in prefixes:
+                    if not dry_run:
+                        await self.store.purge_prefix(prefix)
+                    deleted.append(prefix)
+            except Exception as exc:
+                log.warning(
+                    "cleanup_storage_failed", step="queued_deletions", error=type(exc).__name__
+                )
+                report.error("queued_deletions", exc)
+                failed = True
+            went = set(deleted)
+            done += [row.id for row in rows if row.target in went]
+            if not dry_run:
+                async with job_scope(self.maker) as db:
+                    await DeletionRepository(db).remove(done)
+            report.queued_deletions.add(
+                [object_ref(target) for target in deleted], limit=self.limit
+            )
+            self._count("queued_deletions", len(deleted), dry_run)
+            if failed:
+                return
+
+    async def _claimed(self, repo: CleanupRepository, rows: list[Queued]) -> set[str]:
+        """The queued targets a live session's file or prefix refers to now: never deleted
+        (their rows go; whatever lets go of them later queues them again)."""
+        keys = [row.target for row in rows if not is_prefix(row.target)]
+        claimed = await repo.wanted_keys(keys) if keys else set()
+        storage_ids = {
+            row.target: storage_id
+            for row in rows
+            if is_prefix(row.target) and (storage_id := prefix_storage_id(row.target)) is not None
+        }
+        if storage_ids:
+            live = await repo.live_storage_ids(sorted(set(storage_ids.values())))
+            claimed |= {target for target, storage_id in storage_ids.items() if storage_id in live}
+        return claimed
+
+    async def _full_sweep(
+        self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool
+    ) -> None:
+        """List all of storage for orphans when the interval has passed since the last full
+        sweep (none yet: now), or when asked for; remember when it ran."""
+        interval = self.settings.cleanup.orphan_full_sweep_interval
+        sweep = report.full_sweep
+        async with job_scope(self.maker) as db:
+            sweep.previous_at = await CleanupRepository(db).mark(Mark.FULL_SWEEP)
+        due = bool(interval) and (sweep.previous_at is None or sweep.previous_at + interval <= now)
+        if not (due or sweep.forced):
+            if interval and sweep.previous_at is not None:
+                sweep.next_due_at = sweep.previous_at + interval
+            return
+        sweep.ran = True
+        await self._orphaned_objects(report, now=now, ctx=ctx, dry_run=dry_run)
+        if not dry_run:
+            async with job_scope(self.maker) as db:
+                await CleanupRepository(db).set_mark(Mark.FULL_SWEEP, now)
+        sweep.next_due_at = now + interval if interval else None
 
     async def _orphaned_objects(
         self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool
@@ -200,13 +358,19 @@ class CleanupJob:
                 if info.last_modified <= old_before:
                     page.append(info.key)
                 if len(page) >= self.batch:
-                    await self._delete_orphans(report, page, ctx=ctx, dry_run=dry_run)
+                    await self._delete_orphans(report, page, now=now, ctx=ctx, dry_run=dry_run)
                     page = []
             if page:
-                await self._delete_orphans(report, page, ctx=ctx, dry_run=dry_run)
+                await self._delete_orphans(report, page, now=now, ctx=ctx, dry_run=dry_run)
 
     async def _delete_orphans(
-        self, report: CleanupReport, candidates: list[str], *, ctx: RequestContext, dry_run: bool
+        self,
+        report: CleanupReport,
+        candidates: list[str],
+        *,
+        now: datetime,
+        ctx: RequestContext,
+        dry_run: bool,
     ) -> None:
         # The fresh check: whatever a live session's file refers to now is kept.
         async with job_scope(self.maker) as db:
@@ -217,6 +381,9 @@ class CleanupJob:
         if not await self._delete_objects(
             report, orphans, step="orphaned_objects", dry_run=dry_run
         ):
+            # Known now: queued, they need no listing to be found again.
+            async with job_scope(self.maker) as db:
+                await DeletionRepository(db).add([Deletion(key, now) for key in orphans], now=now)
             return
         if not dry_run:
             async with job_scope(self.maker) as db:
@@ -257,9 +424,19 @@ class CleanupJob:
         retention = self.settings.cleanup.erasure_journal_retention
         if not retention:
             return
-        pruned = await self.journal.prune(before=now - retention, dry_run=dry_run)
-        report.erasure_journal.add(pruned, limit=self.limit)
-        self._count("erasure_journal", len(pruned), dry_run)
+        before = now - retention
+        async with job_scope(self.maker) as db:
+            oldest = await CleanupRepository(db).mark(Mark.JOURNAL_OLDEST)
+        if oldest is not None and oldest >= before:
+            return  # no entry is old enough yet: the journal need not be listed
+        pruned = await self.journal.prune(before=before, dry_run=dry_run)
+        report.erasure_journal.add(pruned.session_ids, limit=self.limit)
+        self._count("erasure_journal", len(pruned.session_ids), dry_run)
+        if not dry_run:
+            # Entries written from now on are younger than now.
+            kept = now if pruned.oldest_kept is None else min(pruned.oldest_kept, now)
+            async with job_scope(self.maker) as db:
+                await CleanupRepository(db).set_mark(Mark.JOURNAL_OLDEST, kept)
 
     async def _idempotency_keys(
         self, report: CleanupReport, *, now: datetime, ctx: RequestContext, dry_run: bool

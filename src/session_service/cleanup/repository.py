@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from session_service.cleanup.models import CleanupMark, Mark
 from session_service.core.sqltypes import table_of
 from session_service.files.models import FileStatus, StoredFile
 from session_service.sessions.models import Session, SessionStatus, TokenEnd
@@ -17,6 +18,7 @@ from session_service.sessions.repository import SessionRepository
 
 _sessions = table_of(Session)
 _files = table_of(StoredFile)
+_marks = table_of(CleanupMark)
 
 # Sessions whose files are still wanted: anything not superseded or expired.
 LIVE_STATUSES = (
@@ -71,17 +73,19 @@ class CleanupRepository:
             query = query.where(_sessions.c.id > after)
         return [dict(row) for row in (await self.db.execute(query)).mappings()]
 
-    async def file_keys(self, session_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-        """The storage keys of these sessions' files."""
+    async def stored_files(
+        self, session_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[dict[str, Any]]]:
+        """These sessions' files: storage key, status and when their slot was issued."""
         rows = await self.db.execute(
-            select(_files.c.session_id, _files.c.storage_key).where(
-                _files.c.session_id.in_(session_ids)
-            )
+            select(
+                _files.c.session_id, _files.c.storage_key, _files.c.status, _files.c.created_at
+            ).where(_files.c.session_id.in_(session_ids))
         )
-        keys: dict[uuid.UUID, list[str]] = {}
+        files: dict[uuid.UUID, list[dict[str, Any]]] = {}
         for row in rows.mappings():
-            keys.setdefault(row["session_id"], []).append(row["storage_key"])
-        return keys
+            files.setdefault(row["session_id"], []).append(dict(row))
+        return files
 
     async def delete_expired_sessions(
         self,
@@ -114,7 +118,7 @@ class CleanupRepository:
     ) -> list[dict[str, Any]]:
         """Pending files older than the grace time, by id (keyset: `after` the last seen)."""
         query = (
-            select(_files.c.id, _files.c.session_id, _files.c.storage_key)
+            select(_files.c.id, _files.c.session_id, _files.c.storage_key, _files.c.created_at)
             .where(
                 _files.c.status == FileStatus.PENDING.value,
                 _files.c.created_at <= created_before,
@@ -152,3 +156,26 @@ class CleanupRepository:
             )
         )
         return set((await self.db.execute(query, {"keys": list(keys)})).scalars())
+
+    async def live_storage_ids(self, storage_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Of `storage_ids`, those of live sessions (whose prefixes are never purged)."""
+        query = select(_sessions.c.storage_id).where(
+            _sessions.c.storage_id.in_(bindparam("ids", expanding=True)),
+            _sessions.c.status.in_(LIVE_STATUSES),
+        )
+        return set((await self.db.execute(query, {"ids": list(storage_ids)})).scalars())
+
+    async def mark(self, name: Mark) -> datetime | None:
+        """The moment remembered under `name`, if any."""
+        at: datetime | None = (
+            await self.db.execute(select(_marks.c.at).where(_marks.c.name == name.value))
+        ).scalar()
+        return at
+
+    async def set_mark(self, name: Mark, at: datetime) -> None:
+        """Remember `at` under `name` (only the run holding the cleanup lock writes marks)."""
+        changed = await self.db.execute(
+            update(_marks).where(_marks.c.name == name.value).values(at=at)
+        )
+        if not changed.rowcount:  # type: ignore[attr-defined]
+            await self.db.execute(_marks.insert().values(name=name.value, at=at))

@@ -53,14 +53,21 @@ async def run_cleanup(
     wait: Annotated[
         bool, Query(description="Answer when the run has finished, with its report.")
     ] = False,
+    full_sweep: Annotated[
+        bool,
+        Query(
+            description="Also list all of storage for orphans in this run, however recent "
+            "the last full sweep (`ORPHAN_FULL_SWEEP_INTERVAL`)."
+        ),
+    ] = False,
 ) -> Response:
     """Start cleanup now: `202` with its run id, or with `wait=true` the finished report."""
     if wait:
-        report = await resources.cleanup.run_once(dry_run=dry_run, ctx=ctx)
+        report = await resources.cleanup.run_once(dry_run=dry_run, ctx=ctx, full_sweep=full_sweep)
         if report is None:
             raise _running()
         return JSONResponse(report.as_dict())
-    run = await resources.cleanup.start(dry_run=dry_run, ctx=ctx)
+    run = await resources.cleanup.start(dry_run=dry_run, ctx=ctx, full_sweep=full_sweep)
     if run is None:
         raise _running()
     location = request.url_for("cleanup_status", run_id=run.id).path

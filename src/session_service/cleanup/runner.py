@@ -76,17 +76,26 @@ class CleanupRunner:
         self.alert_threshold = alert_threshold
         self.runs: OrderedDict[str, CleanupRun] = OrderedDict()
 
-    async def run_once(self, *, dry_run: bool, ctx: RequestContext) -> CleanupReport | None:
-        """One run now; None when another run (here or in another instance) holds the lock."""
+    async def run_once(
+        self, *, dry_run: bool, ctx: RequestContext, full_sweep: bool = False
+    ) -> CleanupReport | None:
+        """One run now; None when another run (here or in another instance) holds the lock.
+
+        `full_sweep`: list all of storage for orphans in this run, due or not.
+        """
         async with advisory_lock_for_run(self.engine, LockKey.CLEANUP) as acquired:
             if not acquired:
                 log.info("cleanup_skipped", reason="another run holds the lock")
                 return None
-            report = await self.job.run(now=self.clock(), ctx=ctx, dry_run=dry_run)
+            report = await self.job.run(
+                now=self.clock(), ctx=ctx, dry_run=dry_run, full_sweep=full_sweep
+            )
         self._finished(report)
         return report
 
-    async def start(self, *, dry_run: bool, ctx: RequestContext) -> CleanupRun | None:
+    async def start(
+        self, *, dry_run: bool, ctx: RequestContext, full_sweep: bool = False
+    ) -> CleanupRun | None:
         """Start a run in the background once it holds the lock; None if another run does.
 
         Returns as soon as the lock is decided, so the caller answers at once.
@@ -101,7 +110,9 @@ class CleanupRunner:
                     locked.set_result(acquired)
                     if not acquired:
                         return
-                    await self.job.run(now=now, ctx=ctx, dry_run=dry_run, report=run.report)
+                    await self.job.run(
+                        now=now, ctx=ctx, dry_run=dry_run, full_sweep=full_sweep, report=run.report
+                    )
                 run.status = "finished"
                 self._finished(run.report)
             except Exception as exc:

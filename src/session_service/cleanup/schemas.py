@@ -28,6 +28,17 @@ class CleanupErrorRead(BaseModel):
     error: str
 
 
+class FullSweepRead(BaseModel):
+    """Whether the run listed all of storage for orphans (`ORPHAN_FULL_SWEEP_INTERVAL`)."""
+
+    ran: bool
+    forced: bool = Field(description="Asked for (`full_sweep=true`), due or not.")
+    previous_at: datetime | None = Field(description="The last full sweep before this run.")
+    next_due_at: datetime | None = Field(
+        description="When a run next sweeps by itself; null: only when asked for (interval 0)."
+    )
+
+
 class CleanupReportRead(BaseModel):
     """What a run did (or, dry, would do)."""
 
@@ -40,8 +51,19 @@ class CleanupReportRead(BaseModel):
     seconds: float
     expired_sessions: DeletedRead
     abandoned_uploads: DeletedRead
-    orphaned_objects: DeletedRead
-    session_objects: DeletedRead
+    session_objects: DeletedRead = Field(description="Objects of the expired sessions' files.")
+    stale_quarantine: DeletedRead = Field(
+        description="Quarantined uploads never completed (of abandoned uploads and of expired "
+        "sessions' pending files)."
+    )
+    queued_deletions: DeletedRead = Field(
+        description="Keys and prefixes of the deletion queue that were due: what erasures, "
+        "file deletions, resets, completions and failed storage calls left."
+    )
+    orphaned_objects: DeletedRead = Field(
+        description="Objects no live file row refers to, found by the full sweep."
+    )
+    full_sweep: FullSweepRead
     audit_events: DeletedRead
     erasure_journal: DeletedRead
     idempotency_keys: DeletedRead = Field(

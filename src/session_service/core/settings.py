@@ -463,7 +463,7 @@ class LiveSettings(_Group):
 
 
 class CleanupSettings(_Group):
-    """CLEANUP_*, UPLOAD_GRACE, ORPHAN_MIN_AGE, AUDIT_RETENTION, ERASURE_JOURNAL_RETENTION."""
+    """CLEANUP_*, UPLOAD_GRACE, ORPHAN_*, AUDIT_RETENTION, ERASURE_JOURNAL_RETENTION."""
 
     enabled: bool = Field(
         default=True, description="Run the cleanup job in this instance (one at a time overall)."
@@ -477,7 +477,12 @@ class CleanupSettings(_Group):
     )
     orphan_min_age: Duration = Field(
         default=timedelta(minutes=10),
-        description="Objects of no live session are deleted once this old.",
+        description="The full sweep deletes objects of no live session once this old.",
+    )
+    orphan_full_sweep_interval: DurationOrZero = Field(
+        default=timedelta(hours=24),
+        description="How often a cleanup run also lists all of storage for objects no row "
+        "knows (the full sweep); 0: only when asked for (`cleanup --full-sweep`).",
     )
     batch_size: int = Field(
         default=500, ge=1, le=1000, description="Rows or objects handled per transaction or call."
@@ -603,6 +608,7 @@ FLAT_NAMES: dict[str, tuple[str, ...]] = {
     "cleanup_interval": ("cleanup", "interval"),
     "upload_grace": ("cleanup", "upload_grace"),
     "orphan_min_age": ("cleanup", "orphan_min_age"),
+    "orphan_full_sweep_interval": ("cleanup", "orphan_full_sweep_interval"),
     "cleanup_batch_size": ("cleanup", "batch_size"),
     "cleanup_alert_threshold": ("cleanup", "alert_threshold"),
     "cleanup_report_limit": ("cleanup", "report_limit"),

@@ -8,9 +8,12 @@ slow store holds no pooled connection and no lock, and the audit event commits a
 
 Each completion checks a copy under a key of its own (`files/names.checked_key`): two
 completions racing, or a form posted again meanwhile, cannot change what the winner
-checked. The loser's copy, and every copy if the process stops in between, belongs to no
-file row, and orphan cleanup removes it; the quarantined upload stays until the outcome is
-committed, so completing again after any failure checks it again.
+checked. The outcome's unit of work queues what it leaves behind (the quarantined upload,
+due once its form has expired, and a rejected copy), deleted once it has committed. The
+loser's copy belongs to no file row and is deleted at once (queued if storage fails);
+a copy left by a process that stopped in between is found by cleanup's full sweep. The
+quarantined upload stays until the outcome is committed, so completing again after any
+failure checks it again.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from session_service.audit.service import AuditService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.core.db import job_scope
+from session_service.deletions.service import DeletionQueue
+from session_service.deletions.targets import Deletion, form_expiry
 from session_service.files import signatures
 from session_service.files.errors import FileNotFound, UploadMissing, UploadRejected
-from session_service.files.leftovers import delete_or_leave
 from session_service.files.models import FileStatus
 from session_service.files.names import checked_key, incoming_key, object_ref
 from session_service.files.repository import FileRepository
@@ -76,11 +80,13 @@ class UploadChecker:
         self,
         *,
         store: ObjectStore,
+        deletions: DeletionQueue,
         audit: AuditService,
         maker: async_sessionmaker[AsyncSession],
         clock: Clock,
     ) -> None:
         self.store = store
+        self.deletions = deletions
         self.audit = audit
         self.maker = maker
         self.clock = clock
@@ -103,12 +109,29 @@ class UploadChecker:
                 outcome = await self._record(
                     file, copy, info, _mismatch(file, info), db=db, ctx=ctx
                 )
+                # What this completion's outcome leaves behind, queued with it.
+                left = self._left_behind(file, copy, outcome)
+                queued = await self.deletions.queue(left, db=db)
         except Exception:
-            await delete_or_leave(self.store, [copy])
+            await self.deletions.delete_or_queue([copy])
             raise
         completion.outcome = outcome
-        kept = not isinstance(outcome, Rejected) and outcome.storage_key == copy
-        await delete_or_leave(self.store, [incoming] if kept else [incoming, copy])
+        if left:
+            await self.deletions.delete_now(left, queued)
+        else:  # another completion recorded the outcome: this copy is nobody's
+            await self.deletions.delete_or_queue([copy])
+
+    def _left_behind(
+        self, file: FileSnapshot, copy: str, outcome: FileSnapshot | Rejected
+    ) -> list[Deletion]:
+        """The quarantined upload (due once its form has expired) and a rejected copy, when
+        this completion recorded the outcome; nothing when another one did."""
+        if isinstance(outcome, FileSnapshot) and outcome.storage_key != copy:
+            return []
+        now = self.clock()
+        due = form_expiry(file.created_at, now=now, slot_ttl=self.deletions.slot_ttl)
+        left = [Deletion(incoming_key(file.storage_key), due)]
+        return [*left, Deletion(copy, now)] if isinstance(outcome, Rejected) else left
 
     async def _record(
         self,

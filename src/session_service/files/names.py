@@ -57,3 +57,14 @@ def promoted_key(incoming: str) -> str:
 def object_ref(key: str) -> str:
     """A key as it may be named outside its file row: at most `{prefix}/{id}/{file_id}`."""
     return "/".join(key.split("/", 3)[:3])
+
+
+def prefix_storage_id(prefix: str) -> uuid.UUID | None:
+    """The storage id a session prefix (`uploads/{storage_id}/`) names, or None."""
+    parts = prefix.split("/")
+    if len(parts) != 3 or parts[2] or f"{parts[0]}/" not in (UPLOADS_PREFIX, INCOMING_PREFIX):
+        return None
+    try:
+        return uuid.UUID(parts[1])
+    except ValueError:
+        return None

@@ -22,6 +22,8 @@ from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.core.db import after_commit_await
 from session_service.core.settings import Settings
+from session_service.deletions.service import DeletionQueue
+from session_service.deletions.targets import file_objects
 from session_service.files.completion import Completion, UploadChecker
 from session_service.files.errors import (
     FileLimitReached,
@@ -32,15 +34,8 @@ from session_service.files.errors import (
     UnsupportedContentType,
     UploadRejected,
 )
-from session_service.files.leftovers import delete_or_leave
 from session_service.files.models import FileStatus
-from session_service.files.names import (
-    incoming_key,
-    incoming_prefix,
-    promoted_key,
-    session_prefix,
-    storage_key,
-)
+from session_service.files.names import incoming_key, promoted_key, storage_key
 from session_service.files.repository import FileRepository
 from session_service.files.schemas import UploadCreate
 from session_service.files.snapshot import FileSnapshot
@@ -74,12 +69,14 @@ class FileService:
         *,
         store: ObjectStore,
         checker: UploadChecker,
+        deletions: DeletionQueue,
         audit: AuditService,
         settings: Settings,
         clock: Clock,
     ) -> None:
         self.store = store
         self.checker = checker
+        self.deletions = deletions
         self.audit = audit
         self.settings = settings
         self.clock = clock
@@ -191,12 +188,12 @@ class FileService:
     async def delete(
         self, session: SessionSnapshot, file_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
     ) -> None:
-        """Delete the row (audited); its objects go once that has committed.
+        """Delete the row (audited) and queue its objects; they go once that has committed.
 
         Storage is called after the commit, never inside the transaction: a slow store
         must not hold a connection and the session's lock, nor commit the audit event
-        late. If storage fails, the objects belong to no file any more and the orphan sweep
-        takes them; the holder's answer is the same.
+        late. If storage fails, the queued deletions stay and cleanup makes them; the
+        holder's answer is the same.
         """
         files = FileRepository(db)
         file = await self._get(files, session, file_id, for_update=True)
@@ -208,8 +205,13 @@ class FileService:
             session_id=session.id,
             details={"file_id": str(file.id)},
         )
-        keys = [file.storage_key, incoming_key(file.storage_key)]
-        after_commit_await(db, partial(delete_or_leave, self.store, keys))
+        objects = file_objects(
+            file.storage_key,
+            issued_at=file.created_at,
+            now=self.clock(),
+            slot_ttl=self.settings.storage.upload_url_ttl,
+        )
+        await self.deletions.delete_after_commit(objects, db=db)
 
     async def download(
         self, session: SessionSnapshot, file_id: uuid.UUID, *, db: AsyncSession, ctx: RequestContext
@@ -230,14 +232,6 @@ class FileService:
             details={"file_id": str(file.id)},
         )
         return IssuedDownload(url=url, expires_at=self.clock() + ttl)
-
-    async def delete_every_object(self, session: SessionSnapshot) -> int:
-        """Delete every object under the session's prefixes, quarantine included; how many.
-
-        Raises `StorageUnavailable` when storage cannot be listed or does not delete.
-        """
-        deleted = await self.store.purge_prefix(session_prefix(session.storage_id))
-        return deleted + await self.store.purge_prefix(incoming_prefix(session.storage_id))
 
     async def awaits_upload(self, form_key: str, *, db: AsyncSession) -> bool:
         """Whether a form writing to `form_key` still belongs to a pending file.

@@ -73,13 +73,16 @@ CLEANUP_REPORT: dict[str, Any] = {
     "seconds": 1.4,
     "expired_sessions": {"count": 2, "items": [SESSION_ID, FILE_ID], "truncated": False},
     "abandoned_uploads": DELETED,
-    "orphaned_objects": DELETED,
     "session_objects": DELETED,
+    "stale_quarantine": DELETED,
+    "queued_deletions": {"count": 1, "items": [f"uploads/{SESSION_ID}/"], "truncated": False},
+    "orphaned_objects": DELETED,
+    "full_sweep": {"ran": False, "forced": False, "previous_at": AT, "next_due_at": LATER},
     "audit_events": DELETED,
     "erasure_journal": DELETED,
     "idempotency_keys": DELETED,
     "errors": [],
-    "deletions": 2,
+    "deletions": 3,
 }
 
 

@@ -3,13 +3,13 @@
 The sessions it replaced by resets (linked to it, and proven held by the same browser)
 go with it.
 
-The database part commits first (rows gone, `session.erased` written); stored objects
-(everything under the session's storage prefixes, including objects no row knows) and the
-erasure journal are written after the commit, never inside the transaction: a slow or hung
-store must not hold a pooled connection and the session's lock, nor commit the audit event
-late. If storage fails or the process dies in between, the prefixes belong to no live
-session, and orphan cleanup removes them (SPEC §5); the answer says so. The audit event
-keeps the session id and counts, nothing personal.
+The database part commits first (rows gone, `session.erased` written, the session's storage
+prefixes queued for deletion); stored objects (everything under those prefixes, including
+objects no row knows) are purged and the erasure journal is written after the commit, never
+inside the transaction: a slow or hung store must not hold a pooled connection and the
+session's lock, nor commit the audit event late. If storage fails or the process dies in
+between, the queued prefixes stay and cleanup purges them (SPEC §5); the answer says so. The
+audit event keeps the session id and counts, nothing personal.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ from session_service.conversations.service import ConversationService
 from session_service.core.clock import Clock
 from session_service.core.context import RequestContext
 from session_service.core.db import after_commit_await, is_postgres, job_scope, scrub_sqlite
+from session_service.deletions.service import DeletionQueue
+from session_service.deletions.targets import Deletion, session_objects
 from session_service.files.service import FileService
 from session_service.privacy.journal import ErasureJournal
 from session_service.sessions.service import SessionService
 from session_service.sessions.snapshot import SessionSnapshot
-from session_service.storage.base import StorageUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,9 @@ class Erasure:
     erased: list[SessionSnapshot] = field(default_factory=list)
     objects_deleted: int = 0
     storage_reachable: bool | None = None
+    # The erased sessions' prefixes, queued in the erasure's unit of work (and their rows).
+    deletions: list[Deletion] = field(default_factory=list, repr=False)
+    queued: list[int] = field(default_factory=list, repr=False)
 
 
 class SessionEraser:
@@ -64,12 +68,14 @@ class SessionEraser:
         sessions: SessionService,
         files: FileService,
         conversations: ConversationService,
+        deletions: DeletionQueue,
         audit: AuditService,
         journal: ErasureJournal,
         clock: Clock,
     ) -> None:
         self.sessions = sessions
         self.files = files
+        self.deletions = deletions
         self.conversations = conversations
         self.audit = audit
         self.journal = journal
@@ -109,10 +115,20 @@ class SessionEraser:
         by: ErasedBy,
         of: uuid.UUID | None,
     ) -> None:
-        """The row (its files, conversations and messages go with it), then the event."""
-        files = len(await self.files.list(session, db=db))
+        """The row (its files, conversations and messages go with it), then the event; its
+        storage prefixes are queued for deletion in the same unit of work."""
+        stored = await self.files.list(session, db=db)
+        files = len(stored)
         messages = await self.conversations.message_count(session, db=db)
         await self.sessions.remove(session.id, db=db)
+        deletions = session_objects(
+            session.storage_id,
+            last_slot_at=max((file.created_at for file in stored), default=None),
+            now=self.clock(),
+            slot_ttl=self.deletions.slot_ttl,
+        )
+        erasure.queued += await self.deletions.queue(deletions, db=db)
+        erasure.deletions += deletions
         details: dict[str, object] = {"by": by, "files": files, "messages": messages}
         if of is not None:
             details["replaced_by"] = str(of)  # erased with the session that replaced it
@@ -125,13 +141,12 @@ class SessionEraser:
 
     async def _purge_storage(self, erasure: Erasure) -> None:
         """After the commit: every object of the erased sessions, then the journal entries."""
-        try:
-            for session in erasure.erased:
-                erasure.objects_deleted += await self.files.delete_every_object(session)
-        except StorageUnavailable as error:
+        deleted = await self.deletions.delete_now(erasure.deletions, erasure.queued)
+        if deleted is None:  # the queued prefixes stay: cleanup purges them
             erasure.storage_reachable = False
-            log.warning("erasure_left_orphans", sessions=len(erasure.erased), reason=error.reason)
+            log.warning("erasure_left_orphans", sessions=len(erasure.erased))
             return
+        erasure.objects_deleted = deleted
         erasure.storage_reachable = True
         erased_ids = [session.id for session in erasure.erased]
         await self.journal.record(erased_ids, erased_at=self.clock())

@@ -6,7 +6,8 @@ public id and the time, nothing personal. After a restore, `session-service priv
 reapply-erasures` erases again every journaled session the database has brought back.
 Cleanup deletes entries older than `ERASURE_JOURNAL_RETENTION`, which must outlast the
 oldest backup that might be restored; pruning lists the journal, so its cost follows the
-number of erasures within that time, not the number of stored objects.
+number of erasures within that time, not the number of stored objects, and cleanup lists it
+only once its oldest entry can be due (it remembers that entry's age between runs).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -24,6 +26,14 @@ from session_service.storage.base import ObjectStore, StorageUnavailable
 log = structlog.get_logger(__name__)
 
 JOURNAL_PREFIX = "erasures/"
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """The session ids of the entries pruned, and when the oldest entry kept was written."""
+
+    session_ids: list[str]
+    oldest_kept: datetime | None
 
 
 class ErasureJournal:
@@ -47,16 +57,18 @@ class ErasureJournal:
         except StorageUnavailable:
             log.warning("erasure_not_journaled", sessions=len(session_ids))
 
-    async def prune(self, *, before: datetime, dry_run: bool) -> list[str]:
-        """Delete (or, dry, list) entries written before `before`; their session ids."""
-        old = [
-            info.key
-            async for info in self.store.list_prefix(JOURNAL_PREFIX)
-            if info.last_modified < before
-        ]
+    async def prune(self, *, before: datetime, dry_run: bool) -> Pruned:
+        """Delete (or, dry, list) entries written before `before`; what went, what stays."""
+        old: list[str] = []
+        oldest_kept: datetime | None = None
+        async for info in self.store.list_prefix(JOURNAL_PREFIX):
+            if info.last_modified < before:
+                old.append(info.key)
+            elif oldest_kept is None or info.last_modified < oldest_kept:
+                oldest_kept = info.last_modified
         if not dry_run:
             await self.store.delete_many(old)
-        return [key.removeprefix(JOURNAL_PREFIX) for key in old]
+        return Pruned([key.removeprefix(JOURNAL_PREFIX) for key in old], oldest_kept)
 
     async def erased(self) -> AsyncIterator[uuid.UUID]:
         """Every journaled session id (storage errors propagate: a reapply must not guess)."""

@@ -204,5 +204,5 @@ class ErasureRead(BaseModel):
     storage: Literal["unreachable"] = "unreachable"
     detail: str = (
         "The session and its personal data are erased. Its stored files could not be "
-        "reached; they belong to no session any more and orphan cleanup removes them."
+        "reached; they are queued for deletion and cleanup removes them."
     )

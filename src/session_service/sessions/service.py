@@ -30,6 +30,7 @@ from session_service.core.ids import (
     token_digest,
 )
 from session_service.core.settings import AuditValidations, Settings
+from session_service.deletions.service import DeletionQueue
 from session_service.sessions.errors import (
     ClientTokensDisabled,
     InvalidReason,
@@ -207,12 +208,14 @@ class SessionService:
         self,
         *,
         audit: AuditService,
+        deletions: DeletionQueue,
         settings: Settings,
         clock: Clock,
         new_id: Callable[[], uuid.UUID] = new_session_id,
         observe: Callable[[str], None] | None = None,
     ) -> None:
         self.audit = audit
+        self.deletions = deletions
         # Told each holder check's outcome (`valid` or the reason), for metrics; cheap.
         self.observe = observe
         self.settings = settings
@@ -331,6 +334,8 @@ class SessionService:
         given, in another tab or a racing request) is `TokenReplaced` (409), not a second
         new session: of racing resets with one token, one succeeds and one token stays live.
         The browser then takes the newest token it stored, or resets without a token.
+        The old session's rows stay until cleanup removes them (SESSION_IDLE_TTL later), but
+        nothing serves its files any more: their objects are queued for deletion here.
         """
         now = self.clock()
         repository = SessionRepository(db)
@@ -346,6 +351,7 @@ class SessionService:
             )
         if old is not None and digest is not None:
             await repository.retire_token(old.id, digest, now=now, status=SessionStatus.RESET)
+            await self.deletions.queue_files(old.id, db=db)
             old_state = "found"
         elif digest is None:
             old_state = "absent" if raw_old_token is None else "malformed"

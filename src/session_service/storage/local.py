@@ -349,6 +349,8 @@ class LocalStore:
 
     def _walk(self, prefix: str) -> Iterator[ObjectInfo]:
         start = self._object_path(prefix) if prefix else self.objects
+        if prefix.endswith("/") and not start.is_dir():
+            return  # no such directory: nothing under it (its parent may hold millions)
         base = start if start.is_dir() else start.parent
         for directory, _, names in os.walk(base):
             for name in sorted(names):

@@ -1,0 +1,1 @@
+"""The deletion queue: objects and prefixes to delete, written with the change letting go."""
