@@ -34,20 +34,16 @@ import httpx
 import redis
 
 from bench import conversations
+from bench.audit_chain import AUDIT_EVENTS, bench_audit_chain
 from bench.database import dsn as _dsn
 from bench.database import fresh_database
-from session_service.audit.sealing import AuditSealer, verify_chain
-from session_service.core.clock import utc_now
-from session_service.core.db import job_scope, make_engine, make_sessionmaker
 from session_service.core.ids import token_digest
-from session_service.core.settings import Settings
 
 DATABASE = "session_service_bench"
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "100000"))
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-AUDIT_EVENTS = int(os.environ.get("BENCH_AUDIT_EVENTS", "1000000"))
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -283,54 +279,6 @@ def _report(name: str, out: str, err: str, pid: int, env: dict[str, str]) -> Run
         flush=True,
     )
     return run
-
-
-async def bench_audit_chain(dsn: str) -> dict[str, float]:
-    """Seal and verify AUDIT_EVENTS events: time and events per second of each."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            """
-            INSERT INTO audit_events (occurred_at, type, session_id, request_id, client_ip,
-                                      user_agent, outcome, details)
-            SELECT now() - interval '1 hour', 'session.validated', gen_random_uuid(),
-                   md5(n::text), '127.0.0.1', 'bench', 'success',
-                   jsonb_build_object('n', n, 'reason', 'bench')
-              FROM generate_series(1, $1) AS n
-            """,
-            AUDIT_EVENTS,
-        )
-        await conn.execute("VACUUM ANALYZE audit_events")
-    finally:
-        await conn.close()
-    settings = Settings(database_url=dsn.replace("postgresql://", "postgresql+asyncpg://", 1))
-    engine = make_engine(settings)
-    try:
-        maker = make_sessionmaker(engine)
-        sealer = AuditSealer(maker, clock=utc_now, min_age=timedelta(0))
-        started = time.perf_counter()
-        sealed = await sealer.seal()
-        seal_seconds = time.perf_counter() - started
-        async with job_scope(maker) as db:
-            report = await verify_chain(db)
-    finally:
-        await engine.dispose()
-    assert report.ok, report.problems
-    figures = {
-        "sealed_events": sealed,
-        "seal_seconds": round(seal_seconds, 1),
-        "seal_events_per_second": round(sealed / seal_seconds),
-        "verified_events": report.events,
-        "verify_seconds": report.seconds,
-        "verify_events_per_second": round(report.events / report.seconds),
-    }
-    print(
-        f"audit chain: sealed {sealed:,} events in {seal_seconds:.1f} s "
-        f"({figures['seal_events_per_second']:,}/s); verified {report.events:,} in "
-        f"{report.seconds:.1f} s ({figures['verify_events_per_second']:,}/s)",
-        flush=True,
-    )
-    return figures
 
 
 def bench_cleanup() -> dict[str, dict[str, Any]]:

@@ -9,7 +9,9 @@ SQLite, where transactions are serialised, the newest event. The events of one
 transaction (one key) always land in one batch. Events younger than `min_age` wait too.
 One sealer at a time: a PostgreSQL advisory lock across instances, a process lock on
 SQLite. It runs off the request path: woken after commits that wrote events, and
-periodically.
+periodically. A backlog is sealed in runs of up to `RUN_BATCHES` batches per transaction,
+its events read in pages of `PAGE_SIZE` (`chain_reader.py`); verify reads the whole chain
+in such pages too, not one query per batch.
 
 After a retention purge (`retention.py`) the chain starts at the latest anchor: the
 digest and `covers_below` of the newest purged batch stand in for GENESIS and the start.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -28,7 +31,8 @@ import structlog
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from session_service.audit.chain import GENESIS, batch_digest
+from session_service.audit.chain import GENESIS, canonical_lines, lines_digest
+from session_service.audit.chain_reader import ChainReader, Rows
 from session_service.audit.chain_repository import AuditChainRepository
 from session_service.audit.events import EventType
 from session_service.audit.models import Outcome
@@ -41,6 +45,11 @@ from session_service.core.locks import LockKey, try_advisory_lock
 log = structlog.get_logger(__name__)
 
 BATCH_SIZE = 1000
+# Rows read per query, and batches sealed per transaction (a run): large, so that a
+# backlog costs few round trips and commits, yet memory and transactions stay bounded.
+PAGE_SIZE = 20_000
+RUN_BATCHES = 100
+BATCH_PAGE = 1000  # stored batches read per query by `verify_chain`
 
 
 class AuditSealer:
@@ -53,22 +62,27 @@ class AuditSealer:
         clock: Clock,
         min_age: timedelta,
         batch_size: int = BATCH_SIZE,
+        page_size: int = PAGE_SIZE,
+        run_batches: int = RUN_BATCHES,
     ) -> None:
         self.maker = maker
         self.clock = clock
         self.min_age = min_age
         self.batch_size = batch_size
+        self.page_size = max(page_size, batch_size + 1)
+        self.run_batches = run_batches
         self._lock = asyncio.Lock()
 
     async def seal(self) -> int:
         """Seal every ready event; returns how many were sealed (0 if another sealer runs)."""
         async with self._lock:
             total = 0
-            while sealed := await self._seal_batch():
+            while sealed := await self._seal_run():
                 total += sealed
             return total
 
-    async def _seal_batch(self) -> int:
+    async def _seal_run(self) -> int:
+        """Seal up to `run_batches` batches in one transaction; how many events."""
         async with job_scope(self.maker) as db:
             if not await try_advisory_lock(db, LockKey.AUDIT_CHAIN):
                 return 0
@@ -79,35 +93,56 @@ class AuditSealer:
             start = int(last["covers_below"]) if last else None
             previous = str(last["digest"]) if last else GENESIS
             below = await chain.horizon()
-            rows = await chain.events_covered(start, below, limit=self.batch_size + 1)
-            if len(rows) > self.batch_size:  # full: stop before the last key, kept whole
-                below = chain.key_of(rows[self.batch_size])
-                if below == chain.key_of(rows[0]):  # one transaction wrote more than a batch
-                    below += 1
-                    rows = await chain.events_covered(below - 1, below)
-            young = self.clock() - self.min_age
-            for row in rows:  # stop at the first key with an event too young to seal
-                if chain.key_of(row) >= below:
-                    break
-                if row["occurred_at"] > young:
-                    below = chain.key_of(row)
-                    break
-            ready = [row for row in rows if chain.key_of(row) < below]
-            if not ready:
-                return 0
-            ids = [int(row["id"]) for row in ready]
-            await chain.add_batch(
-                {
-                    "first_event_id": min(ids),
-                    "last_event_id": max(ids),
-                    "event_count": len(ready),
-                    "digest": batch_digest(previous, ready),
-                    "previous_digest": previous,
-                    "sealed_at": self.clock(),
-                    "covers_below": below,
-                }
+            # Stop at the first key with an event too young to seal: the batches before it
+            # are cut as if it were the horizon.
+            young = await chain.first_key_after(
+                start, below, occurred_after=self.clock() - self.min_age
             )
-            return len(ready)
+            if young is not None:
+                below = young
+            # A run looks at no more than its batches' rows and one more (the last peek).
+            most = self.run_batches * self.batch_size + 1
+            async with ChainReader(chain, start, below, page=self.page_size, most=most) as reader:
+                batches = await self._cut(reader, previous, below)
+            if batches:
+                await chain.add_batches(batches)
+            return sum(batch["event_count"] for batch in batches)
+
+    async def _cut(self, reader: ChainReader, previous: str, below: int) -> list[dict[str, Any]]:
+        """The next batches from the reader's events (keys below `below`), up to a run's."""
+        batches: list[dict[str, Any]] = []
+        while len(batches) < self.run_batches:
+            rows = await reader.peek(self.batch_size + 1)
+            covers = below
+            if len(rows) > self.batch_size:  # full: stop before the last key, kept whole
+                covers = int(rows[self.batch_size][0])
+                if covers == rows[0][0]:  # one transaction wrote more than a batch
+                    if not batches:  # all its events in one batch, in a run of its own
+                        await reader.close()
+                        rows = await reader.chain.chain_rows(covers, covers + 1)
+                        batches.append(self._batch(previous, rows, covers + 1))
+                    break
+            ready = [row for row in rows if row[0] < covers]
+            if not ready:
+                break
+            batches.append(self._batch(previous, ready, covers))
+            previous = batches[-1]["digest"]
+            reader.advance(len(ready))
+            if covers == below:  # everything ready is sealed
+                break
+        return batches
+
+    def _batch(self, previous: str, rows: Rows, covers: int) -> dict[str, Any]:
+        ids = [row[1] for row in rows]
+        return {
+            "first_event_id": min(ids),
+            "last_event_id": max(ids),
+            "event_count": len(rows),
+            "digest": lines_digest(previous, canonical_lines(rows)),
+            "previous_digest": previous,
+            "sealed_at": self.clock(),
+            "covers_below": covers,
+        }
 
     async def run(self, *, interval: timedelta, wake: asyncio.Event) -> None:
         """Seal periodically and whenever `wake` is set; until cancelled."""
@@ -148,7 +183,7 @@ class VerifyReport:
         return asdict(self)
 
 
-async def verify_chain(db: AsyncSession) -> VerifyReport:
+async def verify_chain(db: AsyncSession, *, page_size: int = PAGE_SIZE) -> VerifyReport:
     """Recompute every batch; name each broken one and how it broke.
 
     Problems: `event_changed` (same events, other content), `event_removed` and
@@ -188,47 +223,26 @@ async def verify_chain(db: AsyncSession) -> VerifyReport:
                     problem="event_inserted",
                 )
             )
-    stored = await chain.batches()
-    for index, batch in enumerate(stored):
-        rows = await chain.events_covered(previous_below, int(batch["covers_below"]))
-        batches += 1
-        events += len(rows)
-        problem = None
-        if len(rows) < batch["event_count"]:
-            problem = "event_removed"
-        elif len(rows) > batch["event_count"]:
-            problem = "event_inserted"
-        elif (from_chain := batch_digest(previous_stored, rows)) == batch["digest"]:
-            # The events and the chain agree; only the stored link field can be off.
-            if batch["previous_digest"] != previous_stored:
-                problem = "chain_broken"
-        elif batch_digest(batch["previous_digest"], rows) == batch["digest"]:
-            # Consistent with its own link, which is not the predecessor's stored digest:
-            # explained when that predecessor's digest was altered.
-            explained = (
-                index > 0
-                and bool(problems)
-                and problems[-1].batch_id == stored[index - 1]["id"]
-                and problems[-1].problem == "digest_changed"
-            )
-            problem = None if explained else "chain_broken"
-        else:
-            following = stored[index + 1] if index + 1 < len(stored) else None
-            chains_to_truth = following is not None and following["previous_digest"] in {
-                from_chain,
-                batch_digest(batch["previous_digest"], rows),
-            }
-            problem = "digest_changed" if chains_to_truth else "event_changed"
-        if problem:
-            problems.append(
-                BatchProblem(
-                    batch_id=int(batch["id"]),
-                    first_event_id=int(batch["first_event_id"]),
-                    last_event_id=int(batch["last_event_id"]),
-                    problem=problem,
+    previous_id: int | None = None
+    async with ChainReader(chain, previous_below, None, page=page_size) as reader:
+        async for batch, following in _batches(chain, reader):
+            lines = canonical_lines(await reader.take(previous_below, int(batch["covers_below"])))
+            batches += 1
+            events += len(lines)
+            problem = _problem(batch, following, lines, previous_stored)
+            if problem == "chain_broken" and _explained(batch, lines, problems, previous_id):
+                problem = None
+            if problem:
+                problems.append(
+                    BatchProblem(
+                        batch_id=int(batch["id"]),
+                        first_event_id=int(batch["first_event_id"]),
+                        last_event_id=int(batch["last_event_id"]),
+                        problem=problem,
+                    )
                 )
-            )
-        previous_stored, previous_below = batch["digest"], int(batch["covers_below"])
+            previous_stored, previous_below = batch["digest"], int(batch["covers_below"])
+            previous_id = int(batch["id"])
     unsealed = await chain.count_from(previous_below)
     return VerifyReport(
         ok=not problems,
@@ -239,6 +253,63 @@ async def verify_chain(db: AsyncSession) -> VerifyReport:
         problems=problems,
         anchor=None if anchor is None else _describe_anchor(anchor),
     )
+
+
+def _problem(
+    batch: RowMapping, following: RowMapping | None, lines: list[str], previous: str
+) -> str | None:
+    """What is wrong with a batch, given its events' lines and its predecessor's digest."""
+    if len(lines) < batch["event_count"]:
+        return "event_removed"
+    if len(lines) > batch["event_count"]:
+        return "event_inserted"
+    from_chain = lines_digest(previous, lines)
+    if from_chain == batch["digest"]:
+        # The events and the chain agree; only the stored link field can be off.
+        return None if batch["previous_digest"] == previous else "chain_broken"
+    own_link = lines_digest(batch["previous_digest"], lines)
+    if own_link == batch["digest"]:
+        # Consistent with its own link, which is not the predecessor's stored digest
+        # (`_explained` tells whether that predecessor's digest was altered).
+        return "chain_broken"
+    chains_to_truth = following is not None and following["previous_digest"] in {
+        from_chain,
+        own_link,
+    }
+    return "digest_changed" if chains_to_truth else "event_changed"
+
+
+def _explained(
+    batch: RowMapping, lines: list[str], problems: list[BatchProblem], previous_id: int | None
+) -> bool:
+    """A batch consistent with its own link is sound when its predecessor's stored digest,
+    not the link, was altered."""
+    return (
+        lines_digest(batch["previous_digest"], lines) == batch["digest"]
+        and bool(problems)
+        and problems[-1].batch_id == previous_id
+        and problems[-1].problem == "digest_changed"
+    )
+
+
+async def _batches(
+    chain: AuditChainRepository, reader: ChainReader
+) -> AsyncIterator[tuple[RowMapping, RowMapping | None]]:
+    """Every batch, oldest first, with the one that follows it (None for the newest)."""
+    held: RowMapping | None = None
+    after: int | None = None
+    while True:
+        await reader.pause()  # the unit of work is the reader's between its pages
+        page = await chain.batch_page(after_id=after, limit=BATCH_PAGE)
+        for batch in page:
+            if held is not None:
+                yield held, batch
+            held = batch
+        if len(page) < BATCH_PAGE:
+            break
+        after = int(page[-1]["id"])
+    if held is not None:
+        yield held, None
 
 
 def _describe_anchor(anchor: RowMapping) -> dict[str, Any]:
