@@ -15,39 +15,8 @@ import {
   SessionServiceError,
 } from "../../../src/session_service/web/client/session-client.js";
 
-// Retry backoff is jittered (0.5 to 1 times its delay): the tests see its upper bound.
-Math.random = () => 0.9999999;
+import { BASE, MemoryStorage, UUID4, rejection, tick, until } from "./support.mjs";
 
-const BASE = "http://service.test";
-const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
-const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
-
-async function until(predicate, what = "the awaited condition") {
-  for (let i = 0; i < 500 && !predicate(); i += 1) await tick();
-  assert.ok(predicate(), `${what} never held`);
-}
-
-async function rejection(promise) {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected a rejection");
-}
-
-class MemoryStorage {
-  #items = new Map();
-  getItem(key) {
-    return this.#items.has(key) ? this.#items.get(key) : null;
-  }
-  setItem(key, value) {
-    this.#items.set(key, String(value));
-  }
-  removeItem(key) {
-    this.#items.delete(key);
-  }
-}
 
 /** One open event stream of ChatServer: the test writes to it, ends it or breaks it. */
 class EventStream {

@@ -17,11 +17,8 @@ import {
   messageFor,
 } from "../../../src/session_service/web/client/session-client.js";
 
-// Retry backoff is jittered (0.5 to 1 times its delay): the tests see its upper bound.
-Math.random = () => 0.9999999;
+import { BASE, MemoryStorage, UUID4, rejection, tick, until } from "./support.mjs";
 
-const BASE = "http://service.test";
-const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 const RESET_REASONS = new Set([
   "missing",
   "malformed",
@@ -36,20 +33,6 @@ const RESET_REASONS = new Set([
 
 // ------------------------------------------------------------------------------------------
 // Fakes
-
-/** localStorage's interface over a Map. */
-class MemoryStorage {
-  #items = new Map();
-  getItem(key) {
-    return this.#items.has(key) ? this.#items.get(key) : null;
-  }
-  setItem(key, value) {
-    this.#items.set(key, String(value));
-  }
-  removeItem(key) {
-    this.#items.delete(key);
-  }
-}
 
 /** A storage that refuses everything, as in some private modes. */
 class BrokenStorage {
@@ -81,14 +64,6 @@ class FakeLocks {
     );
     return run;
   }
-}
-
-const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
-
-/** Wait (a bounded number of ticks) until `predicate()` holds. */
-async function until(predicate) {
-  for (let i = 0; i < 200 && !predicate(); i += 1) await tick();
-  assert.ok(predicate(), "the awaited condition never held");
 }
 
 /**
@@ -471,15 +446,6 @@ function record(client, type) {
   const seen = [];
   client.addEventListener(type, (event) => seen.push(event.detail));
   return seen;
-}
-
-async function rejection(promise) {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected a rejection");
 }
 
 // ------------------------------------------------------------------------------------------
